@@ -1,0 +1,91 @@
+"""Fixtures shared by every test: real Redis and RabbitMQ, isolated per test.
+
+Each test gets its own stream name (so its own `nf:<stream>:` keys) and its own AMQP namespace (so its
+own exchanges and queues); both are removed afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+
+import aio_pika
+import pytest
+import redis.asyncio as aioredis
+from aio_pika.abc import AbstractRobustConnection
+
+from workers.common.topology import Topology
+
+REDIS_URL = os.environ.get("NOTIFIER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+AMQP_URL = os.environ.get("NOTIFIER_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def stream() -> str:
+    return f"t-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def redis(stream: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    yield client
+    keys = [key async for key in client.scan_iter(match=f"nf:{stream}:*", count=1000)]
+    if keys:
+        await client.delete(*keys)
+    await client.srem("nf:streams", stream)  # type: ignore[misc]
+    await client.aclose()
+
+
+@pytest.fixture
+def amqp_namespace() -> str:
+    return f"t{uuid.uuid4().hex[:10]}."
+
+
+@pytest.fixture
+def topology(amqp_namespace: str) -> Topology:
+    return Topology(namespace=amqp_namespace)
+
+
+@pytest.fixture
+async def amqp(topology: Topology) -> AsyncIterator[AbstractRobustConnection]:
+    connection = await aio_pika.connect_robust(AMQP_URL)
+    yield connection
+    await delete_topology(connection, topology)
+    await connection.close()
+
+
+async def delete_topology(connection: AbstractRobustConnection, topology: Topology) -> None:
+    """Remove the test's queues and exchanges (quorum queues need if_unused=False, if_empty=False)."""
+    channel = await connection.channel()
+    for queue in (topology.reviews_queue, topology.confirmations_queue, topology.dead_letter_queue):
+        await channel.queue_delete(queue, if_unused=False, if_empty=False)
+    for exchange in (
+        topology.reviews_exchange,
+        topology.notifications_exchange,
+        topology.confirmations_exchange,
+        topology.dead_letter_exchange,
+    ):
+        await channel.exchange_delete(exchange)
+    await channel.close()
+
+
+@pytest.fixture
+def env(stream: str, amqp_namespace: str) -> dict[str, str]:
+    """Environment for a room process started by a test: the test's stream and namespace, loopback only."""
+    return {
+        **os.environ,
+        "NOTIFIER_REDIS_URL": REDIS_URL,
+        "NOTIFIER_AMQP_URL": AMQP_URL,
+        "NOTIFIER_STREAM": stream,
+        "NOTIFIER_AMQP_NAMESPACE": amqp_namespace,
+        "NOTIFIER_OPS_PORT": "0",
+        "NOTIFIER_HTTP_PORT": "0",
+    }

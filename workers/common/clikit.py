@@ -1,0 +1,42 @@
+"""Helpers shared by the `notifier` subcommands: the common options, output consoles, error exits.
+
+Exit codes: 0 success, 1 failure (message on stderr), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from workers.common.settings import CommonSettings
+
+T = TypeVar("T")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+StreamOption = Annotated[
+    str | None,
+    typer.Option("--stream", help="Stream name (default: $NOTIFIER_STREAM, else `default`).", show_default=False),
+]
+
+
+def stream_name(option: str | None, settings: CommonSettings) -> str:
+    if option is None:
+        return settings.stream
+    checked = CommonSettings.model_validate({**settings.model_dump(by_alias=False), "stream": option})
+    return checked.stream
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def fail(message: str, *, code: int = 1) -> typer.Exit:
+    """Print `message` on stderr and return the Exit to raise."""
+    err.print(f"error: {message}", markup=False)
+    return typer.Exit(code)

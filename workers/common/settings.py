@@ -1,0 +1,58 @@
+"""Typed settings read from `NOTIFIER_*` environment variables.
+
+Shared settings have fixed names (`NOTIFIER_REDIS_URL`, ...); a room's own settings are
+`NOTIFIER_<ROOM>_<FIELD>`, durations in float seconds with the suffix `_S`. Defaults work for local
+mode against Redis and RabbitMQ on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _shared(name: str) -> AliasChoices:
+    return AliasChoices(f"NOTIFIER_{name}")
+
+
+class CommonSettings(BaseSettings):
+    """Settings every room reads. Subclasses set `env_prefix="NOTIFIER_<ROOM>_"` for their own fields."""
+
+    model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore", populate_by_name=True)
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_shared("REDIS_URL"))
+    amqp_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", validation_alias=_shared("AMQP_URL"))
+    stream: str = Field("default", validation_alias=_shared("STREAM"), pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    jwt_secret: str = Field(
+        "notifier-local-development-secret-not-for-production-use-0123456789",
+        validation_alias=_shared("JWT_SECRET"),
+        repr=False,
+    )
+    core_url: str = Field("", validation_alias=_shared("CORE_URL"))
+    http_host: str = Field("127.0.0.1", validation_alias=_shared("HTTP_HOST"))
+    http_port: int = Field(8000, validation_alias=_shared("HTTP_PORT"), ge=0, le=65535)
+    ops_host: str = Field("127.0.0.1", validation_alias=_shared("OPS_HOST"))
+    ops_port: int = Field(9100, validation_alias=_shared("OPS_PORT"), ge=0, le=65535)
+    log_format: Literal["plain", "json"] = Field("plain", validation_alias=_shared("LOG_FORMAT"))
+    log_level: str = Field("INFO", validation_alias=_shared("LOG_LEVEL"))
+    shutdown_timeout_s: float = Field(10.0, validation_alias=_shared("SHUTDOWN_TIMEOUT_S"), gt=0)
+    connect_timeout_s: float = Field(30.0, validation_alias=_shared("CONNECT_TIMEOUT_S"), gt=0)
+
+
+class BrokerSettings(CommonSettings):
+    """Settings of rooms that talk to RabbitMQ."""
+
+    amqp_namespace: str = Field("", validation_alias=_shared("AMQP_NAMESPACE"), pattern=r"^[A-Za-z0-9._-]{0,64}$")
+    amqp_prefetch: int = Field(1000, validation_alias=_shared("AMQP_PREFETCH"), ge=1, le=65535)
+
+
+class AuthSettings(CommonSettings):
+    """Settings of rooms that verify bearer tokens (core, ws_delivery)."""
+
+    jwt_public_key: str = Field("", validation_alias=_shared("JWT_PUBLIC_KEY"))
+    """PEM of an RS256 public key; when set, RS256 tokens are accepted besides HS256/HS512."""
+    jwt_roles_claim: str = Field("realm_access.roles", validation_alias=_shared("JWT_ROLES_CLAIM"))
+    role_produce: str = Field("notifier_produce", validation_alias=_shared("ROLE_PRODUCE"))
+    role_admin: str = Field("notifier_admin", validation_alias=_shared("ROLE_ADMIN"))
