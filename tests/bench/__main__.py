@@ -1,0 +1,44 @@
+"""`make bench`: run every benchmark module of this package, print one table, write JSON to .bench/.
+
+python -m tests.bench               # all
+python -m tests.bench bus core      # only these modules
+python -m tests.bench --quick       # smaller sizes, for a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import pkgutil
+from pathlib import Path
+
+import tests.bench
+from tests.bench.harness import Bench, report
+
+SKIP = {"harness", "__main__"}
+
+
+def modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(tests.bench.__path__) if m.name not in SKIP)
+
+
+async def main(selected: list[str], *, quick: bool) -> None:
+    bench = Bench(quick=quick)
+    for name in selected:
+        module = importlib.import_module(f"tests.bench.{name}")
+        print(f"== {name}", flush=True)
+        await module.run(bench)
+    path = report(bench, out_dir=Path(".bench"))
+    print(f"JSON written to {path}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m tests.bench")
+    parser.add_argument("only", nargs="*", help=f"modules to run (default: all of {', '.join(modules())})")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes")
+    args = parser.parse_args()
+    unknown = set(args.only) - set(modules())
+    if unknown:
+        parser.error(f"unknown benchmark modules: {', '.join(sorted(unknown))}")
+    asyncio.run(main(args.only or modules(), quick=args.quick))
