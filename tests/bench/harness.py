@@ -66,7 +66,7 @@ def report(bench: Bench, *, out_dir: Path) -> Path:
     for column in ("group", "measurement", "value", "unit", "ratios", "target", "note"):
         table.add_column(column, justify="right" if column == "value" else "left")
     for row in bench.rows:
-        ratios = ", ".join(f"{v:.2f}× {k}" for k, v in row.ratios.items())
+        ratios = ", ".join(f"{v:.2f}x {k}" for k, v in row.ratios.items())
         table.add_row(row.group, row.name, f"{row.value:,.1f}", row.unit, ratios, row.target, row.note)
     Console().print(table)
     out_dir.mkdir(parents=True, exist_ok=True)
