@@ -33,3 +33,7 @@ def to_timestamp(unix_s: float) -> Timestamp:
 
 def from_timestamp(ts: Timestamp) -> float:
     return ts.seconds + ts.nanos / 1e9
+
+
+DIGEST_CONTENT_TYPE = "application/vnd.notifier.review-digest+json"
+"""Content type of the digest notifications the puller creates in core (DESIGN section 13, "Digests")."""
