@@ -83,3 +83,90 @@ class BusKeys:
     def streams(self) -> str:
         """Set (outside any stream) of stream names that have a mapping loaded."""
         return "nf:streams"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreKeys:
+    """The notification store of one stream (core): notifications, per-user delivery state, the outbox.
+
+    Ids of notifications are time-sortable strings; zset scores of the per-user indexes and of the
+    broadcast index are commit sequence numbers (`seq`), so "newer" means "committed later".
+    """
+
+    stream: str
+
+    @property
+    def prefix(self) -> str:
+        return f"nf:{self.stream}:core:"
+
+    def notification(self, notification_id: str) -> str:
+        """Hash: one notification (creator, content, recipients, expiry, reference counts)."""
+        return f"nf:{self.stream}:core:n:{notification_id}"
+
+    def producer_ids(self, producer: str) -> str:
+        """Hash producer_notification_id -> notification id of one producer; unique forever."""
+        return f"nf:{self.stream}:core:p:{{{producer}}}:ids"
+
+    def undelivered(self, user: str) -> str:
+        """Zset notification id -> seq: unicast and multicast notifications not yet delivered to the user."""
+        return f"nf:{self.stream}:core:u:{{{user}}}:undelivered"
+
+    def delivered(self, user: str) -> str:
+        """Zset notification id -> seq: delivered to the user and not deleted (seen and unseen)."""
+        return f"nf:{self.stream}:core:u:{{{user}}}:delivered"
+
+    def seen(self, user: str) -> str:
+        """Zset notification id -> seq: the delivered notifications the user has marked seen."""
+        return f"nf:{self.stream}:core:u:{{{user}}}:seen"
+
+    def unseen(self, user: str) -> str:
+        """Zset notification id -> seq: the delivered notifications the user has not marked seen."""
+        return f"nf:{self.stream}:core:u:{{{user}}}:unseen"
+
+    def broadcast_mark(self, user: str) -> str:
+        """String: the highest broadcast seq the user has been offered (broadcasts up to it are settled)."""
+        return f"nf:{self.stream}:core:u:{{{user}}}:bmark"
+
+    def broadcast_done(self, user: str) -> str:
+        """Set: broadcasts above the user's mark already delivered to the user (by a confirmation)."""
+        return f"nf:{self.stream}:core:u:{{{user}}}:bdone"
+
+    def user_keys(self, user: str) -> tuple[str, str, str, str, str, str]:
+        return (
+            self.undelivered(user),
+            self.delivered(user),
+            self.seen(user),
+            self.unseen(user),
+            self.broadcast_mark(user),
+            self.broadcast_done(user),
+        )
+
+    @property
+    def broadcasts(self) -> str:
+        """Zset notification id -> seq of every live broadcast, delivered lazily per user."""
+        return f"nf:{self.stream}:core:broadcasts"
+
+    @property
+    def seq(self) -> str:
+        """String: the commit sequence counter."""
+        return f"nf:{self.stream}:core:seq"
+
+    @property
+    def expiry(self) -> str:
+        """Zset notification id -> unix time it expires (`invalidate_at`), for the purger."""
+        return f"nf:{self.stream}:core:expiry"
+
+    @property
+    def garbage(self) -> str:
+        """Zset notification id -> unix time after which a notification nobody holds any more is purged."""
+        return f"nf:{self.stream}:core:garbage"
+
+    @property
+    def outbox(self) -> str:
+        """Stream of events (routing key + protobuf BrokerNotification) written with each state change."""
+        return f"nf:{self.stream}:core:outbox"
+
+    @property
+    def wake(self) -> str:
+        """Pub/sub channel: user ids (or `*` for everyone) with a new notification, for long polls."""
+        return f"nf:{self.stream}:core:wake"
