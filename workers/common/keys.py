@@ -170,3 +170,19 @@ class StoreKeys:
     def wake(self) -> str:
         """Pub/sub channel: user ids (or `*` for everyone) with a new notification, for long polls."""
         return f"nf:{self.stream}:core:wake"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayKeys:
+    """ws_delivery's keys of one stream: single-use WebSocket tickets and the cross-instance close channel."""
+
+    stream: str
+
+    def ticket(self, ticket: str) -> str:
+        """String holding the user id a ticket was issued to; SET EX at issue, GETDEL at use."""
+        return f"nf:{self.stream}:ws:ticket:{ticket}"
+
+    @property
+    def close_channel(self) -> str:
+        """Pub/sub channel: user ids whose connections every ws_delivery instance closes (admin close)."""
+        return f"nf:{self.stream}:ws:close"
