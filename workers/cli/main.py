@@ -15,7 +15,10 @@ from pydantic import ValidationError
 from workers.common.clikit import err
 from workers.common.errors import NotifierError
 
-ROOMS: dict[str, str] = {}
+ROOMS: dict[str, str] = {
+    "pusher": "workers.pusher",
+    "puller": "workers.puller",
+}
 """Command name -> room package; each has `main.run()` and `cli.register(app)`."""
 
 KERNEL_COMMANDS = ("workers.cli.mapping", "workers.cli.token")

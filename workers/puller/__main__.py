@@ -1,0 +1,3 @@
+from workers.puller.main import run
+
+raise SystemExit(run())

@@ -1,0 +1,69 @@
+"""`notifier pull`: drain every user who belongs to a brand now, printing per user what was found."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+
+from workers.common.clikit import StreamOption, fail, out, run, stream_name
+from workers.common.connections import connect_redis
+from workers.common.keys import BusKeys
+from workers.common.mapping import read_mapping, read_settings
+from workers.puller.main import make_sink
+from workers.puller.settings import PullerSettings
+from workers.puller.worker import Puller
+
+SHOWN_IDS = 20
+"""Review ids printed per user; the rest are counted."""
+
+
+def pull(stream: StreamOption = None) -> None:
+    """Drain every user who belongs to a brand, hand the digests on (core if NOTIFIER_CORE_URL is set, else the
+    log) and print per user the review ids drained. Users who belong to no brand are left alone."""
+    settings = PullerSettings()
+    keys = BusKeys(stream_name(stream, settings))
+
+    async def go() -> None:
+        redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
+        sink = make_sink(settings)
+        try:
+            mapping = await read_mapping(redis, keys=keys)
+            if not mapping.version:
+                raise fail(f"stream {keys.stream} has no mapping: run `notifier mapping load FILE` first")
+            stream_settings = await read_settings(redis, keys=keys)
+            puller = Puller(redis, keys=keys, sink=sink, settings=settings)
+            found: dict[str, list[str]] = {user: [] for user in sorted(mapping.user_brands)}
+            busy: set[str] = set()
+            remaining = list(found)
+            started = time.monotonic()
+            while remaining:
+                pulled = await puller.pull(remaining, settings=stream_settings)
+                for batch in pulled.batches:
+                    found[batch.user].extend(entry.review for entry in batch.entries)
+                busy.update(pulled.claimed.busy)
+                remaining = [batch.user for batch in pulled.batches]
+            for user, reviews in found.items():
+                if user in busy:
+                    out.print(f"user {user}: being pulled by another puller, skipped")
+                elif reviews:
+                    unique = list(dict.fromkeys(reviews))
+                    shown = ", ".join(unique[:SHOWN_IDS])
+                    more = f" and {len(unique) - SHOWN_IDS} more" if len(unique) > SHOWN_IDS else ""
+                    out.print(f"user {user}: {len(reviews)} entries, reviews {shown}{more}")
+                else:
+                    out.print(f"user {user}: nothing pending")
+            totals = puller.totals
+            out.print(
+                f"pulled {totals['entries']} entries into {totals['digests']} digests "
+                f"in {time.monotonic() - started:.2f}s"
+            )
+        finally:
+            await sink.close()
+            await redis.aclose()
+
+    run(go())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("pull")(pull)

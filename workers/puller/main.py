@@ -1,0 +1,50 @@
+"""Wiring of the puller: Redis, the digest sink (core or the log), the pull loop."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+from workers.common.connections import connect_redis
+from workers.common.keys import BusKeys
+from workers.common.lifecycle import Room, run_room
+from workers.puller.settings import PullerSettings
+from workers.puller.sink import DigestSink, LogSink
+from workers.puller.worker import Puller
+
+
+def make_sink(settings: PullerSettings) -> DigestSink:
+    """Core over HTTP when NOTIFIER_CORE_URL is set, else the log."""
+    if not settings.core_url:
+        return LogSink()
+    from workers.puller.http_sink import HttpSink
+
+    return HttpSink.from_settings(settings)
+
+
+class PullerRoom(Room):
+    name = "puller"
+
+    def __init__(self, settings: PullerSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self._puller: Puller | None = None
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        s = self.settings
+        redis = await connect_redis(s.redis_url, timeout_s=s.connect_timeout_s)
+        stack.push_async_callback(redis.aclose)
+        sink = make_sink(s)
+        stack.push_async_callback(sink.close)
+        self._puller = Puller(redis, keys=BusKeys(s.stream), sink=sink, settings=s)
+        self.spawn(self._puller.run(self.stopping), name="puller-loop")
+
+    def summary(self) -> str:
+        totals = self._puller.totals if self._puller else {}
+        return (
+            f"{totals.get('digests', 0)} digests from {totals.get('entries', 0)} entries, "
+            f"{totals.get('resumed', 0)} resumed batches"
+        )
+
+
+def run() -> int:
+    return run_room(PullerRoom, settings=PullerSettings())

@@ -1,0 +1,146 @@
+"""The pull cycle: claim due users, lease their batches, build one digest each, hand them on, release."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import Counter as Tally
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from workers.common.errors import TemporaryError
+from workers.common.keys import BusKeys
+from workers.common.mapping import Mapping, MappingCache, StreamSettings, read_settings
+from workers.puller import metrics
+from workers.puller.claims import Batch, Claimed, Claims
+from workers.puller.digest import build_digests
+from workers.puller.settings import PullerSettings
+from workers.puller.sink import Digest, DigestSink
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Pulled:
+    """What one pass handed on: the batches, and the digests built from them."""
+
+    batches: list[Batch]
+    digests: list[Digest]
+    claimed: Claimed
+
+
+class Puller:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        keys: BusKeys,
+        sink: DigestSink,
+        settings: PullerSettings,
+        owner: str | None = None,
+    ) -> None:
+        self.keys = keys
+        self.settings = settings
+        self.sink = sink
+        self.owner = owner or f"puller-{uuid.uuid4().hex[:12]}"
+        self.claims = Claims(redis, keys=keys, owner=self.owner, lease_s=settings.lease_s)
+        self.mapping = MappingCache(redis, keys=keys, refresh_s=settings.mapping_refresh_s)
+        self._redis = redis
+        self._mapping_version = ""
+        self.totals: Tally[str] = Tally()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                found = await self.cycle()
+            except TemporaryError as exc:
+                metrics.SINK_FAILURES.inc()
+                log.warning("digests not handed on (%s); their batches stay in flight and are retried", exc)
+                found = 0
+            if not found:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), timeout=self.settings.poll_interval_s)
+
+    async def cycle(self) -> int:
+        """One pass over the users whose window closed; returns how many due users it took."""
+        mapping = await self._current_mapping()
+        stream_settings = await read_settings(self._redis, keys=self.keys)
+        now_s = time.time()
+        users = await self.claims.claim_due(now_s=now_s, limit=self.settings.batch_users)
+        if not users:
+            return 0
+        started = time.perf_counter()
+        invalid = [u for u in users if not mapping.is_valid_user(u)]
+        if invalid:
+            await self.claims.unschedule(invalid)
+            metrics.USERS.labels("invalid").inc(len(invalid))
+            log.warning("users %s belong to no brand: left for the monitor and the cleaner", ", ".join(invalid[:10]))
+        valid = [u for u in users if mapping.is_valid_user(u)]
+        await self.pull(valid, settings=stream_settings)
+        metrics.CYCLE_SECONDS.observe(time.perf_counter() - started)
+        return len(users)
+
+    async def pull(self, users: Sequence[str], *, settings: StreamSettings) -> Pulled:
+        """Claim, digest, hand on and release the batches of `users` (due or not)."""
+        now_ms = int(time.time() * 1000)
+        claimed = await self.claims.claim_batches(
+            users, now_ms=now_ms, max_items=settings.max_items, new_ids=[uuid.uuid4().hex for _ in users]
+        )
+        digests = [digest for batch in claimed.batches for digest in self._digests(batch)]
+        if digests:
+            await self.sink.deliver(digests)
+        released = await self.claims.release(claimed.batches, now_s=time.time())
+        finished = [b.user for b in claimed.batches] + claimed.empty
+        await self.claims.reindex(finished, settings=settings, now_s=time.time())
+        self._count(claimed, digests, released)
+        return Pulled(claimed.batches, digests, claimed)
+
+    def _digests(self, batch: Batch) -> list[Digest]:
+        docs = build_digests(
+            digest_id=batch.digest_id,
+            stream=self.keys.stream,
+            user=batch.user,
+            entries=batch.entries,
+            window_end_ms=batch.claimed_ms,
+            max_bytes=self.settings.max_content_bytes,
+            max_ids_per_brand=self.settings.max_ids_per_brand,
+        )
+        for doc in docs:
+            log.info(
+                "digest %s for user %s: %d reviews from %d entries%s",
+                doc.digest_id,
+                batch.user,
+                doc.reviews,
+                len(batch.entries),
+                " (resumed batch)" if batch.resumed else "",
+            )
+        return [
+            Digest(doc.digest_id, self.keys.stream, batch.user, doc.content, len(batch.entries), doc.reviews)
+            for doc in docs
+        ]
+
+    def _count(self, claimed: Claimed, digests: list[Digest], released: int) -> None:
+        entries = sum(len(b.entries) for b in claimed.batches)
+        resumed = sum(1 for b in claimed.batches if b.resumed)
+        metrics.USERS.labels("digested").inc(len(claimed.batches))
+        metrics.USERS.labels("empty").inc(len(claimed.empty))
+        metrics.USERS.labels("busy").inc(len(claimed.busy))
+        metrics.DIGESTS.inc(len(digests))
+        metrics.ENTRIES.inc(entries)
+        metrics.RESUMED.inc(resumed)
+        self.totals.update(digests=len(digests), entries=entries, resumed=resumed, released=released)
+
+    async def _current_mapping(self) -> Mapping:
+        mapping = await self.mapping.get()
+        if mapping.version != self._mapping_version:
+            self._mapping_version = mapping.version
+            settings = await read_settings(self._redis, keys=self.keys)
+            added = await self.claims.schedule_valid(set(mapping.user_brands), settings=settings)
+            if added:
+                log.info("mapping %s: %d users with waiting data scheduled again", mapping.version, added)
+        return mapping

@@ -1,0 +1,3 @@
+from workers.pusher.main import run
+
+raise SystemExit(run())

@@ -1,0 +1,151 @@
+"""Pusher commands: `push-valid-data`, `push-invalid-data` (straight into Redis, like the prototype) and
+`publish-reviews` (generated ReviewEvents through the broker)."""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from workers.common.clikit import StreamOption, fail, out, run, stream_name
+from workers.common.connections import connect_amqp, connect_redis
+from workers.common.entries import KINDS, make_entry
+from workers.common.keys import ID_PATTERN, BusKeys, is_valid_id
+from workers.common.mapping import read_mapping, read_settings
+from workers.common.settings import BrokerSettings
+from workers.common.topology import Topology, declare_topology
+from workers.pusher.fanout import FanOut
+from workers.pusher.publisher import generated_event, publish_events
+from workers.pusher.writer import append_entries
+
+
+def _review_id() -> str:
+    return f"r-{secrets.token_hex(6)}"
+
+
+def push_valid_data(stream: StreamOption = None) -> None:
+    """Push a random review for every brand, reaching every user of the brand."""
+    settings = BrokerSettings()
+    keys = BusKeys(stream_name(stream, settings))
+
+    async def go() -> None:
+        redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
+        try:
+            mapping = await read_mapping(redis, keys=keys)
+            if not mapping.version:
+                raise fail(f"stream {keys.stream} has no mapping: run `notifier mapping load FILE` first")
+            now_ms = int(time.time() * 1000)
+            fan = FanOut()
+            for brand, users in sorted(mapping.brand_users.items()):
+                entry = make_entry(
+                    brand=brand, review=_review_id(), kind=random.choice(KINDS), pushed_ms=now_ms, occurred_ms=now_ms
+                )
+                fan.add(entry, users)
+                out.print(f"pushed review {entry.review} ({entry.kind}) of {brand} to users {', '.join(users)}")
+            stream_settings = await read_settings(redis, keys=keys)
+            await append_entries(redis, keys=keys, by_user=fan.by_user, settings=stream_settings, now_s=now_ms / 1000)
+            out.print(f"{fan.entries} entries for {len(fan.by_user)} users in stream {keys.stream}")
+        finally:
+            await redis.aclose()
+
+    run(go())
+
+
+def push_invalid_data(
+    stream: StreamOption = None,
+    user: Annotated[str | None, typer.Option("--user", help="The user to push under (default: a random one).")] = None,
+) -> None:
+    """Push a random review under a user who belongs to no brand (invalid data)."""
+    settings = BrokerSettings()
+    keys = BusKeys(stream_name(stream, settings))
+    if user is not None and not is_valid_id(user):
+        raise fail(f"--user must match {ID_PATTERN}", code=2)
+
+    async def go() -> None:
+        redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
+        try:
+            mapping = await read_mapping(redis, keys=keys)
+            target = user or _unknown_user(set(mapping.user_brands))
+            if mapping.is_valid_user(target):
+                raise fail(f"user {target} belongs to brands {', '.join(mapping.user_brands[target])}: not invalid")
+            brand = random.choice(sorted(mapping.brand_users) or ["Brand0"])
+            now_ms = int(time.time() * 1000)
+            entry = make_entry(brand=brand, review=_review_id(), kind="added", pushed_ms=now_ms, occurred_ms=now_ms)
+            stream_settings = await read_settings(redis, keys=keys)
+            await append_entries(
+                redis, keys=keys, by_user={target: [entry.encode()]}, settings=stream_settings, now_s=now_ms / 1000
+            )
+            out.print(f"pushed review {entry.review} of {brand} to invalid user {target} (belongs to no brand)")
+        finally:
+            await redis.aclose()
+
+    run(go())
+
+
+def _unknown_user(known: set[str]) -> str:
+    while True:
+        candidate = str(random.randint(1000, 9999))
+        if candidate not in known:
+            return candidate
+
+
+def publish_reviews(
+    count: Annotated[int, typer.Option("--count", min=1, help="How many review events to publish.")] = 1000,
+    rate: Annotated[float, typer.Option("--rate", min=0, help="Events per second (0: as fast as possible).")] = 0.0,
+    brand: Annotated[
+        list[str] | None, typer.Option("--brand", help="Brands to use (default: every brand of the mapping).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed for reproducible events.")] = None,
+    stream: StreamOption = None,
+) -> None:
+    """Publish COUNT generated ReviewEvents to `notifier.reviews` with publisher confirms."""
+    settings = BrokerSettings()
+    keys = BusKeys(stream_name(stream, settings))
+    bad = [b for b in brand or [] if not is_valid_id(b)]
+    if bad:
+        raise fail(f"--brand {bad[0]!r} must match {ID_PATTERN}", code=2)
+
+    async def go() -> None:
+        brands = list(brand or [])
+        if not brands:
+            redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
+            try:
+                brands = sorted((await read_mapping(redis, keys=keys)).brand_users)
+            finally:
+                await redis.aclose()
+        if not brands:
+            raise fail(f"stream {keys.stream} has no mapping and no --brand was given")
+        connection = await connect_amqp(settings.amqp_url, timeout_s=settings.connect_timeout_s)
+        try:
+            channel = await connection.channel(publisher_confirms=True)
+            topology = Topology(settings.amqp_namespace)
+            declared = await declare_topology(channel, topology)
+            rng = random.Random(seed)
+            columns = (TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+            with Progress(*columns, transient=False) as bar:
+                task = bar.add_task("publish", total=count)
+                started = time.monotonic()
+                done = await publish_events(
+                    declared.reviews,
+                    topology=topology,
+                    events=lambda _: generated_event(brands, rng=rng),
+                    count=count,
+                    rate=rate,
+                    progress=lambda n: bar.advance(task, n),
+                )
+            elapsed = time.monotonic() - started
+            out.print(f"published {done} review events in {elapsed:.1f}s ({done / max(elapsed, 1e-9):,.0f}/s)")
+        finally:
+            await connection.close()
+
+    run(go())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("push-valid-data")(push_valid_data)
+    app.command("push-invalid-data")(push_invalid_data)
+    app.command("publish-reviews")(publish_reviews)

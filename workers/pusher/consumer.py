@@ -1,0 +1,140 @@
+"""Consuming `notifier.reviews` in batches: decode, fan out, one Redis round trip, then one multi-ack.
+
+A message is acked only after its entries are in Redis. An undecodable or invalid event is dead-lettered
+(nack without requeue -> `notifier.dlx`); an event of an unknown brand is counted, logged and acked.
+While Redis is down the batch is retried with backoff and stays unacked; if the process dies the broker
+redelivers it (a duplicate entry of the same review collapses in the digest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter as Tally
+from collections.abc import Sequence
+
+import redis.asyncio as aioredis
+from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
+from google.protobuf.message import DecodeError
+
+from workers.common.connections import REDIS_DOWN
+from workers.common.errors import InvalidInput
+from workers.common.keys import BusKeys
+from workers.common.mapping import MappingCache, read_settings
+from workers.common.wire import ReviewEvent
+from workers.pusher import metrics
+from workers.pusher.fanout import FanOut, entry_of
+from workers.pusher.writer import append_entries
+
+log = logging.getLogger(__name__)
+
+
+class BatchConsumer:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        keys: BusKeys,
+        mapping: MappingCache,
+        batch_size: int,
+        linger_s: float,
+    ) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._mapping = mapping
+        self._batch_size = batch_size
+        self._linger_s = linger_s
+        self.inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self.totals: Tally[str] = Tally()
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        self.inbox.put_nowait(message)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Process batches until `stopping` is set and the inbox is empty."""
+        while not (stopping.is_set() and self.inbox.empty()):
+            batch = await self._next_batch()
+            if batch:
+                await self.process(batch, stopping=stopping)
+
+    async def _next_batch(self) -> list[AbstractIncomingMessage]:
+        try:
+            first = await asyncio.wait_for(self.inbox.get(), timeout=0.2)
+        except TimeoutError:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self._linger_s
+        while len(batch) < self._batch_size:
+            try:
+                batch.append(self.inbox.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self.inbox.get(), timeout=remaining))
+            except TimeoutError:
+                break
+        return batch
+
+    async def process(self, batch: Sequence[AbstractIncomingMessage], *, stopping: asyncio.Event) -> None:
+        started = time.perf_counter()
+        now_s = time.time()
+        now_ms = int(now_s * 1000)
+        mapping = await self._mapping.get()
+        fan = FanOut()
+        last_good: AbstractIncomingMessage | None = None
+        for message in batch:
+            try:
+                entry = entry_of(ReviewEvent.FromString(message.body), now_ms=now_ms)
+            except (DecodeError, InvalidInput) as exc:
+                await self._dead_letter(message, reason=str(exc) or "undecodable ReviewEvent")
+                continue
+            users = mapping.brand_users.get(entry.brand)
+            if users is None:
+                fan.unknown_brands[entry.brand] += 1
+                log.warning("review %s of unknown brand %s: counted and dropped", entry.review, entry.brand)
+            else:
+                fan.add(entry, users)
+            last_good = message
+        if last_good is None:
+            return
+        await self._write(fan, now_s=now_s, stopping=stopping)
+        unknown = sum(fan.unknown_brands.values())
+        metrics.EVENTS.labels("written").inc(fan.events)
+        metrics.EVENTS.labels("unknown_brand").inc(unknown)
+        metrics.ENTRIES.inc(fan.entries)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        self.totals.update(events=fan.events, entries=fan.entries, unknown_brand=unknown)
+        try:
+            await last_good.ack(multiple=True)
+        except (AMQPError, ChannelInvalidStateError) as exc:
+            metrics.ACK_FAILURES.inc()
+            log.warning("ack of %d events lost (%s); the broker redelivers them", len(batch), exc)
+        log.debug("batch of %d events: %d entries for %d users", len(batch), fan.entries, len(fan.by_user))
+
+    async def _write(self, fan: FanOut, *, now_s: float, stopping: asyncio.Event) -> None:
+        delay = 0.05
+        while True:
+            try:
+                settings = await read_settings(self._redis, keys=self._keys)
+                await append_entries(self._redis, keys=self._keys, by_user=fan.by_user, settings=settings, now_s=now_s)
+                return
+            except REDIS_DOWN as exc:
+                metrics.REDIS_RETRIES.inc()
+                log.warning("Redis unavailable (%s): batch of %d entries kept, retrying", exc, fan.entries)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, *, reason: str) -> None:
+        metrics.EVENTS.labels("invalid").inc()
+        self.totals.update(dead_lettered=1)
+        log.warning("dead-lettering message %s: %s", message.message_id or message.delivery_tag, reason)
+        try:
+            await message.nack(requeue=False)
+        except (AMQPError, ChannelInvalidStateError) as exc:
+            metrics.ACK_FAILURES.inc()
+            log.warning("nack lost (%s); the broker redelivers the message", exc)

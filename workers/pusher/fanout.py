@@ -1,0 +1,54 @@
+"""Fan-out without I/O: review events -> the entries each user of the brand receives."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from workers.common.entries import KINDS, Entry, make_entry
+from workers.common.errors import InvalidInput
+from workers.common.mapping import Mapping
+from workers.common.wire import ReviewEvent
+
+
+@dataclass
+class FanOut:
+    """Entries per user for one batch, plus what could not be placed."""
+
+    by_user: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    entries: int = 0
+    events: int = 0
+    unknown_brands: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, entry: Entry, users: Iterable[str]) -> None:
+        encoded = entry.encode()
+        for user in users:
+            self.by_user[user].append(encoded)
+            self.entries += 1
+        self.events += 1
+
+
+def entry_of(event: ReviewEvent, *, now_ms: int) -> Entry:
+    """The entry for a decoded event; InvalidInput when its ids or kind are unusable."""
+    if event.kind not in range(len(KINDS)):
+        raise InvalidInput(f"review {event.review_id[:80]!r} has unknown kind {event.kind}")
+    occurred_ms = event.occurred_at.seconds * 1000 + event.occurred_at.nanos // 1_000_000
+    return make_entry(
+        brand=event.brand_id,
+        review=event.review_id,
+        kind=KINDS[event.kind],
+        pushed_ms=now_ms,
+        occurred_ms=occurred_ms or now_ms,
+    )
+
+
+def fan_out(entries: Iterable[Entry], *, mapping: Mapping, into: FanOut | None = None) -> FanOut:
+    result = into if into is not None else FanOut()
+    for entry in entries:
+        users = mapping.brand_users.get(entry.brand)
+        if users is None:
+            result.unknown_brands[entry.brand] += 1
+            continue
+        result.add(entry, users)
+    return result

@@ -1,0 +1,77 @@
+"""Wiring of the pusher: Redis, RabbitMQ, the mapping, the batch consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+
+from aio_pika.abc import AbstractQueue
+
+from workers.common.connections import connect_amqp, connect_redis
+from workers.common.keys import BusKeys
+from workers.common.lifecycle import Room, run_room
+from workers.common.mapping import MappingCache
+from workers.common.topology import Topology, declare_topology
+from workers.pusher.consumer import BatchConsumer
+from workers.pusher.settings import PusherSettings
+
+log = logging.getLogger(__name__)
+
+
+class PusherRoom(Room):
+    name = "pusher"
+
+    def __init__(self, settings: PusherSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self._queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
+        self._consumer: BatchConsumer | None = None
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        s = self.settings
+        redis = await connect_redis(s.redis_url, timeout_s=s.connect_timeout_s)
+        stack.push_async_callback(redis.aclose)
+        amqp = await connect_amqp(s.amqp_url, timeout_s=s.connect_timeout_s)
+        stack.push_async_callback(amqp.close)
+        channel = await amqp.channel()
+        await channel.set_qos(prefetch_count=s.amqp_prefetch)
+        declared = await declare_topology(channel, Topology(s.amqp_namespace))
+        keys = BusKeys(s.stream)
+        mapping = MappingCache(redis, keys=keys, refresh_s=s.mapping_refresh_s)
+        self._consumer = BatchConsumer(redis, keys=keys, mapping=mapping, batch_size=s.batch_size, linger_s=s.linger_s)
+        self._queue = declared.reviews_queue
+        self.spawn(self._consume(self._queue, self._consumer, mapping), name="pusher-consume")
+
+    async def _consume(self, queue: AbstractQueue, consumer: BatchConsumer, mapping: MappingCache) -> None:
+        announced = False
+        while not (await mapping.get()).version:
+            if not announced:
+                log.warning("no mapping loaded for stream %s yet: waiting before consuming", self.settings.stream)
+                announced = True
+            try:
+                await asyncio.wait_for(self.stopping.wait(), timeout=self.settings.mapping_refresh_s)
+                return
+            except TimeoutError:
+                continue
+        self._consumer_tag = await queue.consume(consumer.on_message)
+        log.info("consuming %s for stream %s", queue.name, self.settings.stream)
+        await consumer.run(self.stopping)
+
+    async def stop_intake(self) -> None:
+        if self._queue is not None and self._consumer_tag is not None:
+            await self._queue.cancel(self._consumer_tag)
+        await super().stop_intake()
+
+    def summary(self) -> str:
+        totals = self._consumer.totals if self._consumer else {}
+        return (
+            f"{totals.get('events', 0)} events, {totals.get('entries', 0)} entries written, "
+            f"{totals.get('unknown_brand', 0)} of unknown brands, {totals.get('dead_lettered', 0)} dead-lettered"
+        )
+
+
+def run() -> int:
+    settings = PusherSettings()
+    return run_room(PusherRoom, settings=settings)
