@@ -1,0 +1,274 @@
+"""One device's TCP connection: an asyncio protocol over the `websockets` sans-I/O server protocol.
+
+Why not Starlette or the `websockets` asyncio server: ASGI cannot send pings nor choose the close code
+of a heartbeat timeout, and both put a task, futures and a receive queue behind every connection.
+Here a connection is one protocol object and a few timer handles: frames go straight from the consumer
+into the socket, acks are handled inside `data_received`, pings, resends and closes are timers, and the
+socket's own flow control (`pause_writing`) drives the lagged rule. That keeps 10k idle devices per
+process cheap and the frame rate high. The same port answers the few HTTP requests of the room (ticket,
+admin close, OpenAPI) through `Router`, one request per TCP connection.
+
+    connected -> HTTP request -> Router -> plain HTTP response, closed
+                                        -> user id: 101 Switching Protocols, open
+    open -> close(code, reason) -> closing (close frame sent; the socket is dropped after close_timeout_s)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from google.protobuf.message import DecodeError
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import OPEN
+from websockets.server import ServerProtocol
+
+from workers.common.wire import WebSocketConfirmation
+from workers.ws_delivery import frames, metrics
+from workers.ws_delivery.metrics import CloseReason
+from workers.ws_delivery.outbox import Outbox
+
+if TYPE_CHECKING:
+    from workers.ws_delivery.hub import Hub
+    from workers.ws_delivery.routes import Router
+    from workers.ws_delivery.settings import WsSettings
+
+log = logging.getLogger(__name__)
+
+WIRE_LOG = logging.getLogger("workers.ws_delivery.wire")
+"""The sans-I/O protocol logs every open and close at INFO; this room logs its own lines instead."""
+WIRE_LOG.setLevel(logging.WARNING)
+
+CLOSE_UNRESPONSIVE = 4000
+CLOSE_HEARTBEAT = 4001
+CLOSE_LAGGED = 4002
+CLOSE_ADMIN = 4003
+CLOSE_SHUTDOWN = 1001
+CLOSE_TEXT = 1003
+CLOSE_BAD_PROTOBUF = 1007
+
+
+class DeviceConnection(asyncio.Protocol):
+    __slots__ = (
+        "_awaiting_pong",
+        "_backlog",
+        "_close_reason",
+        "_close_timer",
+        "_fragments",
+        "_hub",
+        "_loop",
+        "_missed_pongs",
+        "_next_id",
+        "_outbox",
+        "_paused",
+        "_ping_timer",
+        "_request_task",
+        "_resend_timer",
+        "_router",
+        "_settings",
+        "_transport",
+        "_ws",
+        "user",
+    )
+
+    def __init__(self, *, hub: Hub, router: Router, settings: WsSettings) -> None:
+        self._hub = hub
+        self._router = router
+        self._settings = settings
+        self._loop = asyncio.get_running_loop()
+        self._ws = ServerProtocol(max_size=settings.max_frame_bytes, logger=WIRE_LOG)
+        self._transport: asyncio.Transport | None = None
+        self._outbox = Outbox(interval_s=settings.retry_interval_s, retry_limit=settings.retry_limit)
+        self._backlog: deque[bytes] = deque()
+        self._paused = False
+        self._next_id = 0
+        self._fragments: bytearray | None = None
+        self._awaiting_pong = False
+        self._missed_pongs = 0
+        self._close_reason: CloseReason | None = None
+        self._resend_timer: asyncio.TimerHandle | None = None
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._request_task: asyncio.Task[None] | None = None
+        self.user = ""
+
+    # transport events
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._ws.receive_data(data)
+        for event in self._ws.events_received():
+            if isinstance(event, Request):
+                self._request_task = self._loop.create_task(self._answer(event))
+            elif isinstance(event, Frame):
+                self._on_frame(event)
+        self._flush()
+
+    def eof_received(self) -> bool | None:
+        self._ws.receive_eof()
+        self._flush()
+        return None
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        while self._backlog and not self._paused and self._ws.state is OPEN:
+            self._ws.send_binary(self._backlog.popleft())
+            self._flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        for timer in (self._resend_timer, self._ping_timer, self._close_timer):
+            if timer is not None:
+                timer.cancel()
+        if self._request_task is not None and not self._request_task.done():
+            self._request_task.cancel()
+        if not self.user:
+            return
+        reason = self._close_reason or ("client" if self._ws.close_rcvd is not None else "lost")
+        metrics.CLOSES.labels(reason).inc()
+        self._hub.closed(self)
+        log.info("device of user %s disconnected (%s, %d unacknowledged)", self.user, reason, len(self._outbox))
+
+    # HTTP and handshake
+
+    async def _answer(self, request: Request) -> None:
+        outcome = await self._router.route(request)
+        if self._transport is None or self._transport.is_closing():
+            return
+        if isinstance(outcome, Response):
+            self._ws.send_response(outcome)
+        else:
+            response = self._ws.accept(request)
+            self._ws.send_response(response)
+            if response.status_code == 101:
+                self._open(outcome)
+        self._flush()
+
+    def _open(self, user: str) -> None:
+        self.user = user
+        self._ping_timer = self._loop.call_later(self._settings.ping_interval_s, self._on_ping_due)
+        self._hub.opened(self)
+        log.info("device of user %s connected", user)
+
+    # frames from the device
+
+    def _on_frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is Opcode.BINARY or opcode is Opcode.CONT:
+            if not frame.fin:
+                self._fragments = (self._fragments or bytearray()) + frame.data
+                return
+            if self._fragments is not None:
+                data, self._fragments = bytes(self._fragments + frame.data), None
+            else:
+                data = bytes(frame.data)
+            self._on_confirmation(data)
+        elif opcode is Opcode.PONG:
+            self._awaiting_pong = False
+            self._missed_pongs = 0
+        elif opcode is Opcode.TEXT:
+            self.close(CLOSE_TEXT, "text frames are not accepted", why="text_frame")
+
+    def _on_confirmation(self, data: bytes) -> None:
+        try:
+            message_id = WebSocketConfirmation.FromString(data).message_id
+        except DecodeError:
+            self.close(CLOSE_BAD_PROTOBUF, "undecodable WebSocketConfirmation", why="bad_protobuf")
+            return
+        entry = self._outbox.ack(message_id)
+        if entry is not None:
+            self._hub.acknowledged(self, entry, now=self._loop.time())
+
+    # frames to the device
+
+    def send_message(self, *, part: bytes = b"", status: frames.Status = frames.OK, confirm_id: str = "") -> None:
+        """Send one WebSocketMessage (a notification `part`, or a bare network status) and track its ack."""
+        if self._ws.state is not OPEN or self._close_reason is not None:
+            return
+        self._next_id += 1
+        message_id = str(self._next_id)
+        data = frames.frame(message_id, now_s=time.time(), status=status, part=part)
+        self._outbox.track(message_id=message_id, frame=data, confirm_id=confirm_id, now=self._loop.time())
+        metrics.MESSAGES_SENT.inc()
+        self._write(data)
+        if self._resend_timer is None:
+            self._schedule_resend()
+
+    def _write(self, data: bytes) -> None:
+        if self._paused:
+            if len(self._backlog) >= self._settings.send_buffer:
+                self.close(CLOSE_LAGGED, "lagged: send buffer full", why="lagged")
+            else:
+                self._backlog.append(data)
+            return
+        self._ws.send_binary(data)
+        self._flush()
+
+    def _flush(self) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        for data in self._ws.data_to_send():
+            if data:
+                transport.write(data)
+            else:
+                transport.close()
+                return
+
+    # timers
+
+    def _schedule_resend(self) -> None:
+        due = self._outbox.next_due()
+        self._resend_timer = None if due is None else self._loop.call_at(due, self._on_resend_due)
+
+    def _on_resend_due(self) -> None:
+        self._resend_timer = None
+        if self._ws.state is not OPEN or self._close_reason is not None:
+            return
+        due = self._outbox.collect_due(self._loop.time())
+        if due.unresponsive:
+            self.close(CLOSE_UNRESPONSIVE, "unresponsive: messages not acknowledged", why="unresponsive")
+            return
+        for entry in due.resend:
+            metrics.MESSAGES_RESENT.inc()
+            self._write(entry.frame)
+        self._schedule_resend()
+
+    def _on_ping_due(self) -> None:
+        if self._ws.state is not OPEN or self._close_reason is not None:
+            return
+        if self._awaiting_pong:
+            self._missed_pongs += 1
+            if self._missed_pongs >= 2:
+                self.close(CLOSE_HEARTBEAT, "heartbeat timeout: 2 pings unanswered", why="heartbeat")
+                return
+        self._awaiting_pong = True
+        self._ws.send_ping(b"")
+        self._flush()
+        self._ping_timer = self._loop.call_later(self._settings.ping_interval_s, self._on_ping_due)
+
+    # closing
+
+    def close(self, code: int, reason: str, *, why: CloseReason) -> None:
+        """Start the closing handshake; the socket is dropped if the device does not answer in time."""
+        if self._ws.state is not OPEN or self._close_reason is not None:
+            return
+        self._close_reason = why
+        self._backlog.clear()
+        self._ws.send_close(code, reason)
+        self._flush()
+        self._close_timer = self._loop.call_later(self._settings.close_timeout_s, self._abort)
+        log.info("closing device of user %s: %s (%d)", self.user, why, code)
+
+    def _abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()

@@ -1,0 +1,134 @@
+"""The live devices of one instance, by user: fan-out of events, network status, admin and shutdown closes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+
+from workers.common.wire import BrokerNotification, Notification
+from workers.ws_delivery import frames, metrics
+from workers.ws_delivery.connection import DeviceConnection
+from workers.ws_delivery.dedup import BROADCAST, Deduplicator
+from workers.ws_delivery.metrics import CloseReason
+from workers.ws_delivery.outbox import Pending
+
+log = logging.getLogger(__name__)
+
+Confirm = Callable[[str, str], None]
+"""Hands on `(user_id, notification_id)` of an acknowledged NEW notification."""
+
+
+class Hub:
+    def __init__(self, *, dedup: Deduplicator, confirm: Confirm) -> None:
+        self._dedup = dedup
+        self._confirm = confirm
+        self._by_user: dict[str, set[DeviceConnection]] = {}
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.broker_up = True
+        self.opened_total = 0
+        self.acked_total = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def devices(self, user: str) -> int:
+        return len(self._by_user.get(user, ()))
+
+    def _all(self) -> list[DeviceConnection]:
+        return [conn for conns in self._by_user.values() for conn in conns]
+
+    # connection lifecycle
+
+    def opened(self, conn: DeviceConnection) -> None:
+        self._by_user.setdefault(conn.user, set()).add(conn)
+        self._count += 1
+        self.opened_total += 1
+        self._idle.clear()
+        metrics.CONNECTIONS.inc()
+        if not self.broker_up:
+            conn.send_message(status=frames.ERROR)
+
+    def closed(self, conn: DeviceConnection) -> None:
+        conns = self._by_user.get(conn.user)
+        if conns is None or conn not in conns:
+            return
+        conns.discard(conn)
+        if not conns:
+            del self._by_user[conn.user]
+        self._count -= 1
+        metrics.CONNECTIONS.dec()
+        if not self._count:
+            self._idle.set()
+
+    def acknowledged(self, conn: DeviceConnection, entry: Pending, *, now: float) -> None:
+        self.acked_total += 1
+        metrics.MESSAGES_ACKED.inc()
+        metrics.ACK_LATENCY.observe(now - entry.first_sent)
+        if entry.confirm_id:
+            self._confirm(conn.user, entry.confirm_id)
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    # events
+
+    def deliver(self, event: BrokerNotification) -> int:
+        """Send the event to every device of its users (all devices for a broadcast); returns frames sent."""
+        notification = event.notification
+        part = frames.notification_part(notification)
+        confirm_id = notification.id if notification.status == Notification.NEW else ""
+        if event.user_ids:
+            targets: list[DeviceConnection] = []
+            for user in dict.fromkeys(event.user_ids):
+                if self._admit(user, notification):
+                    targets.extend(self._by_user.get(user, ()))
+        elif self._admit(BROADCAST, notification):
+            targets = self._all()
+        else:
+            targets = []
+        for conn in targets:
+            conn.send_message(part=part, confirm_id=confirm_id)
+        return len(targets)
+
+    def _admit(self, user: str, notification: Notification) -> bool:
+        fresh = self._dedup.admit(
+            user, notification.id, notification.status, timestamp_ns=frames.timestamp_ns(notification)
+        )
+        metrics.EVENTS.labels("delivered" if fresh else "duplicate").inc()
+        return fresh
+
+    def set_broker(self, *, up: bool) -> None:
+        """Tell every device to rely on the WebSocket (OK) or to fall back to long polling (ERROR)."""
+        if up == self.broker_up:
+            return
+        self.broker_up = up
+        metrics.BROKER_CONNECTED.set(1 if up else 0)
+        status = frames.OK if up else frames.ERROR
+        devices = self._all()
+        for conn in devices:
+            conn.send_message(status=status)
+        log.warning(
+            "broker %s: told %d devices to %s",
+            "back" if up else "lost",
+            len(devices),
+            "use the WebSocket" if up else "poll",
+        )
+
+    # closes
+
+    def close_user(self, user: str, *, code: int, reason: str, why: CloseReason) -> int:
+        return self._close(tuple(self._by_user.get(user, ())), code=code, reason=reason, why=why)
+
+    def close_all(self, *, code: int, reason: str, why: CloseReason) -> int:
+        return self._close(self._all(), code=code, reason=reason, why=why)
+
+    @staticmethod
+    def _close(conns: Iterable[DeviceConnection], *, code: int, reason: str, why: CloseReason) -> int:
+        count = 0
+        for conn in conns:
+            conn.close(code, reason, why=why)
+            count += 1
+        return count

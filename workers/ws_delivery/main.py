@@ -1,0 +1,83 @@
+"""Wiring of ws_delivery: Redis, RabbitMQ, the device server, the admin close listener.
+
+The process runs on uvloop when it is installed (it comes with uvicorn[standard]): the device server is
+a plain asyncio protocol, and uvloop roughly doubles its frame rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+
+from workers.common.auth import TokenVerifier
+from workers.common.connections import connect_redis
+from workers.common.keys import GatewayKeys
+from workers.common.lifecycle import Room, run_room
+from workers.ws_delivery.broker import BrokerLink, Confirmations
+from workers.ws_delivery.closer import CloseListener
+from workers.ws_delivery.connection import CLOSE_ADMIN, CLOSE_SHUTDOWN, DeviceConnection
+from workers.ws_delivery.dedup import Deduplicator
+from workers.ws_delivery.hub import Hub
+from workers.ws_delivery.routes import Router
+from workers.ws_delivery.settings import WsSettings
+
+
+class WsDeliveryRoom(Room):
+    name = "ws-delivery"
+
+    def __init__(self, settings: WsSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.confirmations = Confirmations(limit=settings.confirm_backlog)
+        self.hub = Hub(dedup=Deduplicator(capacity=settings.dedup_size), confirm=self.confirmations.put)
+        self.broker = BrokerLink(settings=settings, hub=self.hub, confirmations=self.confirmations)
+        self.server: asyncio.Server | None = None
+        self.port = 0
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        settings = self.settings
+        redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
+        stack.push_async_callback(redis.aclose)
+        await self.broker.start(stack)
+        self.spawn(self.broker.publish_confirmations(self.stopping), name="confirmations")
+        closer = CloseListener(
+            redis=redis,
+            keys=GatewayKeys(settings.stream),
+            on_close=lambda user: self.hub.close_user(user, code=CLOSE_ADMIN, reason="closed by an admin", why="admin"),
+        )
+        await closer.subscribe()
+        self.spawn(closer.run(self.stopping), name="admin-closes")
+        router = Router(redis=redis, settings=settings, verifier=TokenVerifier.from_settings(settings))
+        self.server = await asyncio.get_running_loop().create_server(
+            lambda: DeviceConnection(hub=self.hub, router=router, settings=settings),
+            host=settings.http_host,
+            port=settings.http_port,
+            backlog=4096,
+        )
+        self.port = int(self.server.sockets[0].getsockname()[1])
+
+    async def stop_intake(self) -> None:
+        await super().stop_intake()
+        if self.server is not None:
+            self.server.close()
+        self.hub.close_all(code=CLOSE_SHUTDOWN, reason="server shutting down", why="shutdown")
+
+    async def drain(self) -> None:
+        await self.hub.wait_idle()
+        await super().drain()
+
+    def summary(self) -> str:
+        return (
+            f"{self.hub.opened_total} connections, {self.hub.acked_total} messages acknowledged, "
+            f"{self.broker.published} confirmations published"
+        )
+
+
+def run() -> int:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it
+        pass
+    else:
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return run_room(WsDeliveryRoom, settings=WsSettings())

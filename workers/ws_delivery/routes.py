@@ -1,0 +1,114 @@
+"""The HTTP side of the room's port: tickets, admin close, the WebSocket upgrade's ticket check, OpenAPI.
+
+`route` answers a finished `Response`, or the user id when the request may become a WebSocket.
+Each response closes its TCP connection (`Connection: close`).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import redis.asyncio as aioredis
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from workers.common import paths
+from workers.common.auth import InvalidToken, Principal, TokenVerifier
+from workers.common.connections import REDIS_DOWN
+from workers.common.keys import GatewayKeys, is_valid_id
+from workers.ws_delivery import tickets
+from workers.ws_delivery.openapi import OPENAPI
+from workers.ws_delivery.settings import WsSettings
+
+log = logging.getLogger(__name__)
+
+CONNECTION_PREFIX = paths.CONNECTION.split("{", 1)[0]
+OPENAPI_PATH = "/openapi.json"
+
+
+def respond(status: int, body: dict[str, Any] | None = None, *, headers: dict[str, str] | None = None) -> Response:
+    code = http.HTTPStatus(status)
+    data = b"" if body is None else json.dumps(body).encode()
+    pairs = [("Date", email.utils.formatdate(usegmt=True)), ("Connection", "close")]
+    if body is not None:
+        pairs += [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    elif status != 204:
+        pairs.append(("Content-Length", "0"))
+    pairs += list((headers or {}).items())
+    return Response(code.value, code.phrase, Headers(pairs), data)
+
+
+def detail(status: int, text: str) -> Response:
+    return respond(status, {"detail": text})
+
+
+class Router:
+    def __init__(self, *, redis: aioredis.Redis, settings: WsSettings, verifier: TokenVerifier) -> None:
+        self._redis = redis
+        self._settings = settings
+        self._verifier = verifier
+        self._keys = GatewayKeys(settings.stream)
+
+    async def route(self, request: Request) -> Response | str:
+        url = urlsplit(request.path)
+        try:
+            if url.path == paths.WEBSOCKET:
+                return await self._websocket(request, url.query)
+            if url.path == paths.TICKET:
+                return await self._ticket(request)
+            if url.path.startswith(CONNECTION_PREFIX):
+                return await self._close_user(request, url.path[len(CONNECTION_PREFIX) :])
+        except REDIS_DOWN as exc:
+            log.warning("Redis unavailable for %s %s: %s", request.method, url.path, exc)
+            return respond(503, {"detail": "Redis unavailable"}, headers={"Retry-After": "1"})
+        if url.path == OPENAPI_PATH and request.method == "GET":
+            return respond(200, OPENAPI)
+        return detail(404, "not found")
+
+    async def _websocket(self, request: Request, query: str) -> Response | str:
+        if request.method != "GET":
+            return detail(405, "method not allowed")
+        ticket = parse_qs(query).get("ticket", [""])[0]
+        if not ticket:
+            return detail(400, "ticket is required")
+        user = await tickets.redeem(self._redis, self._keys, ticket)
+        if user is None:
+            return detail(401, "unknown, used or expired ticket")
+        return user
+
+    async def _ticket(self, request: Request) -> Response:
+        if request.method != "GET":
+            return detail(405, "method not allowed")
+        principal = self._principal(request)
+        if isinstance(principal, Response):
+            return principal
+        ticket = await tickets.issue(self._redis, self._keys, user=principal.sub, ttl_s=self._settings.ticket_ttl_s)
+        return respond(200, {"ticket": ticket})
+
+    async def _close_user(self, request: Request, user: str) -> Response:
+        if request.method != "DELETE":
+            return detail(405, "method not allowed")
+        principal = self._principal(request)
+        if isinstance(principal, Response):
+            return principal
+        if not principal.has(self._settings.role_admin):
+            return detail(403, f"role {self._settings.role_admin} required")
+        if not is_valid_id(user):
+            return detail(422, "user id must match " + r"[A-Za-z0-9._:@-]{1,128}")
+        receivers = await self._redis.publish(self._keys.close_channel, user)
+        log.info("admin %s closed the connections of user %s (%s instances told)", principal.sub, user, receivers)
+        return respond(204)
+
+    def _principal(self, request: Request) -> Principal | Response:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return respond(401, {"detail": "bearer token required"}, headers={"WWW-Authenticate": "Bearer"})
+        try:
+            return self._verifier.verify(token.strip())
+        except InvalidToken as exc:
+            return respond(401, {"detail": str(exc)}, headers={"WWW-Authenticate": "Bearer"})

@@ -1,0 +1,30 @@
+"""ws_delivery settings: `NOTIFIER_WS_<FIELD>` plus the shared broker and auth settings."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from workers.common.settings import AuthSettings, BrokerSettings
+
+
+class WsSettings(BrokerSettings, AuthSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFIER_WS_", extra="ignore", populate_by_name=True)
+
+    retry_interval_s: float = Field(10.0, gt=0)
+    """An unacknowledged message is sent again after this long."""
+    retry_limit: int = Field(5, ge=0)
+    """Resends of one message; one interval after the last resend the connection closes as unresponsive."""
+    ping_interval_s: float = Field(20.0, gt=0)
+    """WebSocket ping every this long; two unanswered pings close the connection."""
+    ticket_ttl_s: float = Field(30.0, gt=0)
+    send_buffer: int = Field(1024, ge=1)
+    """Frames queued for a device while its socket does not take more; one more closes it as lagged."""
+    dedup_size: int = Field(100_000, ge=1)
+    """(user, notification, status) triples remembered for deduplication, least recently used evicted."""
+    close_timeout_s: float = Field(5.0, gt=0)
+    """How long a closing connection may take to answer the close frame before the socket is dropped."""
+    max_frame_bytes: int = Field(4096, ge=64)
+    """Largest frame a device may send (acks are a few bytes)."""
+    confirm_backlog: int = Field(100_000, ge=1)
+    """Confirmations held while the broker is away; the oldest are dropped beyond this (core's poll covers them)."""
