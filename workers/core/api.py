@@ -1,0 +1,216 @@
+"""The core HTTP API (DESIGN section 6): a FastAPI app over the store; OpenAPI at /openapi.json, docs at /docs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from workers.common import paths
+from workers.common.auth import InvalidToken, Principal, TokenVerifier
+from workers.common.connections import REDIS_DOWN
+from workers.core import metrics
+from workers.core.middleware import BodyLimit, RequestMetrics
+from workers.core.model import (
+    BadContent,
+    ContentTooLarge,
+    CreateBody,
+    Created,
+    InvalidateBody,
+    NotificationView,
+    SeenBody,
+    Stored,
+    decode_content,
+    deleted_event,
+    new_event,
+    new_id,
+    seen_event,
+)
+from workers.core.settings import CoreSettings
+from workers.core.store import Duplicate, Store
+from workers.core.wakeups import Wakeups
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 100
+
+
+@dataclass
+class Services:
+    store: Store
+    wakeups: Wakeups
+    verifier: TokenVerifier
+    settings: CoreSettings
+    stopping: asyncio.Event
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def _not_found() -> HTTPException:
+    return HTTPException(404, "notification not found")
+
+
+async def _wait_any(events: tuple[asyncio.Event, ...], seconds: float) -> None:
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _caller(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("missing bearer token")
+    try:
+        return _services(request).verifier.verify(token.strip())
+    except InvalidToken as exc:
+        raise _unauthorized(str(exc)) from None
+
+
+def _producer(request: Request, principal: Annotated[Principal, Depends(_caller)]) -> Principal:
+    role = _services(request).settings.role_produce
+    if not principal.has(role):
+        raise HTTPException(403, f"role {role} required")
+    return principal
+
+
+Caller = Annotated[Principal, Depends(_caller)]
+Producer = Annotated[Principal, Depends(_producer)]
+
+
+def create_app(services: Services) -> FastAPI:
+    settings, store = services.settings, services.store
+    app = FastAPI(title="Notifier core", version="1", summary="The notification store and its delivery state.")
+    app.state.services = services
+
+    def future(value: float | None, now: float) -> float | None:
+        if value is not None and value <= now:
+            raise HTTPException(422, "invalidate_at must be in the future")
+        return value
+
+    @app.post(paths.UNDELIVERED, response_model=Created, summary="Create a notification (empty user_ids: broadcast)")
+    async def create(body: CreateBody, principal: Producer) -> Response:
+        now = time.time()
+        invalidate_at = future(None if body.invalidate_at is None else body.invalidate_at.timestamp(), now)
+        try:
+            content = decode_content(body.content, limit=settings.content_limit_bytes)
+        except BadContent as exc:
+            raise HTTPException(422, str(exc)) from None
+        except ContentTooLarge as exc:
+            raise HTTPException(413, str(exc)) from None
+        users = body.recipients()
+        stored = Stored(
+            id=new_id(now),
+            created_ms=int(now * 1000),
+            created_by=principal.sub,
+            content_type=body.content_type,
+            content=content,
+        )
+        try:
+            await store.create(
+                stored,
+                producer_notification_id=body.producer_notification_id,
+                users=users,
+                invalidate_at=invalidate_at,
+                event=new_event(stored, users=users, now_s=now),
+            )
+        except Duplicate as exc:
+            metrics.DUPLICATES.inc()
+            log.info(
+                "producer %s repeated producer_notification_id %s (notification %s)",
+                principal.sub,
+                body.producer_notification_id,
+                exc.existing_id,
+            )
+            raise HTTPException(409, "producer_notification_id was already used") from None
+        audience = "broadcast" if not users else ("unicast" if len(users) == 1 else "multicast")
+        metrics.CREATED.labels(audience).inc()
+        log.info("created notification %s by %s for %d users (%s)", stored.id, principal.sub, len(users), audience)
+        return JSONResponse({"id": stored.id})
+
+    @app.get(paths.UNDELIVERED, response_model=list[NotificationView], summary="Take undelivered (long poll)")
+    async def undelivered(
+        request: Request, principal: Caller, wait: Annotated[float, Query(ge=0, le=settings.max_wait_s)] = 0.0
+    ) -> Response:
+        user = principal.sub
+        deadline = time.monotonic() + wait
+        with services.wakeups.watch(user) as woken:
+            while True:
+                woken.clear()
+                rows = await store.take_undelivered(user)
+                remaining = deadline - time.monotonic()
+                if rows or remaining <= 0 or services.stopping.is_set():
+                    break
+                await _wait_any((woken, services.stopping), remaining)
+                if await request.is_disconnected():
+                    return Response(status_code=499)
+        if rows:
+            metrics.DELIVERED.labels("poll").inc(len(rows))
+            log.info("delivered %d notifications to %s by poll", len(rows), user)
+        return JSONResponse([row.view(seen=False) for row in rows])
+
+    @app.put(paths.UNDELIVERED_INVALIDATE_AT, status_code=204, summary="Change when a notification expires")
+    async def invalidate_at(id: str, body: InvalidateBody, principal: Producer) -> Response:
+        new = future(None if body.invalidate_at is None else body.invalidate_at.timestamp(), time.time())
+        if not await store.set_invalidate_at(principal.sub, id, invalidate_at=new):
+            raise _not_found()
+        log.info("notification %s now expires at %s", id, new)
+        return Response(status_code=204)
+
+    @app.get(paths.DELIVERED, response_model=list[NotificationView], summary="Delivered, newest first")
+    async def delivered(
+        principal: Caller,
+        page_idx: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+        page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 20,
+        seen: bool | None = None,
+    ) -> Response:
+        page = await store.delivered(principal.sub, offset=page_idx * page_size, count=page_size, seen=seen)
+        return JSONResponse([item.stored.view(seen=item.seen) for item in page])
+
+    @app.get(paths.DELIVERED_ONE, response_model=NotificationView, summary="One delivered notification")
+    async def delivered_one(id: str, principal: Caller) -> Response:
+        item = await store.delivered_one(principal.sub, id)
+        if item is None:
+            raise _not_found()
+        return JSONResponse(item.stored.view(seen=item.seen))
+
+    @app.delete(paths.DELIVERED_ONE, status_code=204, summary="Delete for the caller (publishes DELETED)")
+    async def delete(id: str, principal: Caller) -> Response:
+        event = deleted_event(id, user=principal.sub, now_s=time.time())
+        if not await store.delete(principal.sub, id, event=event):
+            raise _not_found()
+        log.info("user %s deleted notification %s", principal.sub, id)
+        return Response(status_code=204)
+
+    @app.put(paths.DELIVERED_SEEN, status_code=204, summary="Mark seen or unseen (publishes UPDATED)")
+    async def mark_seen(id: str, body: SeenBody, principal: Caller) -> Response:
+        event = seen_event(id, user=principal.sub, seen=body.seen, now_s=time.time())
+        if not await store.set_seen(principal.sub, id, seen=body.seen, event=event):
+            raise _not_found()
+        log.info("user %s marked notification %s seen=%s", principal.sub, id, body.seen)
+        return Response(status_code=204)
+
+    @app.exception_handler(REDIS_DOWN[0])
+    @app.exception_handler(REDIS_DOWN[1])
+    async def store_down(_: Request, exc: Exception) -> Response:
+        log.warning("store unavailable: %s", exc)
+        return JSONResponse({"detail": "store unavailable, retry later"}, status_code=503, headers={"Retry-After": "1"})
+
+    app.add_middleware(BodyLimit, limit=settings.http_body_limit_bytes)
+    app.add_middleware(RequestMetrics, routes=app.router.routes)
+    return app

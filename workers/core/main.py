@@ -1,0 +1,102 @@
+"""Wiring of core: Redis, RabbitMQ, the outbox relay, the confirmation consumer, the purger and the API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+
+from workers.common.asgi import EmbeddedServer, start_server, stop_server
+from workers.common.auth import TokenVerifier
+from workers.common.connections import connect_amqp, connect_redis
+from workers.common.lifecycle import Room, run_room
+from workers.common.topology import Topology, declare_topology
+from workers.core.api import Services, create_app
+from workers.core.confirmations import Confirmations
+from workers.core.loops import purge_loop
+from workers.core.relay import Relay
+from workers.core.settings import CoreSettings
+from workers.core.store import Store
+from workers.core.wakeups import Wakeups
+
+
+class CoreRoom(Room):
+    name = "core"
+
+    def __init__(self, settings: CoreSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.http_port = 0
+        self.relay: Relay | None = None
+        self.confirmations: Confirmations | None = None
+        self._server: tuple[EmbeddedServer, asyncio.Task[None]] | None = None
+        self._stop_consuming: Callable[[], Awaitable[object]] | None = None
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        s = self.settings
+        redis = await connect_redis(s.redis_url, timeout_s=s.connect_timeout_s, decode=False)
+        stack.push_async_callback(redis.aclose)
+        amqp = await connect_amqp(s.amqp_url, timeout_s=s.connect_timeout_s)
+        stack.push_async_callback(amqp.close)
+        topology = Topology(namespace=s.amqp_namespace)
+        publishing = await declare_topology(await amqp.channel(publisher_confirms=True), topology)
+        consuming_channel = await amqp.channel()
+        await consuming_channel.set_qos(prefetch_count=s.amqp_prefetch)
+        consuming = await declare_topology(consuming_channel, topology)
+
+        store = Store(redis, stream=s.stream, retention_s=s.retention_s)
+        wakeups = Wakeups(channel=store.keys.wake, retry_delay_s=s.retry_delay_s)
+        self.spawn(wakeups.listen(redis, self.stopping), name="wakeups")
+        await asyncio.wait_for(wakeups.subscribed.wait(), s.connect_timeout_s)
+
+        consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.relay = Relay(
+            redis=redis, exchange=publishing.notifications, outbox=store.keys.outbox, consumer=consumer, settings=s
+        )
+        await self.relay.ensure_group()
+        stack.push_async_callback(self.relay.close)
+        self.spawn(self.relay.run(self.stopping), name="relay")
+
+        self.confirmations = Confirmations(store)
+        queue = consuming.confirmations_queue
+        tag = await queue.consume(self.confirmations.handle)
+        self._stop_consuming = lambda: queue.cancel(tag)
+        self.spawn(
+            purge_loop(store, interval_s=s.purge_interval_s, batch=s.purge_batch, stopping=self.stopping), name="purge"
+        )
+
+        services = Services(
+            store=store,
+            wakeups=wakeups,
+            verifier=TokenVerifier.from_settings(s),
+            settings=s,
+            stopping=self.stopping,
+        )
+        server, task = await start_server(create_app(services), host=s.http_host, port=s.http_port, name="core api")
+        self._server = (server, task)
+        self.http_port = server.port
+        stack.push_async_callback(stop_server, server, task)
+
+    async def stop_intake(self) -> None:
+        await super().stop_intake()
+        if self._server is not None:
+            self._server[0].should_exit = True
+        if self._stop_consuming is not None:
+            await self._stop_consuming()
+
+    async def drain(self) -> None:
+        if self._server is not None:
+            await self._server[1]
+        await super().drain()
+
+    def summary(self) -> str:
+        published = self.relay.published if self.relay else 0
+        confirmed = self.confirmations.handled if self.confirmations else 0
+        return f"{published} events published, {confirmed} confirmations handled"
+
+
+def run() -> int:
+    return run_room(CoreRoom, settings=CoreSettings())

@@ -1,0 +1,166 @@
+"""The notification model: ids, request bodies, the JSON view and the broker events. Pure, no I/O."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from workers.common.keys import ID_PATTERN
+from workers.common.topology import ROUTING_BY_STATUS
+from workers.common.wire import BrokerNotification, Notification, to_timestamp
+
+UserId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+def _require_offset(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("a time needs a zone offset (RFC 3339)")
+    return value
+
+
+AwareTime = Annotated[datetime, AfterValidator(_require_offset)]
+
+_counter = itertools.count(int.from_bytes(os.urandom(2), "big"))
+
+
+def new_id(now_s: float) -> str:
+    """A time-sortable id: 12 hex digits of unix milliseconds, a 4-digit process counter, 8 random hex digits."""
+    return f"{int(now_s * 1000):012x}{next(_counter) & 0xFFFF:04x}{secrets.token_hex(4)}"
+
+
+def rfc3339(unix_s: float) -> str:
+    return datetime.fromtimestamp(unix_s, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class BadContent(ValueError):
+    """The content is not valid base64."""
+
+
+class ContentTooLarge(ValueError):
+    """The decoded content is over the content limit."""
+
+
+def decode_content(text: str, *, limit: int) -> bytes:
+    if len(text) > (limit + 2) // 3 * 4 + 4:
+        raise ContentTooLarge(f"content is over {limit} bytes")
+    try:
+        content = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadContent("content is not valid base64") from None
+    if len(content) > limit:
+        raise ContentTooLarge(f"content is over {limit} bytes")
+    return content
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CreateBody(_Body):
+    invalidate_at: AwareTime | None = None
+    user_ids: list[UserId] = Field(max_length=10_000)
+    producer_notification_id: str = Field(min_length=1, max_length=128)
+    content_type: str = Field(min_length=1, max_length=255)
+    content: str
+
+    @field_validator("producer_notification_id", mode="before")
+    @classmethod
+    def _integer_as_decimal(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    def recipients(self) -> list[str]:
+        """The user ids without repeats, in the order given; empty for a broadcast."""
+        return list(dict.fromkeys(self.user_ids))
+
+
+class InvalidateBody(_Body):
+    invalidate_at: AwareTime | None
+
+
+class SeenBody(_Body):
+    seen: bool
+
+
+class Created(BaseModel):
+    id: str
+
+
+class NotificationView(BaseModel):
+    """A notification as a user sees it (DESIGN section 13)."""
+
+    id: str
+    created_at: str
+    created_by: str
+    seen: bool
+    content_type: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A notification as the store keeps it."""
+
+    id: str
+    created_ms: int
+    created_by: str
+    content_type: str
+    content: bytes
+
+    def view(self, *, seen: bool) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "created_at": rfc3339(self.created_ms / 1000),
+            "created_by": self.created_by,
+            "seen": seen,
+            "content_type": self.content_type,
+            "content": base64.b64encode(self.content).decode("ascii"),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An outgoing broker event: routing key and the serialized BrokerNotification."""
+
+    routing_key: str
+    body: bytes
+
+
+def _event(users: list[str], notification: Notification) -> Event:
+    message = BrokerNotification(user_ids=users, notification=notification)
+    return Event(routing_key=ROUTING_BY_STATUS[notification.status], body=message.SerializeToString())
+
+
+def new_event(stored: Stored, *, users: list[str], now_s: float) -> Event:
+    return _event(
+        users,
+        Notification(
+            id=stored.id,
+            status=Notification.NEW,
+            timestamp=to_timestamp(now_s),
+            created_by=stored.created_by,
+            seen=False,
+            content_type=stored.content_type,
+            content=stored.content,
+        ),
+    )
+
+
+def seen_event(notification_id: str, *, user: str, seen: bool, now_s: float) -> Event:
+    return _event(
+        [user],
+        Notification(id=notification_id, status=Notification.UPDATED, timestamp=to_timestamp(now_s), seen=seen),
+    )
+
+
+def deleted_event(notification_id: str, *, user: str, now_s: float) -> Event:
+    return _event([user], Notification(id=notification_id, status=Notification.DELETED, timestamp=to_timestamp(now_s)))

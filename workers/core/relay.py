@@ -1,0 +1,174 @@
+"""The outbox relay: publishes outbox events to `notifier.notifications` with publisher confirms.
+
+Every replica reads the outbox stream through one consumer group, so an entry goes to one relay; an entry
+leaves the stream (XACK + XDEL) only after the broker confirmed it. Entries a relay read but never
+confirmed (it crashed, or the broker was away) stay pending: the same relay retries its own first, and
+after `relay_claim_idle_s` any relay takes them over with XAUTOCLAIM. Delivery to the broker is at least
+once; duplicates are only possible after a crash between the broker's confirm and the XACK.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import aio_pika
+import redis.asyncio as aioredis
+from aio_pika.abc import AbstractExchange
+from pamqp.commands import Basic
+from redis.exceptions import ResponseError
+
+from workers.common.connections import REDIS_DOWN
+from workers.core import metrics
+from workers.core.loops import sleep_unless
+from workers.core.settings import CoreSettings
+
+log = logging.getLogger(__name__)
+
+GROUP = "relay"
+CONTENT_TYPE = "application/x-protobuf"
+
+Entry = tuple[bytes, dict[bytes, bytes] | None]
+
+
+class Relay:
+    def __init__(
+        self,
+        *,
+        redis: aioredis.Redis,
+        exchange: AbstractExchange,
+        outbox: str,
+        consumer: str,
+        settings: CoreSettings,
+    ) -> None:
+        self.redis = redis
+        self.exchange = exchange
+        self.outbox = outbox
+        self.consumer = consumer
+        self.settings = settings
+        self.published = 0
+        self._gauges_at = 0.0
+        self._claimed_at = 0.0
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.outbox, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Publish until `stopping`; Redis or broker outages only pause it."""
+        own_backlog = True
+        while not stopping.is_set():
+            try:
+                await self._observe()
+                entries = await self._claim_stale()
+                if not entries:
+                    entries = await self._read(own_backlog)
+                if not entries:
+                    own_backlog = False
+                    continue
+                if not await self._publish(entries):
+                    own_backlog = True
+                    await sleep_unless(stopping, self.settings.retry_delay_s)
+            except REDIS_DOWN as exc:
+                log.warning("relay cannot reach Redis (%s), retrying in %.1fs", exc, self.settings.retry_delay_s)
+                await sleep_unless(stopping, self.settings.retry_delay_s)
+
+    async def close(self) -> None:
+        """Leave the group when nothing is pending for this relay (else another relay claims it later)."""
+        try:
+            pending = await self.redis.xpending_range(self.outbox, GROUP, "-", "+", 1, consumername=self.consumer)
+            if not pending:
+                await self.redis.xgroup_delconsumer(self.outbox, GROUP, self.consumer)
+        except (*REDIS_DOWN, ResponseError) as exc:
+            log.warning("relay %s could not leave the outbox group: %s", self.consumer, exc)
+
+    async def _read(self, own_backlog: bool) -> list[Entry]:
+        block = None if own_backlog else int(self.settings.relay_block_s * 1000)
+        reply = await self.redis.xreadgroup(
+            GROUP,
+            self.consumer,
+            {self.outbox: "0" if own_backlog else ">"},
+            count=self.settings.relay_batch,
+            block=block,
+        )
+        return [entry for _, entries in reply or [] for entry in entries]
+
+    async def _claim_stale(self) -> list[Entry]:
+        now = time.monotonic()
+        if now - self._claimed_at < self.settings.relay_claim_idle_s / 2:
+            return []
+        self._claimed_at = now
+        reply: Any = await self.redis.xautoclaim(
+            self.outbox,
+            GROUP,
+            self.consumer,
+            min_idle_time=int(self.settings.relay_claim_idle_s * 1000),
+            start_id="0-0",
+            count=self.settings.relay_batch,
+        )
+        entries: list[Entry] = list(reply[1])
+        if entries:
+            log.info("relay %s took over %d stale outbox entries", self.consumer, len(entries))
+        return entries
+
+    async def _publish(self, entries: list[Entry]) -> bool:
+        """Publish a batch with confirms in flight together; drop the confirmed ones. True if all went out."""
+        live = [(entry_id, fields) for entry_id, fields in entries if fields]
+        results = await asyncio.gather(
+            *(
+                self.exchange.publish(
+                    aio_pika.Message(
+                        fields[b"b"],
+                        content_type=CONTENT_TYPE,
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    ),
+                    routing_key=fields[b"rk"].decode(),
+                    mandatory=False,
+                    timeout=self.settings.publish_timeout_s,
+                )
+                for _, fields in live
+            ),
+            return_exceptions=True,
+        )
+        done = [entry_id for entry_id, fields in entries if not fields]
+        failures: list[BaseException] = []
+        for (entry_id, fields), result in zip(live, results, strict=True):
+            if isinstance(result, Basic.Ack):
+                done.append(entry_id)
+                metrics.PUBLISHED.labels(fields[b"rk"].decode()).inc()
+            else:
+                failures.append(result if isinstance(result, BaseException) else RuntimeError(repr(result)))
+        if done:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.xack(self.outbox, GROUP, *done)
+                pipe.xdel(self.outbox, *done)
+                await pipe.execute()
+        self.published += len(done) - (len(entries) - len(live))
+        if failures:
+            metrics.PUBLISH_FAILURES.inc()
+            log.warning(
+                "broker confirmed %d of %d outbox events; %d retried later (%r)",
+                len(live) - len(failures),
+                len(live),
+                len(failures),
+                failures[0],
+            )
+        return not failures
+
+    async def _observe(self) -> None:
+        now = time.time()
+        if now - self._gauges_at < 1.0:
+            return
+        self._gauges_at = now
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(self.outbox)
+            pipe.xrange(self.outbox, "-", "+", count=1)
+            length, oldest = await pipe.execute()
+        metrics.OUTBOX_ENTRIES.set(int(length))
+        age = now - int(oldest[0][0].split(b"-")[0]) / 1000 if oldest else 0.0
+        metrics.OUTBOX_AGE.set(max(0.0, age))

@@ -1,0 +1,33 @@
+"""Settings of the core room: `NOTIFIER_CORE_<FIELD>` besides the shared ones."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from workers.common.settings import AuthSettings, BrokerSettings
+
+
+class CoreSettings(BrokerSettings, AuthSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFIER_CORE_", extra="ignore", populate_by_name=True)
+
+    http_body_limit_bytes: int = Field(8192, ge=64)
+    """Largest request body accepted (checked before parsing, also for chunked bodies): 413 above it."""
+    content_limit_bytes: int = Field(4096, ge=1)
+    """Largest decoded notification content: 413 above it."""
+    max_wait_s: float = Field(60.0, gt=0, le=3600)
+    """Longest long poll a caller may ask for (`wait`); above it the request is 422."""
+    retention_s: float = Field(7 * 86_400.0, ge=0)
+    """How long expired and deleted notifications are kept before they are purged."""
+    purge_interval_s: float = Field(60.0, gt=0)
+    purge_batch: int = Field(500, ge=1, le=100_000)
+    relay_batch: int = Field(500, ge=1, le=10_000)
+    """Outbox entries the relay reads and publishes at once (publisher confirms in flight together)."""
+    relay_block_s: float = Field(1.0, gt=0)
+    """How long the relay blocks on an empty outbox before looking again."""
+    relay_claim_idle_s: float = Field(30.0, gt=0)
+    """An outbox entry read but unconfirmed this long (its relay crashed) is taken over by another relay."""
+    publish_timeout_s: float = Field(10.0, gt=0)
+    """Longest wait for the broker to confirm a batch; then the batch is retried."""
+    retry_delay_s: float = Field(1.0, gt=0)
+    """Pause of the relay and the confirmation consumer after the broker or Redis failed."""

@@ -1,0 +1,171 @@
+"""The notification store in Redis: every operation is one Lua script (see `scripts`), so a state change
+and its outbox event commit together.
+
+The client is opened without response decoding (content is binary); replies are converted here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import redis.asyncio as aioredis
+
+from workers.common.keys import StoreKeys
+from workers.core import scripts
+from workers.core.model import Event, Stored
+
+Outcome = Literal["delivered", "already_delivered", "not_recipient", "expired", "unknown"]
+OUTCOMES: tuple[Outcome, ...] = ("delivered", "already_delivered", "not_recipient", "expired", "unknown")
+
+DEFAULT_FETCH_LIMIT = 1000
+
+
+class Duplicate(Exception):
+    """The producer already created a notification with this producer_notification_id."""
+
+    def __init__(self, existing_id: str) -> None:
+        super().__init__(existing_id)
+        self.existing_id = existing_id
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    stored: Stored
+    seen: bool
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _stored(notification_id: Any, at: Any, by: Any, ct: Any, content: Any) -> Stored:
+    return Stored(
+        id=_text(notification_id),
+        created_ms=int(at),
+        created_by=_text(by),
+        content_type=_text(ct),
+        content=bytes(content),
+    )
+
+
+class Store:
+    def __init__(self, redis: aioredis.Redis, *, stream: str, retention_s: float) -> None:
+        self.redis = redis
+        self.keys = StoreKeys(stream)
+        self.retention_s = retention_s
+        self._notification_prefix = self.keys.notification("")
+        self._user_prefix = self.keys.prefix + "u:"
+        self._create = redis.register_script(scripts.CREATE)
+        self._fetch = redis.register_script(scripts.FETCH)
+        self._confirm = redis.register_script(scripts.CONFIRM)
+        self._seen = redis.register_script(scripts.SEEN)
+        self._delete = redis.register_script(scripts.DELETE)
+        self._read = redis.register_script(scripts.READ)
+        self._read_one = redis.register_script(scripts.READ_ONE)
+        self._invalidate_at = redis.register_script(scripts.INVALIDATE_AT)
+        self._purge = redis.register_script(scripts.PURGE)
+
+    def _delivery_keys(self, user: str) -> list[str]:
+        """The keys a delivery to `user` changes (the order the fetch and confirm scripts expect)."""
+        k = self.keys
+        return [k.undelivered(user), k.delivered(user), k.unseen(user), k.broadcast_mark(user), k.broadcast_done(user)]
+
+    async def create(
+        self,
+        stored: Stored,
+        *,
+        producer_notification_id: str,
+        users: Sequence[str],
+        invalidate_at: float | None,
+        event: Event,
+    ) -> None:
+        """Store a notification for `users` (a broadcast when empty); Duplicate when the pair is known."""
+        k = self.keys
+        keys = [
+            k.producer_ids(stored.created_by),
+            k.notification(stored.id),
+            k.seq,
+            k.outbox,
+            k.broadcasts,
+            k.expiry,
+            *(k.undelivered(user) for user in users),
+        ]
+        args = [
+            producer_notification_id,
+            stored.id,
+            stored.created_by,
+            stored.created_ms,
+            stored.content_type,
+            stored.content,
+            "" if invalidate_at is None else repr(invalidate_at),
+            " ".join(users),
+            event.routing_key,
+            event.body,
+            k.wake,
+        ]
+        created, notification_id = await self._create(keys=keys, args=args)
+        if not int(created):
+            raise Duplicate(_text(notification_id))
+
+    async def take_undelivered(self, user: str, *, limit: int = DEFAULT_FETCH_LIMIT) -> list[Stored]:
+        """The user's undelivered, unexpired notifications, oldest first, now marked delivered for the user."""
+        keys = [*self._delivery_keys(user), self.keys.broadcasts, self.keys.garbage]
+        now = time.time()
+        reply = await self._fetch(keys=keys, args=[now, self._notification_prefix, limit, now + self.retention_s])
+        rows = [(int(reply[i]), _stored(*reply[i + 1 : i + 6])) for i in range(0, len(reply), 6)]
+        rows.sort(key=lambda row: row[0])
+        return [stored for _, stored in rows]
+
+    async def confirm(self, user: str, notification_id: str) -> Outcome:
+        """Mark a notification delivered for `user` when the user is a recipient still waiting for it."""
+        keys = [*self._delivery_keys(user), self.keys.notification(notification_id)]
+        outcome = _text(await self._confirm(keys=keys, args=[notification_id, user, time.time()]))
+        if outcome not in OUTCOMES:
+            raise RuntimeError(f"unexpected confirmation outcome {outcome!r}")
+        return outcome
+
+    async def set_seen(self, user: str, notification_id: str, *, seen: bool, event: Event) -> bool:
+        k = self.keys
+        keys = [k.delivered(user), k.seen(user), k.unseen(user), k.outbox]
+        args = [notification_id, "1" if seen else "", event.routing_key, event.body]
+        return bool(int(await self._seen(keys=keys, args=args)))
+
+    async def delete(self, user: str, notification_id: str, *, event: Event) -> bool:
+        k = self.keys
+        keys = [k.delivered(user), k.seen(user), k.unseen(user), k.outbox, k.notification(notification_id), k.garbage]
+        args = [notification_id, event.routing_key, event.body, time.time() + self.retention_s]
+        return bool(int(await self._delete(keys=keys, args=args)))
+
+    async def delivered(self, user: str, *, offset: int, count: int, seen: bool | None) -> list[Listed]:
+        """One page of the user's delivered, not deleted notifications, newest first."""
+        k = self.keys
+        index = k.delivered(user) if seen is None else (k.seen(user) if seen else k.unseen(user))
+        args = [self._notification_prefix, offset, offset + count - 1, "1"]
+        reply = await self._read(keys=[index, k.seen(user)], args=args)
+        return [
+            Listed(stored=_stored(reply[i], *reply[i + 2 : i + 6]), seen=bool(int(reply[i + 1])))
+            for i in range(0, len(reply), 6)
+        ]
+
+    async def delivered_one(self, user: str, notification_id: str) -> Listed | None:
+        k = self.keys
+        keys = [k.delivered(user), k.seen(user), k.notification(notification_id)]
+        reply = await self._read_one(keys=keys, args=[notification_id])
+        if not reply:
+            return None
+        return Listed(stored=_stored(notification_id, *reply[1:5]), seen=bool(int(reply[0])))
+
+    async def set_invalidate_at(self, producer: str, notification_id: str, *, invalidate_at: float | None) -> bool:
+        """Change the expiry of a producer's own unexpired notification; False when there is none."""
+        k = self.keys
+        args = [notification_id, producer, "" if invalidate_at is None else repr(invalidate_at), time.time()]
+        return bool(int(await self._invalidate_at(keys=[k.notification(notification_id), k.expiry], args=args)))
+
+    async def purge(self, *, limit: int) -> int:
+        """Drop expired notifications from undelivered indexes and delete unreferenced ones; returns deletions."""
+        k = self.keys
+        args = [time.time(), self.retention_s, limit, self._notification_prefix, self._user_prefix]
+        return int(await self._purge(keys=[k.expiry, k.garbage, k.broadcasts], args=args))
