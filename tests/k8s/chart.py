@@ -1,0 +1,100 @@
+"""Render the Helm chart and check what it renders: the helpers behind tests/k8s and `make manifests`."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import yaml
+
+from tests.k8s.tools import ROOT, tool
+
+CHART = ROOT / "helm" / "notifier"
+ALL_ON = Path(__file__).with_name("values-all-on.yaml")
+CRD_FILE = CHART / "crds" / "notificationstreams.yaml"
+KUBERNETES_VERSION = "1.33.0"
+NAMESPACE = "notifier"
+RELEASE = "notifier"
+ROOMS = ("pusher", "puller", "monitor", "cleaner", "core", "ws-delivery", "controller")
+HTTP_ROOMS = ("core", "ws-delivery")
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "NotificationStream"}
+"""Kinds without a built-in schema; the NotificationStream is checked against the CRD instead."""
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(tool("helm")), *args], capture_output=True, text=True, check=False)
+
+
+def render_text(*options: str, release: str = RELEASE) -> str:
+    result = helm("template", release, str(CHART), "--namespace", NAMESPACE, *options)
+    if result.returncode != 0:
+        raise RuntimeError(f"helm template failed: {result.stderr}")
+    return result.stdout
+
+
+def render(*options: str, release: str = RELEASE) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(render_text(*options, release=release)) if doc]
+
+
+def of_kind(objects: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [obj for obj in objects if obj["kind"] == kind]
+
+
+def by_name(objects: Iterable[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {obj["metadata"]["name"]: obj for obj in of_kind(objects, kind)}
+
+
+def validate_builtin(obj: dict[str, Any]) -> None:
+    """Validate against the strict Kubernetes schema; raises for an unknown kind unless it is a known CR."""
+    try:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.SchemaNotFoundError:
+        if obj["kind"] not in CUSTOM_KINDS:
+            raise
+
+
+def crd_schema() -> dict[str, Any] | None:
+    """The NotificationStream openAPIV3Schema of the served version, or None while crds/ holds no CRD."""
+    if not CRD_FILE.is_file():
+        return None
+    for doc in yaml.safe_load_all(CRD_FILE.read_text()):
+        if doc and doc.get("kind") == "CustomResourceDefinition":
+            for version in doc["spec"]["versions"]:
+                if version.get("served", True) and version["name"] == "v1alpha1":
+                    return dict(version["schema"]["openAPIV3Schema"])
+    raise AssertionError(f"{CRD_FILE} has no served v1alpha1 version")
+
+
+def selectors(obj: dict[str, Any]) -> Iterator[dict[str, str]]:
+    """Every label selector an object carries (Deployment, PDB, Service, ServiceMonitor, anti-affinity terms)."""
+    spec = obj.get("spec") or {}
+    if obj["kind"] == "Service":
+        yield spec.get("selector") or {}
+    elif isinstance(spec.get("selector"), dict):
+        yield spec["selector"].get("matchLabels") or {}
+    yield from _nested_match_labels(spec.get("template", {}))
+
+
+def _nested_match_labels(node: Any) -> Iterator[dict[str, str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "matchLabels" and isinstance(value, dict):
+                yield value
+            else:
+                yield from _nested_match_labels(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _nested_match_labels(item)
+
+
+def prometheus_rules(objects: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The PrometheusRule's groups as a plain Prometheus rules file."""
+    (rule,) = of_kind(objects, "PrometheusRule")
+    return {"groups": rule["spec"]["groups"]}
+
+
+def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(tool("promtool")), *args], capture_output=True, text=True, cwd=cwd, check=False)
