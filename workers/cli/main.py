@@ -18,6 +18,10 @@ from workers.common.errors import NotifierError
 ROOMS: dict[str, str] = {
     "pusher": "workers.pusher",
     "puller": "workers.puller",
+    "monitor": "workers.monitor",
+    "cleaner": "workers.cleaner",
+    "controller": "workers.controller",
+    "core": "workers.core",
 }
 """Command name -> room package; each has `main.run()` and `cli.register(app)`."""
 

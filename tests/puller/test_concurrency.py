@@ -1,0 +1,80 @@
+"""Several pushers and pullers at once over the same users: no entry lost, none in two digests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import redis.asyncio as aioredis
+
+from tests.conftest import REDIS_URL
+from tests.puller.collect import CollectingSink
+from workers.common.entries import make_entry
+from workers.common.keys import BusKeys
+from workers.common.mapping import read_settings, write_mapping
+from workers.common.streamspec import parse_spec
+from workers.puller.settings import PullerSettings
+from workers.puller.worker import Puller
+from workers.pusher.writer import append_entries
+
+USERS = [f"u{i}" for i in range(40)]
+PUSHERS = 3
+PULLERS = 3
+ENTRIES_PER_PUSHER = 34_000  # 3 x 34k = 102k entries
+BATCH = 500
+
+
+async def test_three_pushers_and_three_pullers_lose_nothing_and_duplicate_nothing(
+    redis: aioredis.Redis, stream: str
+) -> None:
+    keys = BusKeys(stream)
+    spec = parse_spec(
+        {"brands": {f"B{i}": [u] for i, u in enumerate(USERS)}, "digest": {"windowSeconds": 0, "maxItems": 700}}
+    )
+    await write_mapping(redis, keys=keys, spec=spec)
+    clients = [aioredis.Redis.from_url(REDIS_URL, decode_responses=True) for _ in range(PUSHERS + PULLERS)]
+    settings = PullerSettings(poll_interval_s=0.01, max_content_bytes=1_000_000, max_ids_per_brand=100_000)
+    sinks = [CollectingSink() for _ in range(PULLERS)]
+    pullers = [
+        Puller(client, keys=keys, sink=sink, settings=settings)
+        for client, sink in zip(clients[PUSHERS:], sinks, strict=True)
+    ]
+    stopping = asyncio.Event()
+
+    async def push(index: int, client: aioredis.Redis) -> None:
+        stream_settings = await read_settings(client, keys=keys)
+        for start in range(0, ENTRIES_PER_PUSHER, BATCH):
+            by_user: dict[str, list[str]] = {}
+            now_ms = int(time.time() * 1000)
+            for n in range(start, start + BATCH):
+                user = USERS[(n * 7 + index) % len(USERS)]
+                brand = f"B{USERS.index(user)}"
+                entry = make_entry(
+                    brand=brand, review=f"p{index}-{n}", kind="added", pushed_ms=now_ms, occurred_ms=now_ms
+                )
+                by_user.setdefault(user, []).append(entry.encode())
+            await append_entries(client, keys=keys, by_user=by_user, settings=stream_settings, now_s=now_ms / 1000)
+
+    pulling = [asyncio.create_task(p.run(stopping)) for p in pullers]
+    await asyncio.gather(*(push(i, c) for i, c in enumerate(clients[:PUSHERS])))
+    deadline = time.monotonic() + 60
+    total = PUSHERS * ENTRIES_PER_PUSHER
+    while sum(len(s.reviews()) for s in sinks) < total and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    stopping.set()
+    await asyncio.gather(*pulling)
+    for client in clients:
+        await client.aclose()
+
+    reviews = [pair for sink in sinks for pair in sink.reviews()]
+    counts = Counter(reviews)
+    duplicated = [pair for pair, n in counts.items() if n > 1]
+    assert duplicated == []
+    assert len(reviews) == total
+    digest_ids = [d.digest_id for s in sinks for d in s.digests]
+    assert len(digest_ids) == len(set(digest_ids))
+    assert all(sink.digests for sink in sinks), "every puller took part"
+    assert await redis.zcard(keys.due) == 0
+    assert await redis.zcard(keys.pending_since) == 0
+    assert [k async for k in redis.scan_iter(match=f"nf:{stream}:u:*:inflight")] == []

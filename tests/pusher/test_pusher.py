@@ -1,0 +1,159 @@
+"""The pusher room against real RabbitMQ and Redis: fan-out, indexes, dead letters, unknown brands."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aio_pika
+import pytest
+import redis.asyncio as aioredis
+from aio_pika.abc import AbstractRobustConnection
+
+from tests.conftest import free_port
+from tests.processes import RoomProcess, metric_value, notifier, start_room
+from workers.common.entries import decode
+from workers.common.keys import BusKeys
+from workers.common.mapping import write_mapping
+from workers.common.streamspec import parse_spec
+from workers.common.topology import Topology, declare_topology
+from workers.common.wire import ReviewEvent, to_timestamp
+
+
+async def wait_until(predicate: object, *, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await predicate():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+async def pusher(
+    redis: aioredis.Redis, stream: str, env: dict[str, str], tmp_path: Path, amqp: AbstractRobustConnection
+) -> AsyncIterator[RoomProcess]:
+    spec = parse_spec({"brands": {"Brand1": ["1", "2"], "Brand2": ["4"]}, "digest": {"windowSeconds": 30}})
+    await write_mapping(redis, keys=BusKeys(stream), spec=spec)
+    room = start_room("pusher", env=env, log_dir=tmp_path, ops_port=free_port())
+    await room.wait_ready()
+    yield room
+    assert room.terminate() == 0, room.log
+
+
+async def publish(amqp: AbstractRobustConnection, topology: Topology, *bodies: bytes) -> None:
+    channel = await amqp.channel(publisher_confirms=True)
+    declared = await declare_topology(channel, topology)
+    for body in bodies:
+        await declared.reviews.publish(aio_pika.Message(body), routing_key=topology.reviews_routing_key)
+    await channel.close()
+
+
+def event(brand: str, review: str, kind: int = ReviewEvent.ADDED) -> bytes:
+    return ReviewEvent(
+        brand_id=brand, review_id=review, kind=kind, occurred_at=to_timestamp(time.time())
+    ).SerializeToString()  # type: ignore[arg-type]
+
+
+async def test_each_event_reaches_every_user_of_its_brand_with_indexes(
+    pusher: RoomProcess, redis: aioredis.Redis, stream: str, amqp: AbstractRobustConnection, topology: Topology
+) -> None:
+    keys = BusKeys(stream)
+    await publish(amqp, topology, *(event("Brand1", f"r{i}") for i in range(50)), event("Brand2", "x1", 2))
+    await wait_until(lambda: _len(redis, keys.pending("4"), 1))
+    await wait_until(lambda: _len(redis, keys.pending("2"), 50))
+    reviews_1 = [decode(e).review for e in await redis.lrange(keys.pending("1"), 0, -1)]
+    assert reviews_1 == [f"r{i}" for i in range(50)]
+    [deleted] = await redis.lrange(keys.pending("4"), 0, -1)
+    assert decode(deleted).kind == "deleted"
+    assert set(await redis.zrange(keys.due, 0, -1)) == {"1", "2", "4"}
+    assert set(await redis.zrange(keys.pending_since, 0, -1)) == {"1", "2", "4"}
+    due_4 = await redis.zscore(keys.due, "4")
+    since_4 = await redis.zscore(keys.pending_since, "4")
+    assert due_4 == pytest.approx(since_4 + 30, abs=0.01)
+
+
+async def _len(redis: aioredis.Redis, key: str, n: int) -> bool:
+    return int(await redis.llen(key)) == n
+
+
+async def test_undecodable_and_invalid_events_are_dead_lettered_and_the_pusher_lives_on(
+    pusher: RoomProcess, redis: aioredis.Redis, stream: str, amqp: AbstractRobustConnection, topology: Topology
+) -> None:
+    keys = BusKeys(stream)
+    await publish(
+        amqp, topology, b"\xff\xfe not protobuf", event("Brand1", "bad id with spaces"), event("Brand2", "ok")
+    )
+    await wait_until(lambda: _len(redis, keys.pending("4"), 1))
+    channel = await amqp.channel()
+    dead = await channel.declare_queue(topology.dead_letter_queue, durable=True, passive=True)
+    bodies = []
+    for _ in range(100):
+        message = await dead.get(no_ack=True, fail=False)
+        if message is not None:
+            bodies.append(message.body)
+            if len(bodies) == 2:
+                break
+        else:
+            await asyncio.sleep(0.05)
+    assert bodies == [b"\xff\xfe not protobuf", event_body_review(bodies[1], "bad id with spaces")]
+    assert await redis.llen(keys.pending("1")) == 0
+    await pusher.wait_ready()
+    metrics = await pusher.metrics()
+    assert metric_value(metrics, "notifier_pusher_events_total", 'outcome="invalid"') == 2
+
+
+def event_body_review(body: bytes, review: str) -> bytes:
+    assert ReviewEvent.FromString(body).review_id == review
+    return body
+
+
+async def test_events_of_an_unknown_brand_are_counted_logged_and_acked(
+    pusher: RoomProcess, redis: aioredis.Redis, stream: str, amqp: AbstractRobustConnection, topology: Topology
+) -> None:
+    keys = BusKeys(stream)
+    await publish(amqp, topology, event("NoSuchBrand", "r1"), event("Brand2", "r2"))
+    await wait_until(lambda: _len(redis, keys.pending("4"), 1))
+    await pusher.wait_log("review r1 of unknown brand NoSuchBrand")
+    metrics = await pusher.metrics()
+    assert metric_value(metrics, "notifier_pusher_events_total", 'outcome="unknown_brand"') == 1
+    channel = await amqp.channel()
+    queue = await channel.declare_queue(topology.reviews_queue, passive=True)
+    assert queue.declaration_result.message_count == 0
+
+
+async def test_max_items_makes_the_user_due_at_once(
+    pusher: RoomProcess, redis: aioredis.Redis, stream: str, amqp: AbstractRobustConnection, topology: Topology
+) -> None:
+    keys = BusKeys(stream)
+    await write_mapping(
+        redis,
+        keys=keys,
+        spec=parse_spec(
+            {"brands": {"Brand1": ["1", "2"], "Brand2": ["4"]}, "digest": {"windowSeconds": 600, "maxItems": 5}}
+        ),
+    )
+    await publish(amqp, topology, *(event("Brand2", f"r{i}") for i in range(5)))
+    await wait_until(lambda: _len(redis, keys.pending("4"), 5))
+    assert await redis.zscore(keys.due, "4") <= time.time()
+
+
+def test_push_commands_print_what_they_pushed_and_refuse_misuse(
+    env: dict[str, str], stream: str, tmp_path: Path
+) -> None:
+    no_mapping = notifier("push-valid-data", "--stream", stream, env=env)
+    assert no_mapping.returncode == 1
+    assert "no mapping" in no_mapping.stderr
+    mapping_file = tmp_path / "m.json"
+    mapping_file.write_text('{"Brand1": [1, 2], "Brand2": [4]}')
+    assert notifier("mapping", "load", str(mapping_file), "--stream", stream, env=env).returncode == 0
+    valid = notifier("push-valid-data", "--stream", stream, env=env)
+    assert valid.returncode == 0, valid.stderr
+    assert "of Brand1 to users 1, 2" in valid.stdout
+    assert "of Brand2 to users 4" in valid.stdout
+    invalid = notifier("push-invalid-data", "--stream", stream, "--user", "1", env=env)
+    assert invalid.returncode == 1
+    assert "not invalid" in invalid.stderr
+    assert notifier("publish-reviews", "--count", "0", env=env).returncode == 2

@@ -1,0 +1,3 @@
+from workers.cleaner.main import run
+
+raise SystemExit(run())

@@ -1,0 +1,55 @@
+"""`notifier clean USER | --invalid [--dry-run]`: remove bad data from the review bus."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from workers.cleaner.purge import Purger, Removal
+from workers.common.clikit import StreamOption, fail, out, run, stream_name
+from workers.common.connections import connect_redis
+from workers.common.keys import ID_PATTERN, BusKeys, is_valid_id
+from workers.common.settings import CommonSettings
+
+
+def clean(
+    user: Annotated[str | None, typer.Argument(help="The user whose bus data to remove.", show_default=False)] = None,
+    invalid: Annotated[bool, typer.Option("--invalid", help="Remove every user who belongs to no brand.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be removed; remove nothing.")] = False,
+    stream: StreamOption = None,
+) -> None:
+    """Remove a user's pending entries, in-flight batch, last_pulled_at and index entries (or every invalid
+    user's with --invalid)."""
+    if (user is None) == (not invalid):
+        raise fail("give either a USER or --invalid", code=2)
+    if user is not None and not is_valid_id(user):
+        raise fail(f"USER must match {ID_PATTERN}", code=2)
+    settings = CommonSettings()
+    keys = BusKeys(stream_name(stream, settings))
+
+    async def go() -> list[Removal]:
+        redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
+        try:
+            purger = Purger(redis, keys=keys)
+            if user is not None:
+                return [await purger.remove(user, dry_run=dry_run)]
+            users = await purger.invalid_users()
+            if users is None:
+                raise fail(f"stream {keys.stream} has no mapping: every user would count as invalid, nothing removed")
+            return await purger.remove_many(users, dry_run=dry_run)
+        finally:
+            await redis.aclose()
+
+    removals = run(go())
+    if user is not None and not removals[0].found:
+        raise fail(f"user {user} has no data in stream {keys.stream}")
+    for removal in removals:
+        out.print(removal.describe(), markup=False)
+    if invalid:
+        verb = "would remove" if dry_run else "removed"
+        out.print(f"stream {keys.stream}: {verb} {len(removals)} invalid users")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("clean")(clean)

@@ -1,0 +1,53 @@
+"""Wiring of the cleaner: a long-lived process (so operators can `kubectl exec ... notifier clean USER`)
+that optionally removes invalid users on a schedule."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from contextlib import AsyncExitStack
+
+from workers.cleaner import metrics
+from workers.cleaner.purge import Purger
+from workers.cleaner.settings import CleanerSettings
+from workers.common.connections import connect_redis
+from workers.common.keys import BusKeys
+from workers.common.lifecycle import Room, run_room
+
+log = logging.getLogger(__name__)
+
+
+class CleanerRoom(Room):
+    name = "cleaner"
+
+    def __init__(self, settings: CleanerSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.removed = 0
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        redis = await connect_redis(self.settings.redis_url, timeout_s=self.settings.connect_timeout_s)
+        stack.push_async_callback(redis.aclose)
+        if self.settings.invalid_interval_s > 0:
+            purger = Purger(redis, keys=BusKeys(self.settings.stream))
+            self.spawn(self._sweep(purger), name="cleaner-sweep")
+
+    async def _sweep(self, purger: Purger) -> None:
+        while not self.stopping.is_set():
+            users = await purger.invalid_users()
+            if users:
+                for removal in await purger.remove_many(users, dry_run=False):
+                    log.warning("%s (belongs to no brand)", removal.describe())
+                    metrics.ENTRIES_REMOVED.inc(removal.pending_entries + removal.inflight_entries)
+                metrics.USERS_REMOVED.inc(len(users))
+                self.removed += len(users)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=self.settings.invalid_interval_s)
+
+    def summary(self) -> str:
+        return f"{self.removed} invalid users removed"
+
+
+def run() -> int:
+    return run_room(CleanerRoom, settings=CleanerSettings())

@@ -1,0 +1,3 @@
+from workers.monitor.main import run
+
+raise SystemExit(run())

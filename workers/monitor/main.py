@@ -1,0 +1,35 @@
+"""Wiring of the monitor: Redis and the watch loop."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+
+from workers.common.connections import connect_redis
+from workers.common.keys import BusKeys
+from workers.common.lifecycle import Room, run_room
+from workers.monitor.settings import MonitorSettings
+from workers.monitor.watch import Monitor
+
+
+class MonitorRoom(Room):
+    name = "monitor"
+
+    def __init__(self, settings: MonitorSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self._monitor: Monitor | None = None
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        redis = await connect_redis(self.settings.redis_url, timeout_s=self.settings.connect_timeout_s)
+        stack.push_async_callback(redis.aclose)
+        self._monitor = Monitor(redis, keys=BusKeys(self.settings.stream), settings=self.settings)
+        self.spawn(self._monitor.run(self.stopping), name="monitor-loop")
+
+    def summary(self) -> str:
+        if self._monitor is None:
+            return ""
+        return f"{self._monitor.cycles} cycles, {self._monitor.alerts} alerts"
+
+
+def run() -> int:
+    return run_room(MonitorRoom, settings=MonitorSettings())

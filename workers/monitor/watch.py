@@ -1,0 +1,119 @@
+"""One monitor cycle: read the indexes (never SCAN), judge, log, set the gauges, write the findings hash."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+
+import redis.asyncio as aioredis
+
+from workers.common.keys import BusKeys
+from workers.common.mapping import MappingCache, read_settings
+from workers.monitor import metrics
+from workers.monitor.findings import Findings, judge
+from workers.monitor.settings import MonitorSettings
+
+log = logging.getLogger(__name__)
+
+
+class Monitor:
+    def __init__(self, redis: aioredis.Redis, *, keys: BusKeys, settings: MonitorSettings) -> None:
+        self._redis = redis
+        self.keys = keys
+        self.settings = settings
+        self.mapping = MappingCache(redis, keys=keys, refresh_s=0)
+        self.cycles = 0
+        self.alerts = 0
+        self._was_quiet = True
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            interval = await self.cycle()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), timeout=interval)
+
+    async def cycle(self) -> float:
+        """Run one cycle; returns the interval to wait before the next."""
+        stream_settings = await read_settings(self._redis, keys=self.keys)
+        stale_after = self.settings.stale_after_s or stream_settings.stale_after_s
+        findings = await self.inspect(stale_after_s=stale_after)
+        self._report(findings, stale_after_s=stale_after)
+        await self.publish(findings)
+        return self.settings.interval_s or stream_settings.monitor_interval_s
+
+    async def inspect(self, *, stale_after_s: float) -> Findings:
+        mapping = await self.mapping.get()
+        since = await self._redis.zrange(self.keys.pending_since, 0, -1, withscores=True)
+        users = [(str(user), float(score)) for user, score in since]
+        pipe = self._redis.pipeline(transaction=False)
+        for user, _ in users:
+            pipe.llen(self.keys.pending(user))
+        lengths = {user: int(n) for (user, _), n in zip(users, await pipe.execute(), strict=True)}
+        return judge(
+            pending_since=users,
+            lengths=lengths,
+            valid_users=set(mapping.user_brands),
+            stale_after_s=stale_after_s,
+            now_s=time.time(),
+        )
+
+    def _report(self, findings: Findings, *, stale_after_s: float) -> None:
+        stream = self.keys.stream
+        self.cycles += 1
+        metrics.STALE_USERS.labels(stream).set(len(findings.stale))
+        metrics.INVALID_USERS.labels(stream).set(len(findings.invalid))
+        metrics.BACKLOG_ENTRIES.labels(stream).set(findings.backlog_entries)
+        metrics.OLDEST_PENDING.labels(stream).set(findings.oldest_pending_s)
+        metrics.CYCLES.labels(stream, "quiet" if findings.quiet else "alert").inc()
+        limit = self.settings.max_users_logged
+        if findings.stale:
+            self.alerts += 1
+            named = ", ".join(f"{u} ({age:.0f}s)" for u, age in findings.stale[:limit])
+            log.warning(
+                "ALERT stream %s: %d stale users, oldest entry older than %.0fs: %s%s",
+                stream,
+                len(findings.stale),
+                stale_after_s,
+                named,
+                _more(len(findings.stale), limit),
+            )
+        if findings.invalid:
+            self.alerts += 1
+            named = ", ".join(f"{u} ({n} entries)" for u, n in findings.invalid[:limit])
+            log.warning(
+                "ALERT stream %s: %d invalid users hold data but belong to no brand: %s%s",
+                stream,
+                len(findings.invalid),
+                named,
+                _more(len(findings.invalid), limit),
+            )
+        if findings.quiet:
+            log.info(
+                "stream %s quiet%s: backlog %d entries, oldest %.1fs",
+                stream,
+                "" if self._was_quiet else " again",
+                findings.backlog_entries,
+                findings.oldest_pending_s,
+            )
+        self._was_quiet = findings.quiet
+
+    async def publish(self, findings: Findings) -> None:
+        await self._redis.hset(
+            self.keys.findings,
+            mapping={
+                "stale_users": len(findings.stale),
+                "invalid_users": len(findings.invalid),
+                "backlog_entries": findings.backlog_entries,
+                "oldest_pending_seconds": round(findings.oldest_pending_s, 3),
+                "invalid": json.dumps([u for u, _ in findings.invalid[:100]]),
+                "stale": json.dumps([u for u, _ in findings.stale[:100]]),
+                "updated_at": round(time.time(), 3),
+            },
+        )
+
+
+def _more(total: int, shown: int) -> str:
+    return f" and {total - shown} more" if total > shown else ""
