@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import yaml
 
@@ -14,14 +15,14 @@ from tests.k8s.tools import ROOT, tool
 
 CHART = ROOT / "helm" / "notifier"
 ALL_ON = Path(__file__).with_name("values-all-on.yaml")
-CRD_FILE = CHART / "crds" / "notificationstreams.yaml"
+CRD_DIR = CHART / "crds"
 KUBERNETES_VERSION = "1.33.0"
 NAMESPACE = "notifier"
 RELEASE = "notifier"
 ROOMS = ("pusher", "puller", "monitor", "cleaner", "core", "ws-delivery", "controller")
 HTTP_ROOMS = ("core", "ws-delivery")
-CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "NotificationStream"}
-"""Kinds without a built-in schema; the NotificationStream is checked against the CRD instead."""
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "NotificationStream", "KopfPeering", "ClusterKopfPeering"}
+"""Kinds without a built-in schema; those whose CRD is in crds/ are checked against it instead."""
 
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
@@ -56,16 +57,28 @@ def validate_builtin(obj: dict[str, Any]) -> None:
             raise
 
 
-def crd_schema() -> dict[str, Any] | None:
-    """The NotificationStream openAPIV3Schema of the served version, or None while crds/ holds no CRD."""
-    if not CRD_FILE.is_file():
-        return None
-    for doc in yaml.safe_load_all(CRD_FILE.read_text()):
-        if doc and doc.get("kind") == "CustomResourceDefinition":
-            for version in doc["spec"]["versions"]:
-                if version.get("served", True) and version["name"] == "v1alpha1":
-                    return dict(version["schema"]["openAPIV3Schema"])
-    raise AssertionError(f"{CRD_FILE} has no served v1alpha1 version")
+def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
+    """(apiVersion, kind) -> openAPIV3Schema of every served version of every CRD in the chart's crds/."""
+    schemas: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not doc or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            spec = doc["spec"]
+            for version in spec["versions"]:
+                if version.get("served", True):
+                    key = (f"{spec['group']}/{version['name']}", spec["names"]["kind"])
+                    schemas[key] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
+def validate(obj: dict[str, Any], schemas: dict[tuple[str, str], dict[str, Any]]) -> None:
+    """Built-in kinds against the strict Kubernetes schema, custom resources against their CRD when it is known."""
+    schema = schemas.get((obj["apiVersion"], obj["kind"]))
+    if schema is not None:
+        jsonschema.validate(obj, schema)
+    else:
+        validate_builtin(obj)
 
 
 def selectors(obj: dict[str, Any]) -> Iterator[dict[str, str]]:

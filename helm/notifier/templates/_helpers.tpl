@@ -208,3 +208,17 @@ spec:
         {{- toYaml . | nindent 8 }}
       {{- end }}
 {{- end }}
+
+{{/*
+The controller's kopf peering name: NOTIFIER_CONTROLLER_PEERING from controller.env, else the room's default
+`notifier`; empty means standalone (no peering object, one replica only).
+*/}}
+{{- define "notifier.peeringName" -}}
+{{- $name := "notifier" }}
+{{- range .Values.controller.env }}
+{{- if eq .name "NOTIFIER_CONTROLLER_PEERING" }}
+{{- $name = .value | default "" }}
+{{- end }}
+{{- end }}
+{{- $name }}
+{{- end }}
