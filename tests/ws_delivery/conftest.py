@@ -163,27 +163,26 @@ class Bus:
         await channel.close()
 
     async def confirmations(self, count: int, *, timeout_s: float = TIMEOUT_S) -> list[tuple[str, str]]:
-        """Exactly `count` confirmations (fails on fewer within the timeout)."""
+        """The next `count` confirmations in order (fails on fewer within the timeout)."""
+        bodies = await self._take(self._topology.confirmations_queue, count, timeout_s=timeout_s)
+        return [(c.user_id, c.id) for c in map(BrokerConfirmation.FromString, bodies)]
+
+    async def dead_letters(self, count: int, *, timeout_s: float = TIMEOUT_S) -> list[bytes]:
+        return await self._take(self._topology.dead_letter_queue, count, timeout_s=timeout_s)
+
+    async def _take(self, queue_name: str, count: int, *, timeout_s: float) -> list[bytes]:
         channel = await self._connection.channel()
-        queue = await channel.get_queue(self._topology.confirmations_queue)
-        found: list[tuple[str, str]] = []
+        queue = await channel.get_queue(queue_name)
+        found: list[bytes] = []
         async with asyncio.timeout(timeout_s):
             while len(found) < count:
                 message = await queue.get(no_ack=True, fail=False)
                 if message is None:
                     await asyncio.sleep(0.02)
                     continue
-                confirmation = BrokerConfirmation.FromString(message.body)
-                found.append((confirmation.user_id, confirmation.id))
+                found.append(message.body)
         await channel.close()
         return found
-
-    async def confirmations_waiting(self) -> int:
-        channel = await self._connection.channel()
-        queue = await channel.declare_queue(self._topology.confirmations_queue, passive=True)
-        count = queue.declaration_result.message_count or 0
-        await channel.close()
-        return count
 
 
 @pytest.fixture

@@ -96,6 +96,15 @@ class DeviceConnection(asyncio.Protocol):
         self._request_task: asyncio.Task[None] | None = None
         self.user = ""
 
+    @property
+    def unacknowledged(self) -> int:
+        return len(self._outbox)
+
+    @property
+    def close_reason(self) -> CloseReason | None:
+        """Why the server is closing this connection, once it started to."""
+        return self._close_reason
+
     # transport events
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

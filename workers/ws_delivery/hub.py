@@ -37,6 +37,9 @@ class Hub:
     def devices(self, user: str) -> int:
         return len(self._by_user.get(user, ()))
 
+    def connections(self, user: str) -> tuple[DeviceConnection, ...]:
+        return tuple(self._by_user.get(user, ()))
+
     def _all(self) -> list[DeviceConnection]:
         return [conn for conns in self._by_user.values() for conn in conns]
 

@@ -1,0 +1,116 @@
+"""Fan-out of notification events to every device of the addressed users, across instances, deduplicated."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.ws_delivery.conftest import Bus, StartInstance, ack, notification, open_device, receive
+from workers.common.wire import Notification, WebSocketMessage
+
+
+async def test_event_reaches_every_device_of_the_user_on_every_instance(
+    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
+) -> None:
+    first, second = await start_instance(), await start_instance()
+    alice = [
+        await open_device(http, first, "alice"),
+        await open_device(http, first, "alice"),
+        await open_device(http, second, "alice"),
+    ]
+    bob = await open_device(http, second, "bob")
+    await bus.publish(notification("n1"), "alice")
+    await bus.publish(notification("n2"), "bob")
+    for device in alice:
+        message = await receive(device)
+        assert message.notification.id == "n1"
+        assert message.notification.content == b"hello"
+    assert (await receive(bob)).notification.id == "n2", "bob gets only what is addressed to him"
+
+
+async def test_broadcast_reaches_every_connected_device(
+    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
+) -> None:
+    first, second = await start_instance(), await start_instance()
+    devices = [await open_device(http, first, "alice"), await open_device(http, second, "bob")]
+    await bus.publish(notification("everyone"))
+    for device in devices:
+        assert (await receive(device)).notification.id == "everyone"
+
+
+async def test_no_frame_on_connect_while_the_broker_is_up(
+    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
+) -> None:
+    instance = await start_instance()
+    device = await open_device(http, instance, "alice")
+    await bus.publish(notification("n1"), "alice")
+    first = await receive(device)
+    assert first.HasField("notification")
+    assert first.notification.id == "n1"
+    assert first.network_status == WebSocketMessage.OK
+
+
+async def test_message_ids_are_unique_per_connection(
+    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
+) -> None:
+    instance = await start_instance()
+    device = await open_device(http, instance, "alice")
+    for nid in ("n1", "n2", "n3"):
+        await bus.publish(notification(nid), "alice")
+    ids = [(await receive(device)).message_id for _ in range(3)]
+    assert len(set(ids)) == 3
+
+
+async def test_duplicated_user_ids_in_one_event_deliver_once(
+    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
+) -> None:
+    instance = await start_instance()
+    device = await open_device(http, instance, "alice")
+    await bus.publish(notification("n1"), "alice", "alice", "alice")
+    await bus.publish(notification("barrier"), "alice")
+    assert [(await receive(device)).notification.id for _ in range(2)] == ["n1", "barrier"]
+
+
+async def test_redelivered_and_stale_events_are_dropped(
+    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
+) -> None:
+    instance = await start_instance()
+    device = await open_device(http, instance, "alice")
+    await bus.publish(notification("n1", at=100.0), "alice")
+    await bus.publish(notification("n1", at=100.0), "alice")  # a redelivery
+    await bus.publish(notification("n1", status=Notification.UPDATED, at=300.0), "alice")
+    await bus.publish(notification("n1", status=Notification.UPDATED, at=200.0), "alice")  # stale reordering
+    await bus.publish(notification("n1", status=Notification.UPDATED, at=400.0), "alice")
+    await bus.publish(notification("barrier"), "alice")
+    received = []
+    for _ in range(4):
+        message = await receive(device)
+        await ack(device, message)
+        received.append((message.notification.id, message.notification.status, message.notification.timestamp.seconds))
+    assert received == [
+        ("n1", Notification.NEW, 100),
+        ("n1", Notification.UPDATED, 300),
+        ("n1", Notification.UPDATED, 400),
+        ("barrier", Notification.NEW, 1_700_000_000),
+    ]
+
+
+async def test_updated_and_deleted_of_one_notification_both_go_out(
+    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
+) -> None:
+    instance = await start_instance()
+    device = await open_device(http, instance, "alice")
+    await bus.publish(notification("n1", status=Notification.UPDATED, at=500.0), "alice")
+    await bus.publish(notification("n1", status=Notification.DELETED, at=500.0), "alice")
+    statuses = [(await receive(device)).notification.status for _ in range(2)]
+    assert statuses == [Notification.UPDATED, Notification.DELETED]
+
+
+async def test_undecodable_event_is_dead_lettered_and_delivery_goes_on(
+    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
+) -> None:
+    instance = await start_instance()
+    device = await open_device(http, instance, "alice")
+    await bus.publish_raw(b"\xff\xff not protobuf")
+    await bus.publish(notification("n1"), "alice")
+    assert (await receive(device)).notification.id == "n1"
+    assert await bus.dead_letters(1) == [b"\xff\xff not protobuf"]
