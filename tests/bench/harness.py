@@ -68,7 +68,7 @@ def report(bench: Bench, *, out_dir: Path) -> Path:
     for row in bench.rows:
         ratios = ", ".join(f"{v:.2f}x {k}" for k, v in row.ratios.items())
         table.add_row(row.group, row.name, f"{row.value:,.1f}", row.unit, ratios, row.target, row.note)
-    Console().print(table)
+    Console(width=180).print(table)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"bench-{int(time.time())}.json"
     payload = {

@@ -121,7 +121,7 @@ async def test_events_of_an_unknown_brand_are_counted_logged_and_acked(
     assert metric_value(metrics, "notifier_pusher_events_total", 'outcome="unknown_brand"') == 1
     channel = await amqp.channel()
     queue = await channel.declare_queue(topology.reviews_queue, passive=True)
-    assert queue.declaration_result.message_count == 0
+    assert (await queue.declare()).message_count == 0
 
 
 async def test_max_items_makes_the_user_due_at_once(
