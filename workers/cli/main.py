@@ -22,10 +22,11 @@ ROOMS: dict[str, str] = {
     "cleaner": "workers.cleaner",
     "controller": "workers.controller",
     "core": "workers.core",
+    "ws-delivery": "workers.ws_delivery",
 }
 """Command name -> room package; each has `main.run()` and `cli.register(app)`."""
 
-KERNEL_COMMANDS = ("workers.cli.mapping", "workers.cli.token")
+KERNEL_COMMANDS = ("workers.cli.mapping", "workers.cli.token", "workers.client.cli")
 
 app = typer.Typer(
     name="notifier",

@@ -1,0 +1,88 @@
+"""`notifier listen`: print a user's notifications as JSON lines, acknowledging each one."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from workers.client.ws import ClosedByAdmin, Listener, Received
+from workers.common.auth import mint_token
+from workers.common.clikit import StreamOption, fail, out, stream_name
+from workers.common.keys import ID_PATTERN, is_valid_id
+from workers.common.settings import AuthSettings
+from workers.common.wire import Notification
+
+
+def as_json(received: Received) -> dict[str, Any]:
+    n = received.notification
+    line: dict[str, Any] = {
+        "id": n.id,
+        "status": Notification.Status.Name(n.status),
+        "timestamp": n.timestamp.ToJsonString(),
+        "via": received.via,
+    }
+    for name in ("created_by", "seen", "content_type"):
+        if n.HasField(name):
+            line[name] = getattr(n, name)
+    if n.HasField("content"):
+        line["content"] = base64.b64encode(n.content).decode("ascii")
+    return line
+
+
+async def _listen(listener: Listener, count: int) -> int:
+    printed = 0
+    async for received in listener.notifications():
+        out.print(json.dumps(as_json(received)), markup=False)
+        printed += 1
+        if count and printed >= count:
+            break
+    return printed
+
+
+def listen(
+    user: Annotated[str | None, typer.Option("--user", help="The user to listen as (a token is minted).")] = None,
+    token: Annotated[str | None, typer.Option("--token", help="A bearer token to use instead of minting one.")] = None,
+    core_url: Annotated[
+        str | None, typer.Option("--core-url", help="core's base URL for long polling (default $NOTIFIER_CORE_URL).")
+    ] = None,
+    ws_url: Annotated[
+        str, typer.Option("--ws-url", envvar="NOTIFIER_WS_URL", help="ws_delivery's base URL (ws:// or http://).")
+    ] = "http://127.0.0.1:8000",
+    count: Annotated[int, typer.Option("--count", min=0, help="Exit after this many notifications (0: never).")] = 0,
+    poll_wait: Annotated[float, typer.Option("--poll-wait", min=1, max=60, help="Long poll wait in seconds.")] = 30.0,
+    stream: StreamOption = None,
+) -> None:
+    """Print USER's notifications as they arrive (JSON lines) and acknowledge each one."""
+    settings = AuthSettings()
+    stream_name(stream, settings)  # validated for uniformity; delivery is per user, not per stream
+    if token is None:
+        if user is None or not is_valid_id(user):
+            raise fail(f"--user matching {ID_PATTERN} (or --token) is required", code=2)
+        token = mint_token(secret=settings.jwt_secret, sub=user, roles_claim=settings.jwt_roles_claim)
+
+    async def main() -> int:
+        async with httpx.AsyncClient(timeout=10) as http:
+            listener = Listener(
+                ws_url=ws_url,
+                token=token,
+                http=http,
+                core_url=settings.core_url if core_url is None else core_url,
+                poll_wait_s=poll_wait,
+            )
+            return await _listen(listener, count)
+
+    try:
+        asyncio.run(main())
+    except ClosedByAdmin as exc:
+        raise fail(f"connection closed by an admin: {exc}") from None
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+def register(app: typer.Typer) -> None:
+    app.command("listen")(listen)

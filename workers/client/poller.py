@@ -1,0 +1,61 @@
+"""Long polling core while the WebSocket cannot be relied on, and one catch-up poll after it can again.
+
+`want(polling=True)` keeps long polls going (ws_delivery reported ERROR, or the WebSocket is gone);
+`want(polling=False)` makes sure one more poll starts after this moment and then stops. A poll in flight
+is never cancelled: core marks what it answers as delivered, so an answer must not be dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import httpx
+
+from workers.common.wire import Notification
+
+log = logging.getLogger(__name__)
+
+Fetch = Callable[[float], Awaitable[list[Notification]]]
+Emit = Callable[[Notification], None]
+
+
+class Poller:
+    def __init__(self, *, fetch: Fetch, emit: Emit, wait_s: float) -> None:
+        self._fetch = fetch
+        self._emit = emit
+        self._wait_s = wait_s
+        self._polling = False
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def polling(self) -> bool:
+        return self._polling
+
+    def want(self, *, polling: bool) -> None:
+        self._polling = polling
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="long-poll")
+
+    async def _run(self) -> None:
+        delay = 0.2
+        while True:
+            polling = self._polling
+            try:
+                notifications = await self._fetch(self._wait_s if polling else 0.0)
+            except httpx.HTTPError as exc:
+                log.warning("polling core failed (%s), retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.2
+            for notification in notifications:
+                self._emit(notification)
+            if not polling and not self._polling:
+                return
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
