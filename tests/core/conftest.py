@@ -19,7 +19,7 @@ from workers.common.wire import BrokerNotification
 from workers.core.main import CoreRoom
 from workers.core.settings import CoreSettings
 
-SECRET = "core-tests-secret-0123456789-0123456789-0123456789"
+SECRET = "core-tests-secret-" + "0123456789abcdef" * 4
 PRODUCE = "notifier_produce"
 
 

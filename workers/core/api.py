@@ -38,6 +38,7 @@ from workers.core.wakeups import Wakeups
 log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 100
+MAX_WAIT_S = 60.0
 
 
 @dataclass
@@ -145,7 +146,7 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get(paths.UNDELIVERED, response_model=list[NotificationView], summary="Take undelivered (long poll)")
     async def undelivered(
-        request: Request, principal: Caller, wait: Annotated[float, Query(ge=0, le=settings.max_wait_s)] = 0.0
+        request: Request, principal: Caller, wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0.0
     ) -> Response:
         user = principal.sub
         deadline = time.monotonic() + wait

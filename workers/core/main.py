@@ -34,6 +34,7 @@ class CoreRoom(Room):
         self.confirmations: Confirmations | None = None
         self._server: tuple[EmbeddedServer, asyncio.Task[None]] | None = None
         self._stop_consuming: Callable[[], Awaitable[object]] | None = None
+        self._listening: asyncio.Task[None] | None = None
 
     async def start(self, stack: AsyncExitStack) -> None:
         s = self.settings
@@ -49,7 +50,7 @@ class CoreRoom(Room):
 
         store = Store(redis, stream=s.stream, retention_s=s.retention_s)
         wakeups = Wakeups(channel=store.keys.wake, retry_delay_s=s.retry_delay_s)
-        self.spawn(wakeups.listen(redis, self.stopping), name="wakeups")
+        self._listening = self.spawn(wakeups.listen(redis, self.stopping), name="wakeups")
         await asyncio.wait_for(wakeups.subscribed.wait(), s.connect_timeout_s)
 
         consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -86,6 +87,8 @@ class CoreRoom(Room):
             self._server[0].should_exit = True
         if self._stop_consuming is not None:
             await self._stop_consuming()
+        if self._listening is not None:
+            self._listening.cancel()
 
     async def drain(self) -> None:
         if self._server is not None:

@@ -51,6 +51,8 @@ class ContentTooLarge(ValueError):
 def decode_content(text: str, *, limit: int) -> bytes:
     if len(text) > (limit + 2) // 3 * 4 + 4:
         raise ContentTooLarge(f"content is over {limit} bytes")
+    if len(text) % 4:
+        raise BadContent("content is not valid base64")
     try:
         content = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):

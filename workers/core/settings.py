@@ -15,8 +15,6 @@ class CoreSettings(BrokerSettings, AuthSettings):
     """Largest request body accepted (checked before parsing, also for chunked bodies): 413 above it."""
     content_limit_bytes: int = Field(4096, ge=1)
     """Largest decoded notification content: 413 above it."""
-    max_wait_s: float = Field(60.0, gt=0, le=3600)
-    """Longest long poll a caller may ask for (`wait`); above it the request is 422."""
     retention_s: float = Field(7 * 86_400.0, ge=0)
     """How long expired and deleted notifications are kept before they are purged."""
     purge_interval_s: float = Field(60.0, gt=0)

@@ -1,0 +1,56 @@
+"""Request helpers of the core tests."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from tests.core.conftest import bearer, producer
+from workers.common import paths
+
+
+def body(
+    users: list[str], pnid: str | int, *, content: bytes = b"hello", invalidate_at: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "invalidate_at": invalidate_at,
+        "user_ids": users,
+        "producer_notification_id": pnid,
+        "content_type": "text/plain",
+        "content": base64.b64encode(content).decode(),
+        **extra,
+    }
+
+
+def in_seconds(seconds: float) -> str:
+    return datetime.fromtimestamp(time.time() + seconds, UTC).isoformat()
+
+
+async def create(
+    http: httpx.AsyncClient, users: list[str], pnid: str | int, *, by: str = "producer-1", **kwargs: Any
+) -> str:
+    response = await http.post(paths.UNDELIVERED, json=body(users, pnid, **kwargs), headers=producer(by))
+    assert response.status_code == 200, response.text
+    return str(response.json()["id"])
+
+
+async def take(http: httpx.AsyncClient, user: str, *, wait: float = 0) -> list[dict[str, Any]]:
+    params = {"wait": wait} if wait else {}
+    response = await http.get(paths.UNDELIVERED, params=params, headers=bearer(user))
+    assert response.status_code == 200, response.text
+    result: list[dict[str, Any]] = response.json()
+    return result
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 10.0) -> None:
+    """Wait until `check()` holds (for state reached through a broker, which offers nothing to await)."""
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)

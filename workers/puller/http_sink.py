@@ -1,0 +1,153 @@
+"""The digest sink towards core: one `POST /api/v1/notifications/undelivered` per digest.
+
+The digest id is the `producer_notification_id`, so a repeated digest (a retried batch, a crashed
+puller's batch taken over) is stored once: core answers 409, which counts as delivered. 5xx answers,
+connection errors and timeouts are retried with backoff, then the whole call raises TemporaryError so the
+batch stays in flight. Any other 4xx is permanent for that digest: logged, counted, not retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+import httpx
+from prometheus_client import Counter
+
+from workers.common import paths
+from workers.common.auth import mint_token
+from workers.common.errors import PermanentError, TemporaryError
+from workers.common.wire import DIGEST_CONTENT_TYPE
+from workers.puller.settings import PullerSettings
+from workers.puller.sink import Digest
+
+log = logging.getLogger(__name__)
+
+ROLE_PRODUCE = "notifier_produce"
+TOKEN_TTL_S = 3600.0
+
+Outcome = Literal["created", "duplicate", "rejected", "failed"]
+CORE_REQUESTS = Counter(
+    "notifier_puller_core_digests_total",
+    "Digests handed to core, by outcome (created, duplicate, rejected, failed).",
+    ["outcome"],
+)
+
+
+class HttpSink:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        secret: str,
+        service_id: str,
+        timeout_s: float = 10.0,
+        attempts: int = 4,
+        backoff_s: float = 0.2,
+        max_backoff_s: float = 2.0,
+        concurrency: int = 16,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.secret = secret
+        self.service_id = service_id
+        self.attempts = max(1, attempts)
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.counts: dict[Outcome, int] = {"created": 0, "duplicate": 0, "rejected": 0, "failed": 0}
+        self._slots = asyncio.Semaphore(concurrency)
+        self._token = ""
+        self._token_renew_at = 0.0
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            timeout=timeout_s,
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            transport=transport,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: PullerSettings) -> HttpSink:
+        return cls(
+            base_url=settings.core_url,
+            secret=settings.jwt_secret,
+            service_id=settings.service_id,
+            timeout_s=settings.sink_timeout_s,
+        )
+
+    async def deliver(self, digests: Sequence[Digest]) -> None:
+        """Create every digest in core; TemporaryError when any could not be handed over for now."""
+        results = await asyncio.gather(*(self._deliver_one(d) for d in digests), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        for failure in failures:
+            if not isinstance(failure, TemporaryError):
+                raise failure
+        if failures:
+            raise TemporaryError(f"{len(failures)} of {len(digests)} digests not handed to core: {failures[0]}")
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    def _bearer(self) -> str:
+        now = time.time()
+        if now >= self._token_renew_at:
+            self._token = mint_token(secret=self.secret, sub=self.service_id, roles=[ROLE_PRODUCE], ttl_s=TOKEN_TTL_S)
+            self._token_renew_at = now + TOKEN_TTL_S / 2
+        return self._token
+
+    async def _deliver_one(self, digest: Digest) -> None:
+        try:
+            outcome = await self._create(digest)
+        except PermanentError as exc:
+            outcome = "rejected"
+            log.error("core rejected digest %s for user %s: %s", digest.digest_id, digest.user, exc)
+        except TemporaryError:
+            self._count("failed")
+            raise
+        self._count(outcome)
+        if outcome != "rejected":
+            log.info("digest %s for user %s handed to core (%s)", digest.digest_id, digest.user, outcome)
+
+    async def _create(self, digest: Digest) -> Outcome:
+        body = {
+            "invalidate_at": None,
+            "user_ids": [digest.user],
+            "producer_notification_id": digest.digest_id,
+            "content_type": DIGEST_CONTENT_TYPE,
+            "content": base64.b64encode(digest.content).decode("ascii"),
+        }
+        delay = self.backoff_s
+        problem = ""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                async with self._slots:
+                    response = await self._client.post(
+                        paths.UNDELIVERED, json=body, headers={"Authorization": f"Bearer {self._bearer()}"}
+                    )
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code == 200:
+                    return "created"
+                if response.status_code == 409:
+                    return "duplicate"
+                if response.status_code < 500:
+                    raise PermanentError(f"HTTP {response.status_code}: {response.text[:200]}")
+                problem = f"HTTP {response.status_code}"
+            if attempt < self.attempts:
+                log.warning(
+                    "digest %s: core unavailable (%s), attempt %d of %d",
+                    digest.digest_id,
+                    problem,
+                    attempt,
+                    self.attempts,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff_s)
+        raise TemporaryError(f"digest {digest.digest_id}: core unavailable ({problem})")
+
+    def _count(self, outcome: Outcome) -> None:
+        self.counts[outcome] += 1
+        CORE_REQUESTS.labels(outcome).inc()
