@@ -49,7 +49,7 @@ test: setup tools services lint ## Everything: lint, unit, integration, e2e, con
 	.venv/bin/pytest -q
 
 demo: setup services ## The whole story on local Redis and RabbitMQ
-	$(PY) -m tests.demo
+	.venv/bin/notifier demo
 
 bench: setup services ## Benchmarks: a table on stdout, JSON in .bench/
 	$(PY) -m tests.bench

@@ -26,7 +26,7 @@ ROOMS: dict[str, str] = {
 }
 """Command name -> room package; each has `main.run()` and `cli.register(app)`."""
 
-KERNEL_COMMANDS = ("workers.cli.mapping", "workers.cli.token", "workers.client.cli")
+KERNEL_COMMANDS = ("workers.cli.mapping", "workers.cli.token", "workers.client.cli", "workers.local.cli")
 
 app = typer.Typer(
     name="notifier",

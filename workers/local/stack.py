@@ -1,0 +1,107 @@
+"""A local stack: room processes with their own ops ports and log files, stopped cleanly together."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from workers.common.errors import ServiceUnavailable
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Proc:
+    name: str
+    room: str
+    process: subprocess.Popen[bytes]
+    ops_port: int
+    http_port: int
+    log_path: Path
+
+    @property
+    def ops_url(self) -> str:
+        return f"http://127.0.0.1:{self.ops_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+@dataclass
+class LocalStack:
+    env: Mapping[str, str]
+    log_dir: Path
+    procs: list[Proc] = field(default_factory=list)
+
+    def start(self, room: str, *, name: str = "", extra: Mapping[str, str] | None = None) -> Proc:
+        ops_port, http_port = free_port(), free_port()
+        name = name or f"{room}-{sum(p.room == room for p in self.procs) + 1}"
+        env = {
+            **os.environ,
+            **self.env,
+            **(extra or {}),
+            "NOTIFIER_OPS_PORT": str(ops_port),
+            "NOTIFIER_HTTP_PORT": str(http_port),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_dir / f"{name}.log"
+        with log_path.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", f"workers.{room.replace('-', '_')}"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        proc = Proc(name, room, process, ops_port, http_port, log_path)
+        self.procs.append(proc)
+        return proc
+
+    async def wait_ready(self, *, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            for proc in self.procs:
+                while True:
+                    if proc.process.poll() is not None:
+                        raise ServiceUnavailable(
+                            f"{proc.name} exited with {proc.process.returncode}, see {proc.log_path}"
+                        )
+                    try:
+                        if (await client.get(f"{proc.ops_url}/readyz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise ServiceUnavailable(f"{proc.name} not ready within {timeout_s:.0f}s, see {proc.log_path}")
+                    await asyncio.sleep(0.1)
+
+    def stop(self, *, timeout_s: float = 20.0) -> dict[str, int]:
+        """SIGTERM every process (newest first), wait, SIGKILL stragglers; returns exit codes by name."""
+        for proc in reversed(self.procs):
+            if proc.process.poll() is None:
+                proc.process.send_signal(signal.SIGTERM)
+        codes: dict[str, int] = {}
+        deadline = time.monotonic() + timeout_s
+        for proc in self.procs:
+            try:
+                codes[proc.name] = proc.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.process.kill()
+                codes[proc.name] = proc.process.wait()
+        return codes
