@@ -108,9 +108,12 @@ class Listener:
             log.info("WebSocket connected")
             if self._core_url:
                 self._poller.want(polling=False)
-            await self._receive(ws)
-        if ws.close_code == CLOSE_ADMIN:
-            raise ClosedByAdmin(ws.close_reason or "closed by an admin")
+            try:
+                await self._receive(ws)
+            except ConnectionClosed as exc:
+                if exc.rcvd is not None and exc.rcvd.code == CLOSE_ADMIN:
+                    raise ClosedByAdmin(exc.rcvd.reason or "closed by an admin") from None
+                raise
 
     async def _receive(self, ws: ClientConnection) -> None:
         async for data in ws:

@@ -1,0 +1,90 @@
+"""The client against real rooms in this process: ws_delivery (the fixtures of its tests) and core."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+import pytest
+from aio_pika.abc import AbstractRobustConnection
+
+from tests.conftest import AMQP_URL, REDIS_URL
+from tests.ws_delivery.conftest import SECRET, Bus, bus, http, start_instance, token, wait_until, ws_settings
+from workers.core.main import CoreRoom
+from workers.core.settings import CoreSettings
+
+__all__ = ["bus", "http", "start_instance", "ws_settings"]
+
+
+class Core:
+    def __init__(self, room: CoreRoom, http: httpx.AsyncClient) -> None:
+        self.room = room
+        self._http = http
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.room.http_port}"
+
+    async def create(self, *users: str, content: bytes = b"hi", key: str = "") -> str:
+        body = {
+            "user_ids": list(users),
+            "producer_notification_id": key or f"p-{'-'.join(users)}-{content.hex()}",
+            "content_type": "text/plain",
+            "content": base64.b64encode(content).decode(),
+        }
+        response = await self._http.post(
+            f"{self.url}/api/v1/notifications/undelivered", json=body, headers=auth("producer", "notifier_produce")
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["id"])
+
+    async def delivered_ids(self, user: str) -> list[str]:
+        response = await self._http.get(f"{self.url}/api/v1/notifications/delivered", headers=auth(user))
+        response.raise_for_status()
+        return [item["id"] for item in response.json()]
+
+    async def take_undelivered(self, user: str) -> list[str]:
+        response = await self._http.get(f"{self.url}/api/v1/notifications/undelivered", headers=auth(user))
+        response.raise_for_status()
+        return [item["id"] for item in response.json()]
+
+    async def wait_delivered(self, user: str, notification_id: str, timeout_s: float = 5.0) -> None:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                if notification_id in await self.delivered_ids(user):
+                    return
+                await asyncio.sleep(0.05)
+
+
+def auth(user: str, *roles: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(user, *roles)}"}
+
+
+@pytest.fixture
+async def core(
+    stream: str, amqp_namespace: str, amqp: AbstractRobustConnection, http: httpx.AsyncClient
+) -> AsyncIterator[Core]:
+    values: dict[str, Any] = {
+        "redis_url": REDIS_URL,
+        "amqp_url": AMQP_URL,
+        "stream": stream,
+        "amqp_namespace": amqp_namespace,
+        "jwt_secret": SECRET,
+        "http_port": 0,
+        "relay_block_s": 0.1,
+        "retry_delay_s": 0.2,
+    }
+    room = CoreRoom(CoreSettings.model_validate(values))
+    async with AsyncExitStack() as stack:
+        await room.start(stack)
+        room.is_ready = True
+        yield Core(room, http)
+        await room.stop_intake()
+        await asyncio.wait_for(room.drain(), 10)
+
+
+__all__ += ["Bus", "wait_until"]
