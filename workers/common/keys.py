@@ -186,3 +186,17 @@ class GatewayKeys:
     def close_channel(self) -> str:
         """Pub/sub channel: user ids whose connections every ws_delivery instance closes (admin close)."""
         return f"nf:{self.stream}:ws:close"
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerKeys:
+    """Keys of the controller room, outside any stream."""
+
+    @property
+    def streams(self) -> str:
+        """Hash stream -> `<namespace>/<name>` of the NotificationStream whose mapping the controller wrote.
+
+        Streams loaded with `notifier mapping load` are never in it, so the controller's sweep of streams whose
+        object is gone never touches them.
+        """
+        return "nf:controller:streams"

@@ -1,0 +1,286 @@
+"""Fixtures of the controller tests: a Kubernetes API (KMock, or a real cluster) and the controller room.
+
+Without `KUBECONFIG`, every test gets its own KMock-based API server (`emulator.ApiServer`) on 127.0.0.1
+and a kubeconfig pointing at it. With `KUBECONFIG` set, the same tests run against that cluster in
+namespace `$NOTIFIER_TEST_K8S_NAMESPACE` (default `default`), installing the CRD when it is missing.
+Objects are created, patched and read through the kubernetes client in both cases, as kubectl would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any, TypeVar
+
+import kmock
+import kubernetes
+import pytest
+import redis.asyncio as aioredis
+import yaml
+
+from tests.conftest import REDIS_URL
+from tests.controller.emulator import ApiServer, BackgroundServers
+from workers.common.keys import ControllerKeys
+from workers.common.streamspec import API_GROUP, API_VERSION
+from workers.controller.kube import PLURAL
+from workers.controller.main import ControllerRoom
+from workers.controller.settings import ControllerSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD_PATH = ROOT / "helm/notifier/crds/notificationstreams.yaml"
+REAL_CLUSTER = bool(os.environ.get("KUBECONFIG"))
+T = TypeVar("T")
+
+kmock_only = pytest.mark.skipif(REAL_CLUSTER, reason="inspects the KMock emulator; not applicable to a real cluster")
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, what: str, timeout_s: float = 20.0) -> T:
+    """Poll `probe` until it returns something truthy (watching an external API has no event to await)."""
+    deadline = time.monotonic() + timeout_s
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
+
+
+class Cluster:
+    """NotificationStreams and events in one namespace, through the kubernetes client (in a thread)."""
+
+    def __init__(self, *, client: kubernetes.client.ApiClient, namespace: str, api: ApiServer | None) -> None:
+        self.namespace = namespace
+        self.api = api
+        self._custom = kubernetes.client.CustomObjectsApi(client)
+        self._core = kubernetes.client.CoreV1Api(client)
+        self.created: set[tuple[str, str]] = set()
+
+    async def create(self, name: str, spec: dict[str, Any], *, namespace: str | None = None) -> dict[str, Any]:
+        namespace = namespace or self.namespace
+        body = {
+            "apiVersion": f"{API_GROUP}/{API_VERSION}",
+            "kind": "NotificationStream",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        }
+        self.created.add((namespace, name))
+        created: dict[str, Any] = await asyncio.to_thread(
+            self._custom.create_namespaced_custom_object, API_GROUP, API_VERSION, namespace, PLURAL, body
+        )
+        return created
+
+    async def patch(self, name: str, patch: dict[str, Any]) -> None:
+        await asyncio.to_thread(
+            self._custom.patch_namespaced_custom_object, API_GROUP, API_VERSION, self.namespace, PLURAL, name, patch
+        )
+
+    async def delete(self, name: str) -> None:
+        await asyncio.to_thread(
+            self._custom.delete_namespaced_custom_object, API_GROUP, API_VERSION, self.namespace, PLURAL, name
+        )
+
+    async def get(self, name: str, *, namespace: str | None = None) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = await asyncio.to_thread(
+                self._custom.get_namespaced_custom_object,
+                API_GROUP,
+                API_VERSION,
+                namespace or self.namespace,
+                PLURAL,
+                name,
+            )
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
+
+    async def events(self, name: str) -> list[dict[str, Any]]:
+        """Events about the object `name` (filtered here: KMock ignores field selectors)."""
+        listing = await asyncio.to_thread(self._core.list_namespaced_event, self.namespace)
+        return [
+            {"type": e.type, "reason": e.reason, "message": e.message}
+            for e in listing.items
+            if e.involved_object is not None and e.involved_object.name == name
+        ]
+
+    async def ready(self, name: str, *, status: str = "True", reason: str | None = None) -> dict[str, Any] | None:
+        """The object once its Ready condition has `status` (and `reason`), else None."""
+        obj = await self.get(name)
+        for condition in ((obj or {}).get("status") or {}).get("conditions") or ():
+            if condition.get("type") != "Ready" or condition.get("status") != status:
+                continue
+            if reason is None or condition.get("reason") == reason:
+                return obj
+        return None
+
+    async def strip_finalizers(self, namespace: str, name: str) -> None:
+        with contextlib.suppress(kubernetes.client.ApiException):
+            await asyncio.to_thread(
+                self._custom.patch_namespaced_custom_object,
+                API_GROUP,
+                API_VERSION,
+                namespace,
+                PLURAL,
+                name,
+                {"metadata": {"finalizers": None}},
+            )
+
+    async def remove_all(self) -> None:
+        for namespace, name in self.created:
+            await self.strip_finalizers(namespace, name)
+            with contextlib.suppress(kubernetes.client.ApiException):
+                await asyncio.to_thread(
+                    self._custom.delete_namespaced_custom_object, API_GROUP, API_VERSION, namespace, PLURAL, name
+                )
+
+
+def _declare_resources(api: ApiServer) -> None:
+    api.resources.load_bundled()
+    api.resources[f"{API_GROUP}/{API_VERSION}/{PLURAL}"] = kmock.ResourceInfo(
+        kind="NotificationStream",
+        singular="notificationstream",
+        namespaced=True,
+        verbs={"list", "watch", "get", "create", "patch", "delete"},
+        shortnames={"nstream"},
+        subresources={"status"},
+    )
+
+
+@pytest.fixture
+def servers() -> Iterator[BackgroundServers]:
+    background = BackgroundServers()
+    yield background
+    background.close()
+
+
+@pytest.fixture
+def namespace() -> str:
+    return os.environ.get("NOTIFIER_TEST_K8S_NAMESPACE", "default") if REAL_CLUSTER else f"ns-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+async def cluster(
+    servers: BackgroundServers, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Cluster]:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    if REAL_CLUSTER:
+        client = kubernetes.config.new_client_from_config()
+        await asyncio.to_thread(_install_crd, client)
+        cluster = Cluster(client=client, namespace=namespace, api=None)
+        yield cluster
+        await cluster.remove_all()
+        return
+
+    async def start() -> tuple[ApiServer, kmock.Server]:
+        api = ApiServer()
+        await api.__aenter__()
+        _declare_resources(api)
+        server = kmock.Server(api)
+        await server.__aenter__()
+        return api, server
+
+    api, server = await servers.arun(start())
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "kmock", "cluster": {"server": str(server.url).rstrip("/")}}],
+                "users": [{"name": "kmock", "user": {"token": "kmock"}}],
+                "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
+                "current-context": "kmock",
+            }
+        )
+    )
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
+    client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+    yield Cluster(client=client, namespace=namespace, api=api)
+    client.close()
+
+    async def stop() -> None:
+        await server.__aexit__(None, None, None)
+        await api.__aexit__(None, None, None)
+
+    await servers.arun(asyncio.wait_for(stop(), 10))
+
+
+def _install_crd(client: kubernetes.client.ApiClient) -> None:
+    extensions = kubernetes.client.ApiextensionsV1Api(client)
+    crd = yaml.safe_load(CRD_PATH.read_text())
+    try:
+        extensions.read_custom_resource_definition(crd["metadata"]["name"])
+    except kubernetes.client.ApiException as exc:
+        if exc.status != 404:
+            raise
+        extensions.create_custom_resource_definition(crd)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            conditions = extensions.read_custom_resource_definition(crd["metadata"]["name"]).status.conditions or []
+            if any(c.type == "Established" and c.status == "True" for c in conditions):
+                return
+            time.sleep(0.2)
+
+
+@pytest.fixture
+async def owned_streams(redis: aioredis.Redis, stream: str) -> AsyncIterator[list[str]]:
+    """Extra stream names a test may use; their keys and controller records are removed afterwards."""
+    extra: list[str] = []
+    yield extra
+    for name in [stream, *extra]:
+        keys = [key async for key in redis.scan_iter(match=f"nf:{name}:*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+        await redis.srem("nf:streams", name)  # type: ignore[misc]
+        await redis.hdel(ControllerKeys().streams, name)  # type: ignore[misc]
+
+
+def controller_settings(namespace: str, **overrides: Any) -> ControllerSettings:
+    values: dict[str, Any] = {
+        "redis_url": REDIS_URL,
+        "namespaces": namespace,
+        "peering": "",
+        "status_refresh_s": 0.3,
+        "retry_delay_s": 0.2,
+        "max_retry_delay_s": 1.0,
+        "redis_timeout_s": 1.0,
+        **overrides,
+    }
+    return ControllerSettings(**values)
+
+
+@contextlib.asynccontextmanager
+async def running_controller(settings: ControllerSettings) -> AsyncIterator[ControllerRoom]:
+    """The controller room as `serve_room` runs it (start, then stop intake and drain), minus the signals."""
+    room = ControllerRoom(settings)
+    async with AsyncExitStack() as stack:
+        await room.start(stack)
+        room.is_ready = True
+        try:
+            yield room
+        finally:
+            await room.stop_intake()
+            await asyncio.wait_for(room.drain(), 30)
+    assert not room.crashed.is_set(), "a controller task died"
+
+
+@pytest.fixture
+async def controller(
+    cluster: Cluster, namespace: str, owned_streams: list[str]
+) -> AsyncIterator[Callable[..., contextlib.AbstractAsyncContextManager[ControllerRoom]]]:
+    """Start controllers with `async with controller(**settings) as room:`; objects are removed at the end."""
+
+    def start(**overrides: Any) -> contextlib.AbstractAsyncContextManager[ControllerRoom]:
+        return running_controller(controller_settings(namespace, **overrides))
+
+    yield start
+    await cluster.remove_all()

@@ -1,0 +1,155 @@
+"""Wiring of the controller: Redis, the startup sweep and kopf in one loop, beside the kernel's ops server.
+
+kopf runs embedded (`kopf.spawn_tasks` + `kopf.run_tasks`) under the room lifecycle: SIGTERM stops kopf
+through its stop flag, waits for running handlers and closes Redis. kopf installs SIGINT/SIGTERM handlers
+of its own when it spawns; the room's handlers are put back right after, so the lifecycle stays the one
+that decides. Peering: with `NOTIFIER_CONTROLLER_PEERING` set, replicas share a kopf peering object and only
+the live replica with the highest priority works (the priority is drawn at random per process unless set);
+the others stand by and take over when its keep-alive stops (at once on a clean exit, within 60 s after a
+crash). See docs/kubernetes.md, "Controller".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from contextlib import AsyncExitStack
+from typing import Any
+
+import kopf
+import redis.asyncio as aioredis
+
+from workers.common.connections import redacted
+from workers.common.errors import ServiceUnavailable
+from workers.common.lifecycle import Room, run_room
+from workers.controller.handlers import Context, build_registry
+from workers.controller.kube import list_owners
+from workers.controller.metrics import ORPHANS_REMOVED
+from workers.controller.reconcile import Owner, Reconciler
+from workers.controller.settings import ControllerSettings
+
+log = logging.getLogger(__name__)
+
+FINALIZER = "notifier.io/mapping"
+ANNOTATIONS_PREFIX = "notifier.io"
+
+
+def operator_settings(settings: ControllerSettings) -> kopf.OperatorSettings:
+    config = kopf.OperatorSettings()
+    config.persistence.finalizer = FINALIZER
+    config.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATIONS_PREFIX)
+    config.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=ANNOTATIONS_PREFIX)
+    config.posting.reporting_component = "notifier-controller"
+    # No watching of namespaces and CRDs: the namespaces are named and the CRD is installed before the
+    # controller, so it needs no cluster-wide permissions when it serves named namespaces.
+    config.scanning.disabled = True
+    config.watching.server_timeout = 300
+    config.watching.client_timeout = 330
+    return config
+
+
+class ControllerRoom(Room):
+    name = "controller"
+
+    def __init__(self, settings: ControllerSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.orphans_removed: list[str] = []
+        self._stop_kopf = asyncio.Event()
+        self._kopf_ready = asyncio.Event()
+
+    async def start(self, stack: AsyncExitStack) -> None:
+        settings = self.settings
+        # No connect-and-ping here: while Redis is down the controller still runs and says so in each status.
+        redis = aioredis.Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_timeout=settings.redis_timeout_s,
+            socket_connect_timeout=settings.redis_timeout_s,
+        )
+        stack.push_async_callback(redis.aclose)
+        log.info("controller uses Redis at %s", redacted(settings.redis_url))
+        reconciler = Reconciler(redis, settings=settings)
+        self.spawn(self._sweep(reconciler), name="controller-sweep")
+        self.spawn(self._operator(Context(reconciler=reconciler, settings=settings)), name="controller-kopf")
+
+    async def _operator(self, context: Context) -> None:
+        settings = self.settings
+        room_signals = _signal_handlers()
+        tasks = await kopf.spawn_tasks(
+            registry=build_registry(settings),
+            settings=operator_settings(settings),
+            memo=kopf.Memo(controller=context),
+            standalone=not settings.peering,
+            peering_name=settings.peering or None,
+            priority=settings.priority or random.SystemRandom().randint(1, 2**31 - 1),
+            clusterwide=settings.clusterwide,
+            namespaces=settings.namespace_list,
+            stop_flag=self._stop_kopf,
+            ready_flag=self._kopf_ready,
+        )
+        _restore_signal_handlers(room_signals)
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise RuntimeError(f"kopf task {task.get_name()} failed") from task.exception()
+        if not self._stop_kopf.is_set():
+            raise RuntimeError("kopf stopped by itself")
+
+    async def _sweep(self, reconciler: Reconciler) -> None:
+        """Remove mappings whose NotificationStream was deleted while no controller ran; retried until done."""
+        settings = self.settings
+        scope = set(settings.namespace_list)
+
+        def in_scope(owner: Owner) -> bool:
+            return not scope or owner.namespace in scope
+
+        async def existing() -> set[Owner]:
+            return await list_owners(settings.namespace_list)
+
+        delay = settings.retry_delay_s
+        while not self.stopping.is_set():
+            try:
+                self.orphans_removed = await reconciler.sweep(existing, in_scope=in_scope)
+            except ServiceUnavailable as exc:
+                log.warning("startup sweep failed, retrying in %.1fs: %s", delay, exc)
+                try:
+                    await asyncio.wait_for(self.stopping.wait(), delay)
+                except TimeoutError:
+                    delay = min(delay * 2, settings.max_retry_delay_s)
+                continue
+            ORPHANS_REMOVED.inc(len(self.orphans_removed))
+            log.info("startup sweep done: %d orphaned mappings removed", len(self.orphans_removed))
+            return
+
+    async def stop_intake(self) -> None:
+        await super().stop_intake()
+        self._stop_kopf.set()
+
+    def ready(self) -> bool:
+        return super().ready() and self._kopf_ready.is_set()
+
+    def summary(self) -> str:
+        return f"{len(self.orphans_removed)} orphaned mappings removed at startup"
+
+
+def _signal_handlers() -> dict[int, Any]:
+    """The loop's current signal handlers (asyncio keeps them in `_signal_handlers`; empty elsewhere)."""
+    return dict(getattr(asyncio.get_running_loop(), "_signal_handlers", {}))
+
+
+def _restore_signal_handlers(saved: dict[int, Any]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig, handle in saved.items():
+        loop.add_signal_handler(sig, handle._callback, *handle._args)
+
+
+def run() -> int:
+    settings = ControllerSettings()
+    return run_room(ControllerRoom, settings=settings)
