@@ -61,6 +61,19 @@ class Cluster:
         self._custom = kubernetes.client.CustomObjectsApi(client)
         self._core = kubernetes.client.CoreV1Api(client)
         self.created: set[tuple[str, str]] = set()
+        self.namespaces_created: list[str] = []
+
+    async def ensure_namespace(self, name: str) -> None:
+        """Create namespace `name` on a real cluster (KMock serves any namespace); removed at the end."""
+        if self.api is not None:
+            return
+        try:
+            await asyncio.to_thread(self._core.read_namespace, name)
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 404:
+                raise
+            await asyncio.to_thread(self._core.create_namespace, {"metadata": {"name": name}})
+            self.namespaces_created.append(name)
 
     async def create(self, name: str, spec: dict[str, Any], *, namespace: str | None = None) -> dict[str, Any]:
         namespace = namespace or self.namespace
@@ -81,9 +94,14 @@ class Cluster:
             self._custom.patch_namespaced_custom_object, API_GROUP, API_VERSION, self.namespace, PLURAL, name, patch
         )
 
-    async def delete(self, name: str) -> None:
+    async def delete(self, name: str, *, namespace: str | None = None) -> None:
         await asyncio.to_thread(
-            self._custom.delete_namespaced_custom_object, API_GROUP, API_VERSION, self.namespace, PLURAL, name
+            self._custom.delete_namespaced_custom_object,
+            API_GROUP,
+            API_VERSION,
+            namespace or self.namespace,
+            PLURAL,
+            name,
         )
 
     async def get(self, name: str, *, namespace: str | None = None) -> dict[str, Any] | None:
@@ -111,9 +129,11 @@ class Cluster:
             if e.involved_object is not None and e.involved_object.name == name
         ]
 
-    async def ready(self, name: str, *, status: str = "True", reason: str | None = None) -> dict[str, Any] | None:
+    async def ready(
+        self, name: str, *, status: str = "True", reason: str | None = None, namespace: str | None = None
+    ) -> dict[str, Any] | None:
         """The object once its Ready condition has `status` (and `reason`), else None."""
-        obj = await self.get(name)
+        obj = await self.get(name, namespace=namespace)
         for condition in ((obj or {}).get("status") or {}).get("conditions") or ():
             if condition.get("type") != "Ready" or condition.get("status") != status:
                 continue
@@ -140,6 +160,9 @@ class Cluster:
                 await asyncio.to_thread(
                     self._custom.delete_namespaced_custom_object, API_GROUP, API_VERSION, namespace, PLURAL, name
                 )
+        for namespace in self.namespaces_created:
+            with contextlib.suppress(kubernetes.client.ApiException):
+                await asyncio.to_thread(self._core.delete_namespace, namespace)
 
 
 def _declare_resources(api: ApiServer) -> None:
