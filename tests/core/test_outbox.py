@@ -1,0 +1,127 @@
+"""The outbox: no event is lost between the store and the broker, none is published twice by replicas,
+a crashed relay's entries are taken over, and old notifications are purged."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import urlsplit
+
+import httpx
+import redis.asyncio as aioredis
+from aio_pika.abc import AbstractRobustConnection
+
+from tests.common.tcp_proxy import TcpProxy
+from tests.conftest import AMQP_URL, REDIS_URL
+from tests.core.conftest import EventTap, bearer, running_core, settings_for
+from tests.core.helpers import create, eventually, in_seconds, take
+from workers.common import paths
+from workers.common.keys import StoreKeys
+from workers.core.main import CoreRoom
+from workers.core.model import Stored, new_event
+from workers.core.relay import GROUP
+
+
+def client(room: CoreRoom) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=f"http://127.0.0.1:{room.http_port}", timeout=30)
+
+
+def ids_in(tap: EventTap) -> list[str]:
+    return [event.notification.id for _, event in tap.events]
+
+
+async def outbox_drained(redis: aioredis.Redis, stream: str) -> bool:
+    outbox = StoreKeys(stream).outbox
+    return int(await redis.xlen(outbox)) == 0
+
+
+async def test_events_written_while_the_broker_is_cut_go_out_once_it_is_back(
+    stream: str, amqp_namespace: str, redis: aioredis.Redis, amqp: AbstractRobustConnection, tap: EventTap
+) -> None:
+    broker = urlsplit(AMQP_URL)
+    async with TcpProxy(broker.hostname or "127.0.0.1", broker.port or 5672) as proxy:
+        url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/?reconnect_interval=0.2"
+        settings = settings_for(stream, amqp_namespace, amqp_url=url, publish_timeout_s=1.0)
+        async with running_core(settings) as room, client(room) as http:
+            first = await create(http, ["alice"], "before")
+            await eventually(lambda: _has(tap, first))
+            await proxy.cut()
+            during = [await create(http, ["alice"], f"during-{i}") for i in range(20)]
+            assert len(await take(http, "alice")) == 21, "the API keeps answering without the broker"
+            assert int(await redis.xlen(StoreKeys(stream).outbox)) > 0
+            proxy.restore()
+            await eventually(lambda: _has(tap, *during), within=30)
+            await eventually(lambda: outbox_drained(redis, stream))
+    assert set(during) <= set(ids_in(tap))
+
+
+async def _has(tap: EventTap, *notification_ids: str) -> bool:
+    return set(notification_ids) <= set(ids_in(tap))
+
+
+async def test_two_relays_publish_each_event_exactly_once(
+    stream: str, amqp_namespace: str, redis: aioredis.Redis, amqp: AbstractRobustConnection, tap: EventTap
+) -> None:
+    settings = settings_for(stream, amqp_namespace, relay_batch=7)
+    async with running_core(settings) as one, running_core(settings) as two, client(one) as a, client(two) as b:
+        created = await asyncio.gather(*(create(a if i % 2 else b, [f"user-{i % 5}"], f"n-{i}") for i in range(120)))
+        await eventually(lambda: _has(tap, *created), within=30)
+        await eventually(lambda: outbox_drained(redis, stream))
+        assert one.relay is not None
+        assert two.relay is not None
+        assert one.relay.published + two.relay.published == 120
+        assert one.relay.published > 0
+        assert two.relay.published > 0
+    assert sorted(ids_in(tap)) == sorted(created)
+
+
+async def test_entries_of_a_crashed_relay_are_taken_over(
+    stream: str, amqp_namespace: str, redis: aioredis.Redis, amqp: AbstractRobustConnection, tap: EventTap
+) -> None:
+    outbox = StoreKeys(stream).outbox
+    orphan = Stored(id="orphan-1", created_ms=1, created_by="p", content_type="text/plain", content=b"x")
+    event = new_event(orphan, users=["alice"], now_s=time.time())
+    await redis.xgroup_create(outbox, GROUP, id="0", mkstream=True)
+    await redis.xadd(outbox, {"rk": event.routing_key, "b": event.body})
+    raw = aioredis.Redis.from_url(REDIS_URL)
+    assert await raw.xreadgroup(GROUP, "crashed-relay", {outbox: ">"}, count=10), "a relay read it, then died"
+    await raw.aclose()
+    settings = settings_for(stream, amqp_namespace, relay_claim_idle_s=0.3)
+    async with running_core(settings):
+        await eventually(lambda: _has(tap, orphan.id))
+        await eventually(lambda: outbox_drained(redis, stream))
+    assert ids_in(tap) == [orphan.id]
+    assert (await redis.xpending(outbox, GROUP))["pending"] == 0
+
+
+async def test_expired_and_deleted_notifications_are_purged_after_the_retention(
+    stream: str, amqp_namespace: str, redis: aioredis.Redis, amqp: AbstractRobustConnection
+) -> None:
+    keys = StoreKeys(stream)
+    settings = settings_for(stream, amqp_namespace, retention_s=0.0, purge_interval_s=0.05)
+    async with running_core(settings) as room, client(room) as http:
+        deleted = await create(http, ["carol"], "del")
+        kept = await create(http, ["carol"], "kept")
+        await take(http, "carol")
+        gone = await http.delete(paths.DELIVERED_ONE.replace("{id}", deleted), headers=bearer("carol"))
+        assert gone.status_code == 204
+        expired = await create(http, ["alice", "bob"], "exp", invalidate_at=in_seconds(30))
+        cast = await create(http, [], "exp-all", invalidate_at=in_seconds(30))
+        held = await create(http, [], "held-all", invalidate_at=in_seconds(30))
+        assert [n["id"] for n in await take(http, "dave")] == [cast, held]
+        await http.delete(paths.DELIVERED_ONE.replace("{id}", cast), headers=bearer("dave"))
+        for nid in (expired, cast, held):  # as if their time had passed
+            await redis.zadd(keys.expiry, {nid: time.time() - 1})
+            await redis.hset(keys.notification(nid), "exp", str(time.time() - 1))
+
+        async def purged() -> bool:
+            return not any([await redis.exists(keys.notification(n)) for n in (expired, cast, deleted)])
+
+        await eventually(purged)
+        assert await redis.exists(keys.notification(kept))
+        assert await redis.exists(keys.notification(held)), "an expired notification a user still holds stays"
+        assert (await http.get(paths.DELIVERED_ONE.replace("{id}", held), headers=bearer("dave"))).status_code == 200
+        assert await redis.zcard(keys.undelivered("alice")) == 0
+        assert await redis.zcard(keys.broadcasts) == 0
+        assert await redis.zcard(keys.garbage) == 0
+        assert await take(http, "bob") == []
