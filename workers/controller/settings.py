@@ -11,7 +11,7 @@ from workers.common.settings import CommonSettings
 class ControllerSettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_CONTROLLER_", extra="ignore", populate_by_name=True)
 
-    namespaces: str = Field("", pattern=r"^[a-z0-9,-]*$")
+    namespaces: str = Field("", pattern=r"^[a-z0-9, -]*$")
     """Comma-separated namespaces whose NotificationStreams are served; empty serves the whole cluster."""
     status_refresh_s: float = Field(15.0, gt=0, le=3_600)
     """How often status.staleUsers / status.invalidUsers are refreshed from the monitor's findings."""
