@@ -10,9 +10,10 @@ import httpx
 import jwt
 import pytest
 import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
 
 from tests.core.conftest import SECRET, bearer, producer
-from tests.core.helpers import body, create, in_seconds, take
+from tests.core.helpers import body, create, eventually, in_seconds, take
 from workers.common import paths
 from workers.common.keys import StoreKeys
 from workers.core.main import CoreRoom
@@ -206,11 +207,15 @@ async def test_long_poll_answers_as_soon_as_a_notification_arrives(http: httpx.A
     assert await take(http, "alice") == []
     poll = asyncio.create_task(take(http, "alice", wait=30))
     other = asyncio.create_task(take(http, "bob", wait=30))
-    await asyncio.sleep(0)  # let both polls reach the server before the create
+
+    async def both_waiting() -> bool:
+        return REGISTRY.get_sample_value("notifier_core_waiting_polls") == 2
+
+    await eventually(both_waiting)
     nid = await create(http, ["alice"], "wake")
     taken = await asyncio.wait_for(poll, 20)
     assert [n["id"] for n in taken] == [nid]
-    assert not other.done() or await other == []
+    assert not other.done()
     broadcast = await create(http, [], "wake-all")
     assert [n["id"] for n in await asyncio.wait_for(other, 20)] == [broadcast]
 
@@ -314,8 +319,6 @@ async def test_openapi_document_lists_every_endpoint(http: httpx.AsyncClient) ->
 
 
 async def test_metrics_count_requests_by_route_template(http: httpx.AsyncClient, core: CoreRoom) -> None:
-    from prometheus_client import REGISTRY
-
     def count() -> float:
         labels = {"route": paths.DELIVERED_ONE, "method": "GET", "status": "404"}
         return REGISTRY.get_sample_value("notifier_core_requests_total", labels) or 0.0

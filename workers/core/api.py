@@ -157,7 +157,8 @@ def create_app(services: Services) -> FastAPI:
                 remaining = deadline - time.monotonic()
                 if rows or remaining <= 0 or services.stopping.is_set():
                     break
-                await _wait_any((woken, services.stopping), remaining)
+                with metrics.WAITING_POLLS.track_inprogress():
+                    await _wait_any((woken, services.stopping), remaining)
                 if await request.is_disconnected():
                     return Response(status_code=499)
         if rows:

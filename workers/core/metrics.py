@@ -28,6 +28,7 @@ DELIVERED = Counter(
     "Notifications marked delivered for a user, by path (poll or confirmation).",
     ["path"],
 )
+WAITING_POLLS = Gauge("notifier_core_waiting_polls", "Long polls waiting for a notification right now.")
 OUTBOX_ENTRIES = Gauge("notifier_core_outbox_entries", "Events in the outbox not yet confirmed by the broker.")
 OUTBOX_AGE = Gauge("notifier_core_outbox_age_seconds", "Age of the oldest event in the outbox (0 when empty).")
 PUBLISHED = Counter(
