@@ -15,13 +15,14 @@ ENV PIP_NO_CACHE_DIR=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
     UV_NO_CACHE=1
-RUN python3 -m pip install "uv==${UV_VERSION}"
+# uv in a venv of its own (works on python:3.11-slim and on a Debian base with python3-venv).
+RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install "uv==${UV_VERSION}"
 WORKDIR /src
 # Dependencies first, so a code change does not reinstall them.
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project --no-editable --python "$(command -v python3)"
+RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-project --no-editable --python "$(command -v python3)"
 COPY workers ./workers
-RUN uv sync --frozen --no-dev --no-editable --python "$(command -v python3)"
+RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable --python "$(command -v python3)"
 
 # --- runtime: what every room shares -----------------------------------------------------------------------
 FROM ${BASE} AS runtime

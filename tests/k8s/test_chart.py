@@ -5,7 +5,13 @@ Needs helm and promtool in .tools/bin (`make tools`, which `make test` runs firs
 
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +108,7 @@ def test_rooms_read_connections_from_the_secret_and_listen_on_all_interfaces(def
     assert set(secret["data"]) == {"redis-url", "amqp-url", "jwt-secret"}
     for deployment in deployments(default).values():
         env = {item["name"]: item for item in container(deployment)["env"]}
-        assert all(name.startswith("NOTIFIER_") for name in env)
+        assert all(name.startswith("NOTIFIER_") or name == "POD_ID" for name in env)
         for name, key in (("REDIS_URL", "redis-url"), ("AMQP_URL", "amqp-url"), ("JWT_SECRET", "jwt-secret")):
             ref = env[f"NOTIFIER_{name}"]["valueFrom"]["secretKeyRef"]
             assert ref == {"name": secret["metadata"]["name"], "key": key}
@@ -115,7 +121,8 @@ def test_an_existing_secret_replaces_the_chart_secret() -> None:
     objects = render("--set", "secrets.existingSecret=vault-notifier")
     assert of_kind(objects, "Secret") == []
     for deployment in deployments(objects).values():
-        refs = [e["valueFrom"]["secretKeyRef"]["name"] for e in container(deployment)["env"] if "valueFrom" in e]
+        env = container(deployment)["env"]
+        refs = [e["valueFrom"]["secretKeyRef"]["name"] for e in env if "secretKeyRef" in e.get("valueFrom", {})]
         assert refs == ["vault-notifier"] * 3
 
 
@@ -170,7 +177,7 @@ def test_controller_rbac_is_least_privilege_for_its_scope(default: Objects, all_
             "verbs": ["get", "list", "watch", "patch"],
         },
         {"apiGroups": ["notifier.io"], "resources": ["notificationstreams/status"], "verbs": ["get", "patch"]},
-        {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
     ]
     peering = {"apiGroups": ["kopf.dev"], "verbs": ["get", "list", "watch", "patch"]}
     (cluster_role,) = of_kind(default, "ClusterRole")
@@ -182,6 +189,8 @@ def test_controller_rbac_is_least_privilege_for_its_scope(default: Objects, all_
         == deployments(default)[f"{RELEASE}-controller"]["spec"]["template"]["spec"]["serviceAccountName"]
     )
     assert "NOTIFIER_CONTROLLER_NAMESPACES" not in {e["name"] for e in account["env"]}
+    pod_id = next(e for e in account["env"] if e["name"] == "POD_ID")
+    assert pod_id["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
 
     assert of_kind(all_on, "ClusterRole") == []
     (role,) = of_kind(all_on, "Role")
@@ -226,6 +235,47 @@ def test_helm_test_hook_asks_core_and_ws_delivery_through_their_services(default
     assert check["image"] == container(deployments(default)[f"{RELEASE}-core"])["image"]
     assert check["command"][-2:] == [f"http://{RELEASE}-{room}:8000/openapi.json" for room in HTTP_ROOMS]
     compile(check["command"][2], "helm-test", "exec")
+
+
+@pytest.fixture
+def openapi_server() -> Iterator[str]:
+    """A local HTTP server answering /openapi.json like core and ws-delivery do."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"info": {"title": "Notifier core"}}).encode()
+            self.send_response(200 if self.path == "/openapi.json" else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_helm_test_hook_passes_only_when_every_service_answers(default: Objects, openapi_server: str) -> None:
+    (pod,) = of_kind(default, "Pod")
+    script = pod["spec"]["containers"][0]["command"][2]
+
+    def hook(*urls: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", script, "1", *urls], capture_output=True, text=True, check=False)
+
+    answered = hook(f"{openapi_server}/openapi.json")
+    assert answered.returncode == 0, answered.stderr
+    assert "Notifier core" in answered.stdout
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        silent = f"http://127.0.0.1:{unused.getsockname()[1]}/openapi.json"
+    failed = hook(f"{openapi_server}/openapi.json", silent)
+    assert failed.returncode != 0
+    assert f"no answer from {silent}" in failed.stderr
 
 
 def test_notificationstream_from_values_is_a_valid_stream(all_on: Objects) -> None:

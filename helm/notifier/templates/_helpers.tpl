@@ -163,9 +163,14 @@ spec:
           command: ["notifier", {{ .room | quote }}]
           env:
             {{- include "notifier.env" $root | nindent 12 }}
-            {{- if and $isController (not $root.Values.rbac.clusterScoped) }}
+            {{- if $isController }}
+            - name: POD_ID
+              valueFrom:
+                fieldRef: {fieldPath: metadata.name}
+            {{- if not $root.Values.rbac.clusterScoped }}
             - name: NOTIFIER_CONTROLLER_NAMESPACES
               value: {{ $root.Release.Namespace | quote }}
+            {{- end }}
             {{- end }}
             {{- with $v.env }}
             {{- toYaml . | nindent 12 }}
