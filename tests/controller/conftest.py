@@ -33,7 +33,7 @@ from workers.controller.main import ControllerRoom
 from workers.controller.settings import ControllerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
-CRD_PATH = ROOT / "helm/notifier/crds/notificationstreams.yaml"
+CRD_DIR = ROOT / "helm/notifier/crds"
 REAL_CLUSTER = bool(os.environ.get("KUBECONFIG"))
 T = TypeVar("T")
 
@@ -62,6 +62,7 @@ class Cluster:
         self._core = kubernetes.client.CoreV1Api(client)
         self.created: set[tuple[str, str]] = set()
         self.namespaces_created: list[str] = []
+        self.peerings: list[str] = []
 
     async def ensure_namespace(self, name: str) -> None:
         """Create namespace `name` on a real cluster (KMock serves any namespace); removed at the end."""
@@ -120,6 +121,25 @@ class Cluster:
             raise
         return found
 
+    async def create_peering(self, name: str) -> None:
+        """The KopfPeering object the replicas share (the chart creates it in a real installation)."""
+        body = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": name}}
+        try:
+            await asyncio.to_thread(
+                self._custom.create_namespaced_custom_object, "kopf.dev", "v1", self.namespace, "kopfpeerings", body
+            )
+        except kubernetes.client.ApiException as exc:
+            if exc.status != 409:
+                raise
+        self.peerings.append(name)
+
+    async def peers(self, name: str) -> dict[str, Any]:
+        """The live peers recorded in the peering object's status: identity -> keep-alive record."""
+        peering: dict[str, Any] = await asyncio.to_thread(
+            self._custom.get_namespaced_custom_object, "kopf.dev", "v1", self.namespace, "kopfpeerings", name
+        )
+        return {peer: record for peer, record in (peering.get("status") or {}).items() if record}
+
     async def events(self, name: str) -> list[dict[str, Any]]:
         """Events about the object `name` (filtered here: KMock ignores field selectors)."""
         listing = await asyncio.to_thread(self._core.list_namespaced_event, self.namespace)
@@ -160,6 +180,16 @@ class Cluster:
                 await asyncio.to_thread(
                     self._custom.delete_namespaced_custom_object, API_GROUP, API_VERSION, namespace, PLURAL, name
                 )
+        for peering in self.peerings:
+            with contextlib.suppress(kubernetes.client.ApiException):
+                await asyncio.to_thread(
+                    self._custom.delete_namespaced_custom_object,
+                    "kopf.dev",
+                    "v1",
+                    self.namespace,
+                    "kopfpeerings",
+                    peering,
+                )
         for namespace in self.namespaces_created:
             with contextlib.suppress(kubernetes.client.ApiException):
                 await asyncio.to_thread(self._core.delete_namespace, namespace)
@@ -167,6 +197,9 @@ class Cluster:
 
 def _declare_resources(api: ApiServer) -> None:
     api.resources.load_bundled()
+    api.resources["kopf.dev/v1/kopfpeerings"] = kmock.ResourceInfo(
+        kind="KopfPeering", singular="kopfpeering", namespaced=True, verbs={"list", "watch", "get", "create", "patch"}
+    )
     api.resources[f"{API_GROUP}/{API_VERSION}/{PLURAL}"] = kmock.ResourceInfo(
         kind="NotificationStream",
         singular="notificationstream",
@@ -196,7 +229,7 @@ async def cluster(
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     if REAL_CLUSTER:
         client = kubernetes.config.new_client_from_config()
-        await asyncio.to_thread(_install_crd, client)
+        await asyncio.to_thread(_install_crds, client)
         cluster = Cluster(client=client, namespace=namespace, api=None)
         yield cluster
         await cluster.remove_all()
@@ -237,21 +270,29 @@ async def cluster(
     await servers.arun(asyncio.wait_for(stop(), 10))
 
 
-def _install_crd(client: kubernetes.client.ApiClient) -> None:
+def _install_crds(client: kubernetes.client.ApiClient) -> None:
+    """The chart's CRDs, where the cluster lacks them (NotificationStream, kopf peering)."""
     extensions = kubernetes.client.ApiextensionsV1Api(client)
-    crd = yaml.safe_load(CRD_PATH.read_text())
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        for crd in yaml.safe_load_all(path.read_text()):
+            _install_crd(extensions, crd)
+
+
+def _install_crd(extensions: kubernetes.client.ApiextensionsV1Api, crd: dict[str, Any]) -> None:
+    name = crd["metadata"]["name"]
     try:
-        extensions.read_custom_resource_definition(crd["metadata"]["name"])
+        extensions.read_custom_resource_definition(name)
+        return
     except kubernetes.client.ApiException as exc:
         if exc.status != 404:
             raise
-        extensions.create_custom_resource_definition(crd)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            conditions = extensions.read_custom_resource_definition(crd["metadata"]["name"]).status.conditions or []
-            if any(c.type == "Established" and c.status == "True" for c in conditions):
-                return
-            time.sleep(0.2)
+    extensions.create_custom_resource_definition(crd)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        conditions = extensions.read_custom_resource_definition(name).status.conditions or []
+        if any(c.type == "Established" and c.status == "True" for c in conditions):
+            return
+        time.sleep(0.2)
 
 
 @pytest.fixture

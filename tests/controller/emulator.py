@@ -110,7 +110,7 @@ class ApiServer(kmock.KubernetesEmulator):  # type: ignore[misc]
         if status_only:
             for field in [f for f in request.data if f != "status"]:
                 del request.data[field]
-        else:
+        elif "status" in self.resources[request.resource].subresources:
             request.data.pop("status", None)
         meta = request.data.setdefault("metadata", {})
         meta["resourceVersion"] = self._next_version()

@@ -1,12 +1,16 @@
 """Wiring of the controller: Redis, the startup sweep and kopf in one loop, beside the kernel's ops server.
 
-kopf runs embedded (`kopf.spawn_tasks` + `kopf.run_tasks`) under the room lifecycle: SIGTERM stops kopf
-through its stop flag, waits for running handlers and closes Redis. kopf installs SIGINT/SIGTERM handlers
-of its own when it spawns; the room's handlers are put back right after, so the lifecycle stays the one
-that decides. Peering: with `NOTIFIER_CONTROLLER_PEERING` set, replicas share a kopf peering object and only
-the live replica with the highest priority works (the priority is drawn at random per process unless set);
-the others stand by and take over when its keep-alive stops (at once on a clean exit, within 60 s after a
-crash). See docs/kubernetes.md, "Controller".
+kopf runs embedded under the room lifecycle: `kopf.spawn_tasks` starts its root tasks, and the room waits
+for them itself rather than through `kopf.run_tasks`, which would treat every task created later in the
+loop (the lifecycle's own drain among them) as kopf's and cancel it. SIGTERM reaches the room, whose
+`stop_intake` raises kopf's stop flag; running handlers finish, then Redis closes. kopf installs
+SIGINT/SIGTERM handlers of its own when it spawns; the room's handlers are put back right after.
+
+Peering (the HA choice): with `NOTIFIER_CONTROLLER_PEERING` set, replicas share a kopf peering object and
+only the live replica with the highest priority works; the priority is drawn at random per process unless
+set, since kopf pauses every replica when two share the highest one. The others stand by and take over
+when its keep-alive stops (at once on a clean exit, within 60 s after a crash). See docs/kubernetes.md,
+"Controller".
 """
 
 from __future__ import annotations
