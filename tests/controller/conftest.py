@@ -13,6 +13,7 @@ import contextlib
 import os
 import time
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -36,8 +37,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "helm/notifier/crds"
 REAL_CLUSTER = bool(os.environ.get("KUBECONFIG"))
 T = TypeVar("T")
-
-kmock_only = pytest.mark.skipif(REAL_CLUSTER, reason="inspects the KMock emulator; not applicable to a real cluster")
 
 
 async def eventually(probe: Callable[[], Awaitable[T | None]], *, what: str, timeout_s: float = 20.0) -> T:
@@ -140,6 +139,9 @@ class Cluster:
         )
         return {peer: record for peer, record in (peering.get("status") or {}).items() if record}
 
+    async def gone(self, name: str, *, namespace: str | None = None) -> bool:
+        return await self.get(name, namespace=namespace) is None
+
     async def events(self, name: str) -> list[dict[str, Any]]:
         """Events about the object `name` (filtered here: KMock ignores field selectors)."""
         listing = await asyncio.to_thread(self._core.list_namespaced_event, self.namespace)
@@ -196,7 +198,9 @@ class Cluster:
 
 
 def _declare_resources(api: ApiServer) -> None:
-    api.resources.load_bundled()
+    with warnings.catch_warnings():  # kmock 0.8 reads its bundle with a deprecated importlib call
+        warnings.simplefilter("ignore", DeprecationWarning)
+        api.resources.load_bundled()
     api.resources["kopf.dev/v1/kopfpeerings"] = kmock.ResourceInfo(
         kind="KopfPeering", singular="kopfpeering", namespaced=True, verbs={"list", "watch", "get", "create", "patch"}
     )

@@ -151,11 +151,7 @@ async def test_deleting_the_object_removes_the_mapping_and_releases_the_finalize
         await eventually(lambda: cluster.ready(stream), what="Ready=True")
         assert await redis.exists(keys.map_current, keys.settings) == 2
         await cluster.delete(stream)
-
-        async def gone() -> bool:
-            return await cluster.get(stream) is None
-
-        await eventually(gone, what="the object to be deleted")
+        await eventually(lambda: cluster.gone(stream), what="the object to be deleted")
 
     assert await redis.exists(keys.map_current, keys.settings, keys.map_versions) == 0
     assert not await redis.sismember(keys.streams, stream)  # type: ignore[misc]
@@ -234,11 +230,7 @@ async def test_same_name_in_a_second_namespace_is_refused_and_leaves_the_first_m
             what="the second object refused",
         )
         await cluster.delete(stream, namespace=second_namespace)
-
-        async def second_gone() -> bool:
-            return await cluster.get(stream, namespace=second_namespace) is None
-
-        await eventually(second_gone, what="the second object deleted")
+        await eventually(lambda: cluster.gone(stream, namespace=second_namespace), what="the second object deleted")
         mapping = await read_mapping(redis, keys=BusKeys(stream))
 
     assert f"{cluster.namespace}/{stream}" in ready_condition(refused)["message"]
