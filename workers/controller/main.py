@@ -60,6 +60,7 @@ class ControllerRoom(Room):
         super().__init__()
         self.settings = settings
         self.orphans_removed: list[str] = []
+        self.swept = False
         self._stop_kopf = asyncio.Event()
         self._kopf_ready = asyncio.Event()
 
@@ -128,6 +129,7 @@ class ControllerRoom(Room):
                 except TimeoutError:
                     delay = min(delay * 2, settings.max_retry_delay_s)
                 continue
+            self.swept = True
             ORPHANS_REMOVED.inc(len(self.orphans_removed))
             log.info("startup sweep done: %d orphaned mappings removed", len(self.orphans_removed))
             return
@@ -140,6 +142,8 @@ class ControllerRoom(Room):
         return super().ready() and self._kopf_ready.is_set()
 
     def summary(self) -> str:
+        if not self.swept:
+            return "the startup sweep did not complete"
         return f"{len(self.orphans_removed)} orphaned mappings removed at startup"
 
 
