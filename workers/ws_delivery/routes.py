@@ -6,6 +6,7 @@ Each response closes its TCP connection (`Connection: close`).
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import http
 import json
@@ -53,20 +54,26 @@ class Router:
         self._settings = settings
         self._verifier = verifier
         self._keys = GatewayKeys(settings.stream)
+        self._redis_gate = asyncio.Semaphore(settings.redis_concurrency)
+        """Bursts (every device of a restarted instance reconnecting) queue here, within Redis's connection pool."""
 
     async def route(self, request: Request) -> Response | str:
         url = urlsplit(request.path)
         try:
-            if url.path == paths.WEBSOCKET:
-                return await self._websocket(request, url.query)
-            if url.path == paths.TICKET:
-                return await self._ticket(request)
-            if url.path.startswith(CONNECTION_PREFIX):
-                return await self._close_user(request, url.path[len(CONNECTION_PREFIX) :])
+            async with self._redis_gate:
+                return await self._dispatch(request, url.path, url.query)
         except REDIS_DOWN as exc:
             log.warning("Redis unavailable for %s %s: %s", request.method, url.path, exc)
             return respond(503, {"detail": "Redis unavailable"}, headers={"Retry-After": "1"})
-        if url.path == OPENAPI_PATH and request.method == "GET":
+
+    async def _dispatch(self, request: Request, path: str, query: str) -> Response | str:
+        if path == paths.WEBSOCKET:
+            return await self._websocket(request, query)
+        if path == paths.TICKET:
+            return await self._ticket(request)
+        if path.startswith(CONNECTION_PREFIX):
+            return await self._close_user(request, path[len(CONNECTION_PREFIX) :])
+        if path == OPENAPI_PATH and request.method == "GET":
             return respond(200, OPENAPI)
         return detail(404, "not found")
 

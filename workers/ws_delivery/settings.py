@@ -26,5 +26,7 @@ class WsSettings(BrokerSettings, AuthSettings):
     """How long a closing connection may take to answer the close frame before the socket is dropped."""
     max_frame_bytes: int = Field(4096, ge=64)
     """Largest frame a device may send (acks are a few bytes)."""
+    redis_concurrency: int = Field(64, ge=1, le=100)
+    """Redis calls in flight at once (tickets, admin closes); redis-py's pool holds 100 connections."""
     confirm_backlog: int = Field(100_000, ge=1)
     """Confirmations held while the broker is away; the oldest are dropped beyond this (core's poll covers them)."""

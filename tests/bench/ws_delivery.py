@@ -1,0 +1,291 @@
+"""ws_delivery benchmarks: idle connections and RSS per connection, acknowledged frames/s, delivery latency.
+
+The room runs as its own process (`python -m workers.ws_delivery`, on uvloop); devices are raw WebSocket
+clients in two load processes (tests/ws_delivery/devices.py), so the machine's two cores are shared by
+the room, the load and, for the latency rows, core and RabbitMQ. Frame rates are measured with broadcast
+UPDATED events (one event -> one frame per device, no confirmation to publish), counted by the room's
+own `notifier_ws_messages_acked_total`. Latency rows use per-user NEW events at a fixed rate: from the
+broker publish, and from core's POST (the whole path: core store, outbox relay, broker, room, device).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import multiprocessing
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+import aio_pika
+import httpx
+import redis.asyncio as aioredis
+
+from tests.bench.harness import Bench, Row
+from tests.conftest import AMQP_URL, REDIS_URL, free_port
+from tests.processes import ROOT
+from tests.ws_delivery import devices
+from workers.common.auth import mint_token
+from workers.common.topology import ROUTING_BY_STATUS, Topology
+from workers.common.wire import BrokerNotification, Notification, to_timestamp
+
+GROUP = "ws_delivery"
+SECRET = "bench-secret-0123456789-0123456789-0123456789"
+LOAD_PROCESSES = 2
+
+
+class Server:
+    def __init__(self, room: str, env: dict[str, str], log: Path) -> None:
+        self.ops_port = free_port()
+        self.port = free_port()
+        out = log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", f"workers.{room}"],
+            cwd=ROOT,
+            env={**env, "NOTIFIER_HTTP_PORT": str(self.port), "NOTIFIER_OPS_PORT": str(self.ops_port)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+    async def ready(self) -> None:
+        async with httpx.AsyncClient() as http, asyncio.timeout(60):
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.process.args} exited with {self.process.returncode}")
+                try:
+                    if (await http.get(f"http://127.0.0.1:{self.ops_port}/readyz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+
+    def rss_bytes(self) -> int:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError("no VmRSS")
+
+    async def acked(self) -> float:
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://127.0.0.1:{self.ops_port}/metrics")).text
+        for line in text.splitlines():
+            if line.startswith("notifier_ws_messages_acked_total "):
+                return float(line.split()[1])
+        return 0.0
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class Load:
+    """Device processes; users are spread over them round robin."""
+
+    def __init__(self, port: int) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.processes = []
+        for _ in range(LOAD_PROCESSES):
+            parent, child = ctx.Pipe()
+            process = ctx.Process(target=devices.main, args=(child, port, SECRET), daemon=True)
+            process.start()
+            self.pipes.append(parent)
+            self.processes.append(process)
+
+    async def ask(self, *commands: tuple[object, ...]) -> list[object]:
+        loop = asyncio.get_running_loop()
+        for pipe, command in zip(self.pipes, commands, strict=True):
+            pipe.send(command)
+        return list(await asyncio.gather(*(loop.run_in_executor(None, pipe.recv) for pipe in self.pipes)))
+
+    async def connect(self, users: Sequence[str]) -> int:
+        """Connect more devices; returns how many are connected in all."""
+        shares = [("connect", list(users[i::LOAD_PROCESSES])) for i in range(LOAD_PROCESSES)]
+        return sum(int(n) for n in await self.ask(*shares))  # type: ignore[call-overload]
+
+    async def latencies(self) -> list[float]:
+        found: list[float] = []
+        for _, latencies in await self.ask(*[("stats",)] * LOAD_PROCESSES):  # type: ignore[misc]
+            found.extend(latencies)
+        return found
+
+    async def close(self) -> None:
+        for pipe in self.pipes:
+            with contextlib.suppress(OSError):
+                pipe.send(("quit",))
+        for process in self.processes:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+
+
+def event(nid: str, *, status: int, users: Sequence[str] = (), content: bytes = b"") -> bytes:
+    n = Notification(id=nid, status=status, timestamp=to_timestamp(time.time()))  # type: ignore[arg-type]
+    if status == Notification.NEW:
+        n.content_type, n.content, n.created_by = "text/plain", content, "bench"
+    else:
+        n.seen = True
+    return BrokerNotification(user_ids=list(users), notification=n).SerializeToString()
+
+
+async def frames_per_second(
+    server: Server, exchange: aio_pika.abc.AbstractExchange, *, devices_n: int, events: int
+) -> float:
+    """Broadcast `events` UPDATED events; acknowledged frames per second until every device acked every one."""
+    before = await server.acked()
+    target = before + devices_n * events
+    started = time.perf_counter()
+    for i in range(events):
+        body = event(f"b-{uuid.uuid4().hex[:8]}-{i}", status=Notification.UPDATED)
+        await exchange.publish(aio_pika.Message(body), routing_key=ROUTING_BY_STATUS[Notification.UPDATED])
+    async with asyncio.timeout(300):
+        while await server.acked() < target:
+            await asyncio.sleep(0.05)
+    return devices_n * events / (time.perf_counter() - started)
+
+
+async def at_rate(rate: float, seconds: float, send: object) -> float:
+    """Call `send(i)` (a coroutine function) `rate` times a second for `seconds`, open loop; the rate achieved."""
+    total, started, tasks = int(rate * seconds), time.perf_counter(), []
+    for i in range(total):
+        delay = started + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.ensure_future(send(i)))  # type: ignore[operator]
+    await asyncio.gather(*tasks)
+    return total / (time.perf_counter() - started)
+
+
+def percentiles(latencies: list[float]) -> tuple[float, float]:
+    cuts = statistics.quantiles(latencies, n=100)
+    return cuts[49] * 1000, cuts[98] * 1000
+
+
+async def wait_latencies(load: Load, expected: int) -> list[float]:
+    found: list[float] = []
+    async with asyncio.timeout(60):
+        while len(found) < expected:
+            found += await load.latencies()
+            await asyncio.sleep(0.2)
+    return found
+
+
+async def run(bench: Bench) -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    sizes = (200, 500, 1000) if bench.quick else (1000, 5000, 10000)
+    rate, seconds = (200.0, 3.0) if bench.quick else (1000.0, 5.0)
+    stream, namespace = f"bench-{uuid.uuid4().hex[:8]}", f"b{uuid.uuid4().hex[:8]}."
+    env = {
+        **os.environ,
+        "NOTIFIER_REDIS_URL": REDIS_URL,
+        "NOTIFIER_AMQP_URL": AMQP_URL,
+        "NOTIFIER_STREAM": stream,
+        "NOTIFIER_AMQP_NAMESPACE": namespace,
+        "NOTIFIER_JWT_SECRET": SECRET,
+        "NOTIFIER_LOG_LEVEL": "WARNING",
+    }
+    logs = Path(".bench")
+    os.makedirs(logs, exist_ok=True)
+    ws = Server("ws_delivery", env, logs / "ws_delivery.log")
+    core = Server("core", env, logs / "core.log")
+    amqp = await aio_pika.connect_robust(AMQP_URL)
+    load: Load | None = None
+    try:
+        await ws.ready()
+        await core.ready()
+        channel = await amqp.channel(publisher_confirms=False)
+        exchange = await channel.get_exchange(Topology(namespace).notifications_exchange)
+        load = Load(ws.port)
+        baseline = ws.rss_bytes()
+        users = [f"u{i}" for i in range(sizes[-1])]
+        connected = 0
+        for size in sizes:
+            began = time.perf_counter()
+            connected = await load.connect(users[connected:size])
+            note = f"connected in {time.perf_counter() - began:.1f}s"
+            if size == sizes[-1]:
+                per = (ws.rss_bytes() - baseline) / connected
+                bench.add(Row(GROUP, f"idle connections in one process ({connected})", connected, "connections", note))
+                bench.add(
+                    Row(GROUP, "RSS per idle connection", per / 1024, "KiB", f"{connected} devices", target="<= 50 KiB")
+                )
+            events = max(5, 200_000 // size // (4 if bench.quick else 1))
+            fps = await frames_per_second(ws, exchange, devices_n=connected, events=events)
+            bench.add(
+                Row(
+                    GROUP,
+                    f"acked frames/s, {connected} devices",
+                    fps,
+                    "frames/s",
+                    f"{events} broadcasts",
+                    target=">= 20k",
+                )
+            )
+        latency_users = users[: min(1000, len(users))]
+
+        async def publish(i: int) -> None:
+            body = event(
+                f"l-{i}",
+                status=Notification.NEW,
+                users=[latency_users[i % len(latency_users)]],
+                content=f"t={time.time()}".encode(),
+            )
+            await exchange.publish(aio_pika.Message(body), routing_key=ROUTING_BY_STATUS[Notification.NEW])
+
+        await load.latencies()
+        achieved = await at_rate(rate, seconds, publish)
+        p50, p99 = percentiles(await wait_latencies(load, int(rate * seconds)))
+        note = f"{achieved:.0f}/s achieved, {connected} devices connected"
+        bench.add(Row(GROUP, f"broker publish -> device p50 at {rate:.0f}/s", p50, "ms", note))
+        bench.add(Row(GROUP, f"broker publish -> device p99 at {rate:.0f}/s", p99, "ms", note, target="< 100 ms"))
+
+        producer = {"Authorization": f"Bearer {mint_token(secret=SECRET, sub='bench', roles=['notifier_produce'])}"}
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{core.port}", limits=limits, timeout=30) as http:
+
+            async def post(i: int) -> None:
+                body = {
+                    "user_ids": [latency_users[i % len(latency_users)]],
+                    "producer_notification_id": f"p-{i}",
+                    "content_type": "text/plain",
+                    "content": base64.b64encode(f"t={time.time()}".encode()).decode(),
+                }
+                response = await http.post("/api/v1/notifications/undelivered", json=body, headers=producer)
+                response.raise_for_status()
+
+            achieved = await at_rate(rate, seconds, post)
+            p50, p99 = percentiles(await wait_latencies(load, int(rate * seconds)))
+        note = f"{achieved:.0f}/s achieved (POST to core), {connected} devices connected"
+        bench.add(Row(GROUP, f"POST -> device p50 at {rate:.0f}/s", p50, "ms", note))
+        bench.add(Row(GROUP, f"POST -> device p99 at {rate:.0f}/s", p99, "ms", note, target="< 100 ms"))
+    finally:
+        if load is not None:
+            await load.close()
+        ws.stop()
+        core.stop()
+        await cleanup(amqp, namespace, stream)
+        await amqp.close()
+
+
+async def cleanup(amqp: aio_pika.abc.AbstractRobustConnection, namespace: str, stream: str) -> None:
+    from tests.conftest import delete_topology
+
+    await delete_topology(amqp, Topology(namespace))
+    redis = aioredis.Redis.from_url(REDIS_URL)
+    keys = [k async for k in redis.scan_iter(match=f"nf:{stream}:*", count=5000)]
+    for start in range(0, len(keys), 5000):
+        await redis.delete(*keys[start : start + 5000])
+    await redis.aclose()
