@@ -168,8 +168,13 @@ class StoreKeys:
 
     @property
     def wake(self) -> str:
-        """Pub/sub channel: user ids (or `*` for everyone) with a new notification, for long polls."""
+        """Pub/sub channel: user ids (or `*` for everyone) with a new notification and a waiting long poll."""
         return f"nf:{self.stream}:core:wake"
+
+    @property
+    def waiting(self) -> str:
+        """Zset user -> unix time until which a long poll of the user may be waiting (creates wake only those)."""
+        return f"nf:{self.stream}:core:waiting"
 
 
 @dataclass(frozen=True, slots=True)

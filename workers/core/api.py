@@ -10,9 +10,10 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.telemetry import TelemetryConfig
 
 from workers.common import paths
-from workers.common.auth import InvalidToken, Principal, TokenVerifier
+from workers.common.auth import InvalidToken, Principal
 from workers.common.connections import REDIS_DOWN
 from workers.core import metrics
 from workers.core.middleware import BodyLimit, RequestMetrics
@@ -33,19 +34,21 @@ from workers.core.model import (
 )
 from workers.core.settings import CoreSettings
 from workers.core.store import Duplicate, Store
+from workers.core.tokens import CachingVerifier
 from workers.core.wakeups import Wakeups
 
 log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 100
 MAX_WAIT_S = 60.0
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
 @dataclass
 class Services:
     store: Store
     wakeups: Wakeups
-    verifier: TokenVerifier
+    verifier: CachingVerifier
     settings: CoreSettings
     stopping: asyncio.Event
 
@@ -72,7 +75,7 @@ def _services(request: Request) -> Services:
     return services
 
 
-def _caller(request: Request) -> Principal:
+def _verified(request: Request) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -83,7 +86,14 @@ def _caller(request: Request) -> Principal:
         raise _unauthorized(str(exc)) from None
 
 
-def _producer(request: Request, principal: Annotated[Principal, Depends(_caller)]) -> Principal:
+async def _caller(request: Request) -> Principal:
+    """Any caller with a valid token (401 otherwise)."""
+    return _verified(request)
+
+
+async def _producer(request: Request) -> Principal:
+    """A caller with the produce role (401 without a valid token, 403 without the role)."""
+    principal = _verified(request)
     role = _services(request).settings.role_produce
     if not principal.has(role):
         raise HTTPException(403, f"role {role} required")
@@ -96,7 +106,12 @@ Producer = Annotated[Principal, Depends(_producer)]
 
 def create_app(services: Services) -> FastAPI:
     settings, store = services.settings, services.store
-    app = FastAPI(title="Notifier core", version="1", summary="The notification store and its delivery state.")
+    app = FastAPI(
+        title="Notifier core",
+        version="1",
+        summary="The notification store and its delivery state.",
+        telemetry=NO_TELEMETRY,  # metrics are Prometheus, served on the ops port
+    )
     app.state.services = services
 
     def future(value: float | None, now: float) -> float | None:
@@ -150,10 +165,11 @@ def create_app(services: Services) -> FastAPI:
     ) -> Response:
         user = principal.sub
         deadline = time.monotonic() + wait
+        wait_until = time.time() + wait if wait > 0 else 0.0
         with services.wakeups.watch(user) as woken:
             while True:
                 woken.clear()
-                rows = await store.take_undelivered(user)
+                rows = await store.take_undelivered(user, wait_until=wait_until)
                 remaining = deadline - time.monotonic()
                 if rows or remaining <= 0 or services.stopping.is_set():
                     break

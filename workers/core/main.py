@@ -9,6 +9,8 @@ import socket
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
+import uvloop
+
 from workers.common.asgi import EmbeddedServer, start_server, stop_server
 from workers.common.auth import TokenVerifier
 from workers.common.connections import connect_amqp, connect_redis
@@ -20,6 +22,7 @@ from workers.core.loops import purge_loop
 from workers.core.relay import Relay
 from workers.core.settings import CoreSettings
 from workers.core.store import Store
+from workers.core.tokens import CachingVerifier
 from workers.core.wakeups import Wakeups
 
 
@@ -43,7 +46,8 @@ class CoreRoom(Room):
         amqp = await connect_amqp(s.amqp_url, timeout_s=s.connect_timeout_s)
         stack.push_async_callback(amqp.close)
         topology = Topology(namespace=s.amqp_namespace)
-        publishing = await declare_topology(await amqp.channel(publisher_confirms=True), topology)
+        publishing_channel = await amqp.channel(publisher_confirms=True)
+        await declare_topology(publishing_channel, topology)
         consuming_channel = await amqp.channel()
         await consuming_channel.set_qos(prefetch_count=s.amqp_prefetch)
         consuming = await declare_topology(consuming_channel, topology)
@@ -55,7 +59,12 @@ class CoreRoom(Room):
 
         consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.relay = Relay(
-            redis=redis, exchange=publishing.notifications, outbox=store.keys.outbox, consumer=consumer, settings=s
+            redis=redis,
+            channel=publishing_channel,
+            exchange=topology.notifications_exchange,
+            outbox=store.keys.outbox,
+            consumer=consumer,
+            settings=s,
         )
         await self.relay.ensure_group()
         stack.push_async_callback(self.relay.close)
@@ -72,7 +81,7 @@ class CoreRoom(Room):
         services = Services(
             store=store,
             wakeups=wakeups,
-            verifier=TokenVerifier.from_settings(s),
+            verifier=CachingVerifier(TokenVerifier.from_settings(s)),
             settings=s,
             stopping=self.stopping,
         )
@@ -102,4 +111,5 @@ class CoreRoom(Room):
 
 
 def run() -> int:
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return run_room(CoreRoom, settings=CoreSettings())

@@ -78,6 +78,9 @@ class RequestMetrics:
         self.routes = routes
 
     def _template(self, scope: Scope) -> str:
+        routed = scope.get("route")
+        if routed is not None:
+            return str(getattr(routed, "path", "other"))
         for route in self.routes:
             match, _ = route.matches(scope)
             if match == Match.FULL:

@@ -14,9 +14,9 @@ import logging
 import time
 from typing import Any
 
-import aio_pika
 import redis.asyncio as aioredis
-from aio_pika.abc import AbstractExchange
+from aio_pika.abc import AbstractChannel
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from pamqp.commands import Basic
 from redis.exceptions import ResponseError
 
@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 GROUP = "relay"
 CONTENT_TYPE = "application/x-protobuf"
+PROPERTIES = Basic.Properties(content_type=CONTENT_TYPE, delivery_mode=2)
+"""Every event: protobuf, persistent."""
+BROKER_DOWN = (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError)
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
 
@@ -38,12 +41,14 @@ class Relay:
         self,
         *,
         redis: aioredis.Redis,
-        exchange: AbstractExchange,
+        channel: AbstractChannel,
+        exchange: str,
         outbox: str,
         consumer: str,
         settings: CoreSettings,
     ) -> None:
         self.redis = redis
+        self.channel = channel
         self.exchange = exchange
         self.outbox = outbox
         self.consumer = consumer
@@ -119,16 +124,19 @@ class Relay:
     async def _publish(self, entries: list[Entry]) -> bool:
         """Publish a batch with confirms in flight together; drop the confirmed ones. True if all went out."""
         live = [(entry_id, fields) for entry_id, fields in entries if fields]
+        try:
+            underlay = await asyncio.wait_for(self.channel.get_underlay_channel(), self.settings.publish_timeout_s)
+        except BROKER_DOWN as exc:
+            metrics.PUBLISH_FAILURES.inc()
+            log.warning("broker unavailable for %d outbox events, retried later: %r", len(live), exc)
+            return False
         results = await asyncio.gather(
             *(
-                self.exchange.publish(
-                    aio_pika.Message(
-                        fields[b"b"],
-                        content_type=CONTENT_TYPE,
-                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                    ),
+                underlay.basic_publish(
+                    fields[b"b"],
+                    exchange=self.exchange,
                     routing_key=fields[b"rk"].decode(),
-                    mandatory=False,
+                    properties=PROPERTIES,
                     timeout=self.settings.publish_timeout_s,
                 )
                 for _, fields in live

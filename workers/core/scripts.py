@@ -27,23 +27,24 @@ end
 """
 
 CREATE = """
--- KEYS: producer ids, notification, seq, outbox, broadcasts, expiry, undelivered of each recipient
+-- KEYS: producer ids, notification, seq, outbox, broadcasts, expiry, undelivered of each recipient, waiting
 -- ARGV: producer_notification_id, id, by, at_ms, content_type, content, exp, recipients, routing key,
---       event body, wake channel
+--       event body, wake channel, now
+-- Recipients with a long poll waiting are woken through the wake channel.
 local existing = redis.call('HGET', KEYS[1], ARGV[1])
 if existing then
   return {0, existing}
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local seq = redis.call('INCR', KEYS[3])
-local broadcast = #KEYS == 6
-local pending = broadcast and 1 or (#KEYS - 6)
+local broadcast = #KEYS == 7
+local pending = broadcast and 1 or (#KEYS - 7)
 redis.call('HSET', KEYS[2], 'by', ARGV[3], 'at', ARGV[4], 'ct', ARGV[5], 'c', ARGV[6], 'exp', ARGV[7],
   'to', ARGV[8], 'bc', broadcast and '1' or '', 'seq', seq, 'pending', pending, 'held', 0)
 if broadcast then
   redis.call('ZADD', KEYS[5], seq, ARGV[2])
 else
-  for i = 7, #KEYS do
+  for i = 7, #KEYS - 1 do
     redis.call('ZADD', KEYS[i], seq, ARGV[2])
   end
 end
@@ -51,16 +52,32 @@ if ARGV[7] ~= '' then
   redis.call('ZADD', KEYS[6], ARGV[7], ARGV[2])
 end
 redis.call('XADD', KEYS[4], '*', 'rk', ARGV[9], 'b', ARGV[10])
-redis.call('PUBLISH', ARGV[11], broadcast and '*' or ARGV[8])
+local now, waiting = tonumber(ARGV[12]), KEYS[#KEYS]
+if broadcast then
+  if redis.call('ZCOUNT', waiting, now, '+inf') > 0 then
+    redis.call('PUBLISH', ARGV[11], '*')
+  end
+else
+  local woken = {}
+  for user in string.gmatch(ARGV[8], '%S+') do
+    if tonumber(redis.call('ZSCORE', waiting, user) or 0) >= now then
+      table.insert(woken, user)
+    end
+  end
+  if #woken > 0 then
+    redis.call('PUBLISH', ARGV[11], table.concat(woken, ' '))
+  end
+end
 return {1, ARGV[2]}
 """
 
 FETCH = (
     _EXPIRED
     + """
--- KEYS: undelivered, delivered, unseen, broadcast mark, broadcast done, broadcasts, garbage
--- ARGV: now (unix s), notification key prefix, limit, garbage due time
--- Returns seq, id, at, by, ct, c for each notification now delivered to the user.
+-- KEYS: undelivered, delivered, unseen, broadcast mark, broadcast done, broadcasts, garbage, waiting
+-- ARGV: now (unix s), notification key prefix, limit, garbage due time, user, wait until (unix s) or 0
+-- Returns seq, id, at, by, ct, c for each notification now delivered to the user. With nothing to
+-- deliver and a wait, the user is marked waiting, so a create from now on wakes the poll.
 local now, prefix, limit = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local out = {}
 local function take(id, seq, row)
@@ -107,6 +124,9 @@ if room > 0 then
   if #casts / 2 < room then
     redis.call('DEL', KEYS[5])
   end
+end
+if #out == 0 and tonumber(ARGV[6]) > now then
+  redis.call('ZADD', KEYS[8], 'GT', ARGV[6], ARGV[5])
 end
 return out
 """
@@ -239,7 +259,8 @@ return 1
 )
 
 PURGE = """
--- KEYS: expiry, garbage, broadcasts; ARGV: now, retention, limit, notification key prefix, user key prefix
+-- KEYS: expiry, garbage, broadcasts, waiting; ARGV: now, retention, limit, notification key prefix,
+--       user key prefix
 -- Expired notifications leave every undelivered index after the retention; a notification nobody holds
 -- is deleted. Returns the number of notifications deleted.
 local now, retention, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -270,5 +291,6 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0
   drop(ARGV[4] .. id)
   redis.call('ZREM', KEYS[2], id)
 end
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 return deleted
 """

@@ -92,6 +92,7 @@ class Store:
             k.broadcasts,
             k.expiry,
             *(k.undelivered(user) for user in users),
+            k.waiting,
         ]
         args = [
             producer_notification_id,
@@ -105,16 +106,24 @@ class Store:
             event.routing_key,
             event.body,
             k.wake,
+            time.time(),
         ]
         created, notification_id = await self._create(keys=keys, args=args)
         if not int(created):
             raise Duplicate(_text(notification_id))
 
-    async def take_undelivered(self, user: str, *, limit: int = DEFAULT_FETCH_LIMIT) -> list[Stored]:
-        """The user's undelivered, unexpired notifications, oldest first, now marked delivered for the user."""
-        keys = [*self._delivery_keys(user), self.keys.broadcasts, self.keys.garbage]
+    async def take_undelivered(
+        self, user: str, *, wait_until: float = 0.0, limit: int = DEFAULT_FETCH_LIMIT
+    ) -> list[Stored]:
+        """The user's undelivered, unexpired notifications, oldest first, now marked delivered for the user.
+
+        With none and `wait_until` (unix time) ahead, the user is marked waiting until then: creates for
+        the user from then on publish a wake-up.
+        """
+        keys = [*self._delivery_keys(user), self.keys.broadcasts, self.keys.garbage, self.keys.waiting]
         now = time.time()
-        reply = await self._fetch(keys=keys, args=[now, self._notification_prefix, limit, now + self.retention_s])
+        args = [now, self._notification_prefix, limit, now + self.retention_s, user, wait_until]
+        reply = await self._fetch(keys=keys, args=args)
         rows = [(int(reply[i]), _stored(*reply[i + 1 : i + 6])) for i in range(0, len(reply), 6)]
         rows.sort(key=lambda row: row[0])
         return [stored for _, stored in rows]
@@ -168,4 +177,4 @@ class Store:
         """Drop expired notifications from undelivered indexes and delete unreferenced ones; returns deletions."""
         k = self.keys
         args = [time.time(), self.retention_s, limit, self._notification_prefix, self._user_prefix]
-        return int(await self._purge(keys=[k.expiry, k.garbage, k.broadcasts], args=args))
+        return int(await self._purge(keys=[k.expiry, k.garbage, k.broadcasts, k.waiting], args=args))
