@@ -28,47 +28,47 @@ end
 
 CREATE = """
 -- KEYS: producer ids, notification, seq, outbox, broadcasts, expiry, undelivered of each recipient, waiting
--- ARGV: producer_notification_id, id, by, at_ms, content_type, content, exp, recipients, routing key,
---       event body, wake channel, now
+-- ARGV: meta (JSON: pnid, id, by, at, ct, exp, to, rk, wake, now), content, event body
 -- Recipients with a long poll waiting are woken through the wake channel.
-local existing = redis.call('HGET', KEYS[1], ARGV[1])
+local m = cjson.decode(ARGV[1])
+local existing = redis.call('HGET', KEYS[1], m.pnid)
 if existing then
   return {0, existing}
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], m.pnid, m.id)
 local seq = redis.call('INCR', KEYS[3])
 local broadcast = #KEYS == 7
 local pending = broadcast and 1 or (#KEYS - 7)
-redis.call('HSET', KEYS[2], 'by', ARGV[3], 'at', ARGV[4], 'ct', ARGV[5], 'c', ARGV[6], 'exp', ARGV[7],
-  'to', ARGV[8], 'bc', broadcast and '1' or '', 'seq', seq, 'pending', pending, 'held', 0)
+redis.call('HSET', KEYS[2], 'by', m.by, 'at', m.at, 'ct', m.ct, 'c', ARGV[2], 'exp', m.exp,
+  'to', m.to, 'bc', broadcast and '1' or '', 'seq', seq, 'pending', pending, 'held', 0)
 if broadcast then
-  redis.call('ZADD', KEYS[5], seq, ARGV[2])
+  redis.call('ZADD', KEYS[5], seq, m.id)
 else
   for i = 7, #KEYS - 1 do
-    redis.call('ZADD', KEYS[i], seq, ARGV[2])
+    redis.call('ZADD', KEYS[i], seq, m.id)
   end
 end
-if ARGV[7] ~= '' then
-  redis.call('ZADD', KEYS[6], ARGV[7], ARGV[2])
+if m.exp ~= '' then
+  redis.call('ZADD', KEYS[6], m.exp, m.id)
 end
-redis.call('XADD', KEYS[4], '*', 'rk', ARGV[9], 'b', ARGV[10])
-local now, waiting = tonumber(ARGV[12]), KEYS[#KEYS]
+redis.call('XADD', KEYS[4], '*', 'rk', m.rk, 'b', ARGV[3])
+local waiting = KEYS[#KEYS]
 if broadcast then
-  if redis.call('ZCOUNT', waiting, now, '+inf') > 0 then
-    redis.call('PUBLISH', ARGV[11], '*')
+  if redis.call('ZCOUNT', waiting, m.now, '+inf') > 0 then
+    redis.call('PUBLISH', m.wake, '*')
   end
 else
   local woken = {}
-  for user in string.gmatch(ARGV[8], '%S+') do
-    if tonumber(redis.call('ZSCORE', waiting, user) or 0) >= now then
+  for user in string.gmatch(m.to, '%S+') do
+    if tonumber(redis.call('ZSCORE', waiting, user) or 0) >= m.now then
       table.insert(woken, user)
     end
   end
   if #woken > 0 then
-    redis.call('PUBLISH', ARGV[11], table.concat(woken, ' '))
+    redis.call('PUBLISH', m.wake, table.concat(woken, ' '))
   end
 end
-return {1, ARGV[2]}
+return {1, m.id}
 """
 
 FETCH = (

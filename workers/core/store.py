@@ -6,6 +6,7 @@ The client is opened without response decoding (content is binary); replies are 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -94,20 +95,19 @@ class Store:
             *(k.undelivered(user) for user in users),
             k.waiting,
         ]
-        args = [
-            producer_notification_id,
-            stored.id,
-            stored.created_by,
-            stored.created_ms,
-            stored.content_type,
-            stored.content,
-            "" if invalidate_at is None else repr(invalidate_at),
-            " ".join(users),
-            event.routing_key,
-            event.body,
-            k.wake,
-            time.time(),
-        ]
+        meta = {
+            "pnid": producer_notification_id,
+            "id": stored.id,
+            "by": stored.created_by,
+            "at": str(stored.created_ms),
+            "ct": stored.content_type,
+            "exp": "" if invalidate_at is None else repr(invalidate_at),
+            "to": " ".join(users),
+            "rk": event.routing_key,
+            "wake": k.wake,
+            "now": time.time(),
+        }
+        args = [json.dumps(meta), stored.content, event.body]
         created, notification_id = await self._create(keys=keys, args=args)
         if not int(created):
             raise Duplicate(_text(notification_id))
