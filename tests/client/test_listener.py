@@ -4,6 +4,7 @@ fallback during a broker outage, reconnects, admin close, and `notifier listen`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -30,7 +31,7 @@ async def listening(
     client = listener(instance, core, http, user)
     stream = client.notifications()
     first = asyncio.ensure_future(anext(stream))
-    await wait_until(lambda: instance.room.hub.devices(user) == 1)
+    await wait_until(lambda: instance.room.hub.devices(user) == 1 and client.settled)
     return client, stream, first
 
 
@@ -94,7 +95,7 @@ async def test_listener_reconnects_after_its_instance_restarts(
     alice, stream, pending = await listening(first, core, http, "alice")
     await first.stop()
     second = await start_instance(http_port=port)
-    await wait_until(lambda: second.room.hub.devices("alice") == 1, timeout_s=10)
+    await wait_until(lambda: second.room.hub.devices("alice") == 1 and alice.settled, timeout_s=10)
     created = await core.create("alice")
     assert (await asyncio.wait_for(pending, 10)).notification.id == created
     assert alice.connections == 2
@@ -141,5 +142,6 @@ async def test_notifier_listen_prints_notifications_and_exits_after_count(
     stdout, stderr = await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 0, stderr.decode()
     line = json.loads(stdout.decode().strip().splitlines()[-1])
-    assert (line["id"], line["status"], line["via"]) == (created, "NEW", "websocket")
+    assert (line["id"], line["status"]) == (created, "NEW")
+    assert base64.b64decode(line["content"]) == b"printed"
     await core.wait_delivered("alice", created)

@@ -33,6 +33,11 @@ class Poller:
     def polling(self) -> bool:
         return self._polling
 
+    @property
+    def idle(self) -> bool:
+        """No poll is running or due."""
+        return self._task is None or self._task.done()
+
     def want(self, *, polling: bool) -> None:
         self._polling = polling
         if self._task is None or self._task.done():

@@ -69,6 +69,11 @@ class Listener:
         self.connected = asyncio.Event()
         self.connections = 0
 
+    @property
+    def settled(self) -> bool:
+        """Connected, and the catch-up poll after connecting is done: new events come over the WebSocket."""
+        return self.connected.is_set() and self._poller.idle
+
     async def notifications(self) -> AsyncIterator[Received]:
         runner = asyncio.create_task(self._run(), name="listener")
         try:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
@@ -58,6 +57,7 @@ class DeviceConnection(asyncio.Protocol):
         "_backlog",
         "_close_reason",
         "_close_timer",
+        "_corked",
         "_fragments",
         "_hub",
         "_loop",
@@ -84,6 +84,7 @@ class DeviceConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._outbox = Outbox(interval_s=settings.retry_interval_s, retry_limit=settings.retry_limit)
         self._backlog: deque[bytes] = deque()
+        self._corked: list[bytes] | None = None
         self._paused = False
         self._next_id = 0
         self._fragments: bytearray | None = None
@@ -129,9 +130,8 @@ class DeviceConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._paused = False
-        while self._backlog and not self._paused and self._ws.state is OPEN:
-            self._ws.send_binary(self._backlog.popleft())
-            self._flush()
+        while self._backlog and not self._paused:
+            self._write(self._backlog.popleft())
 
     def connection_lost(self, exc: Exception | None) -> None:
         for timer in (self._resend_timer, self._ping_timer, self._close_timer):
@@ -198,28 +198,37 @@ class DeviceConnection(asyncio.Protocol):
 
     # frames to the device
 
-    def send_message(self, *, part: bytes = b"", status: frames.Status = frames.OK, confirm_id: str = "") -> None:
-        """Send one WebSocketMessage (a notification `part`, or a bare network status) and track its ack."""
+    def send_message(self, shared: bytes, *, confirm_id: str = "") -> bool:
+        """Send one WebSocketMessage (see `frames.shared_part`) under a new message id and track its ack."""
         if self._ws.state is not OPEN or self._close_reason is not None:
-            return
+            return False
         self._next_id += 1
         message_id = str(self._next_id)
-        data = frames.frame(message_id, now_s=time.time(), status=status, part=part)
+        data = frames.binary_frame(frames.message(message_id, shared))
         self._outbox.track(message_id=message_id, frame=data, confirm_id=confirm_id, now=self._loop.time())
-        metrics.MESSAGES_SENT.inc()
         self._write(data)
         if self._resend_timer is None:
             self._schedule_resend()
+        return True
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, frame: bytes) -> None:
+        """Queue a whole binary frame; frames of one loop iteration reach the socket in one write."""
         if self._paused:
             if len(self._backlog) >= self._settings.send_buffer:
                 self.close(CLOSE_LAGGED, "lagged: send buffer full", why="lagged")
             else:
-                self._backlog.append(data)
+                self._backlog.append(frame)
             return
-        self._ws.send_binary(data)
-        self._flush()
+        if self._corked is None:
+            self._corked = []
+            self._loop.call_soon(self._uncork)
+        self._corked.append(frame)
+
+    def _uncork(self) -> None:
+        corked, self._corked = self._corked, None
+        transport = self._transport
+        if corked and transport is not None and not transport.is_closing() and self._ws.state is OPEN:
+            transport.write(b"".join(corked))
 
     def _flush(self) -> None:
         transport = self._transport
@@ -246,8 +255,9 @@ class DeviceConnection(asyncio.Protocol):
         if due.unresponsive:
             self.close(CLOSE_UNRESPONSIVE, "unresponsive: messages not acknowledged", why="unresponsive")
             return
+        if due.resend:
+            metrics.MESSAGES_RESENT.inc(len(due.resend))
         for entry in due.resend:
-            metrics.MESSAGES_RESENT.inc()
             self._write(entry.frame)
         self._schedule_resend()
 
@@ -272,6 +282,7 @@ class DeviceConnection(asyncio.Protocol):
             return
         self._close_reason = why
         self._backlog.clear()
+        self._uncork()
         self._ws.send_close(code, reason)
         self._flush()
         self._close_timer = self._loop.call_later(self._settings.close_timeout_s, self._abort)

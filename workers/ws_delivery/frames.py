@@ -1,8 +1,8 @@
-"""Building the WebSocketMessage frames sent to devices.
+"""Building the WebSocketMessage frames sent to devices, cheaply enough for a broadcast to 10k devices.
 
-A frame is the per-connection head (message id, timestamp, network status) followed by the notification
-serialised once per event: protobuf concatenation merges fields, so a broadcast encodes its notification
-once, not once per device.
+A message is the per-connection message id, then the parts shared by every device of one event (the
+timestamp, the network status, the notification), each serialised once: protobuf concatenation merges
+fields. The WebSocket frame header of a server frame (never masked) is written here too.
 """
 
 from __future__ import annotations
@@ -13,14 +13,43 @@ Status = WebSocketMessage.NetworkStatus
 OK = WebSocketMessage.OK
 ERROR = WebSocketMessage.ERROR
 
+_MESSAGE_ID_TAG = b"\x0a"  # field 1, length-delimited
+_BINARY_FIN = 0x82
+
 
 def notification_part(notification: Notification) -> bytes:
     return WebSocketMessage(notification=notification).SerializeToString()
 
 
-def frame(message_id: str, *, now_s: float, status: Status = OK, part: bytes = b"") -> bytes:
-    head = WebSocketMessage(message_id=message_id, message_timestamp=to_timestamp(now_s), network_status=status)
-    return head.SerializeToString() + part
+def shared_part(*, now_s: float, status: Status = OK, notification: bytes = b"") -> bytes:
+    """Everything of a message but its id: the timestamp, a non-default status, the notification part."""
+    return (
+        WebSocketMessage(message_timestamp=to_timestamp(now_s), network_status=status).SerializeToString()
+        + notification
+    )
+
+
+def message(message_id: str, shared: bytes) -> bytes:
+    encoded = message_id.encode()
+    return _MESSAGE_ID_TAG + _varint(len(encoded)) + encoded + shared
+
+
+def binary_frame(payload: bytes) -> bytes:
+    size = len(payload)
+    if size < 126:
+        return bytes((_BINARY_FIN, size)) + payload
+    if size < 1 << 16:
+        return bytes((_BINARY_FIN, 126)) + size.to_bytes(2, "big") + payload
+    return bytes((_BINARY_FIN, 127)) + size.to_bytes(8, "big") + payload
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def timestamp_ns(notification: Notification) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 
 from workers.common.wire import BrokerNotification, Notification
@@ -52,7 +53,7 @@ class Hub:
         self._idle.clear()
         metrics.CONNECTIONS.inc()
         if not self.broker_up:
-            conn.send_message(status=frames.ERROR)
+            self._send([conn], frames.shared_part(now_s=time.time(), status=frames.ERROR))
 
     def closed(self, conn: DeviceConnection) -> None:
         conns = self._by_user.get(conn.user)
@@ -81,7 +82,7 @@ class Hub:
     def deliver(self, event: BrokerNotification) -> int:
         """Send the event to every device of its users (all devices for a broadcast); returns frames sent."""
         notification = event.notification
-        part = frames.notification_part(notification)
+        shared = frames.shared_part(now_s=time.time(), notification=frames.notification_part(notification))
         confirm_id = notification.id if notification.status == Notification.NEW else ""
         if event.user_ids:
             targets: list[DeviceConnection] = []
@@ -92,9 +93,15 @@ class Hub:
             targets = self._all()
         else:
             targets = []
-        for conn in targets:
-            conn.send_message(part=part, confirm_id=confirm_id)
-        return len(targets)
+        return self._send(targets, shared, confirm_id=confirm_id)
+
+    @staticmethod
+    def _send(conns: Iterable[DeviceConnection], shared: bytes, *, confirm_id: str = "") -> int:
+        sent = 0
+        for conn in conns:
+            sent += conn.send_message(shared, confirm_id=confirm_id)
+        metrics.MESSAGES_SENT.inc(sent)
+        return sent
 
     def _admit(self, user: str, notification: Notification) -> bool:
         fresh = self._dedup.admit(
@@ -109,10 +116,9 @@ class Hub:
             return
         self.broker_up = up
         metrics.BROKER_CONNECTED.set(1 if up else 0)
-        status = frames.OK if up else frames.ERROR
+        shared = frames.shared_part(now_s=time.time(), status=frames.OK if up else frames.ERROR)
         devices = self._all()
-        for conn in devices:
-            conn.send_message(status=status)
+        self._send(devices, shared)
         log.warning(
             "broker %s: told %d devices to %s",
             "back" if up else "lost",
