@@ -85,7 +85,9 @@ class CoreRoom(Room):
             settings=s,
             stopping=self.stopping,
         )
-        server, task = await start_server(create_app(services), host=s.http_host, port=s.http_port, name="core api")
+        server, task = await start_server(
+            create_app(services), host=s.http_host, port=s.http_port, name="core api", proxy_headers=False
+        )
         self._server = (server, task)
         self.http_port = server.port
         stack.push_async_callback(stop_server, server, task)
