@@ -204,12 +204,13 @@ async def test_stream_deleted_while_the_controller_was_down_is_swept_at_startup(
     async with controller() as room:
 
         async def swept() -> bool:
-            return not await redis.exists(BusKeys(stream).map_current)
+            return room.swept
 
-        await eventually(swept, what="the orphaned mapping to be removed")
+        await eventually(swept, what="the startup sweep")
         removed = room.orphans_removed
 
     assert removed == [stream]
+    assert not await redis.exists(BusKeys(stream).map_current, BusKeys(stream).settings)
     assert await redis.hget(ControllerKeys().streams, stream) is None  # type: ignore[misc]
     for survivor in (kept, loaded_by_hand, elsewhere):
         assert (await read_mapping(redis, keys=BusKeys(survivor))).version, survivor

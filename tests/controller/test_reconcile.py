@@ -1,4 +1,4 @@
-"""Reconciling without kopf: the controller's Redis side against a real Redis."""
+"""The controller without a Kubernetes API: its Redis side against a real Redis, its settings and kopf's."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from workers.common.errors import InvalidMapping, ServiceUnavailable
 from workers.common.keys import BusKeys
 from workers.common.mapping import read_mapping
 from workers.common.settings import CommonSettings
+from workers.controller.main import operator_settings
 from workers.controller.reconcile import Owner, Reconciler
 from workers.controller.settings import ControllerSettings
 
@@ -55,3 +56,12 @@ def test_namespaces_setting_lists_named_namespaces_or_means_the_whole_cluster() 
     assert not named.clusterwide
     assert everywhere.namespace_list == []
     assert everywhere.clusterwide
+
+
+def test_kopf_needs_no_cluster_scoped_reads_and_keeps_its_bookkeeping_under_notifier_io() -> None:
+    config = operator_settings(ControllerSettings())
+
+    assert config.scanning.disabled  # no namespaces/CRD watches: a namespaced Role is enough
+    assert config.persistence.finalizer == "notifier.io/mapping"
+    assert config.persistence.progress_storage.prefix == "notifier.io"
+    assert config.persistence.diffbase_storage.prefix == "notifier.io"
