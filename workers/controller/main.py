@@ -66,6 +66,10 @@ class ControllerRoom(Room):
 
     async def start(self, stack: AsyncExitStack) -> None:
         settings = self.settings
+        # The handlers log one line per reconcile; kopf's own per-object lines ("Timer ... succeeded" every
+        # refresh, for every object) only from warnings up.
+        kopf_objects = logging.getLogger("kopf.objects")
+        kopf_objects.setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
         # No connect-and-ping here: while Redis is down the controller still runs and says so in each status.
         redis = aioredis.Redis.from_url(
             settings.redis_url,
