@@ -2,7 +2,8 @@
 
 Without `KUBECONFIG`, every test gets its own KMock-based API server (`emulator.ApiServer`) on 127.0.0.1
 and a kubeconfig pointing at it. With `KUBECONFIG` set, the same tests run against that cluster in
-namespace `$NOTIFIER_TEST_K8S_NAMESPACE` (default `default`), installing the CRD when it is missing.
+namespace `$NOTIFIER_TEST_K8S_NAMESPACE` (default `default`), installing the CRDs when they are missing; no
+deployed Notifier controller may serve that namespace, or it would reconcile the tests' objects too.
 Objects are created, patched and read through the kubernetes client in both cases, as kubectl would.
 """
 
