@@ -13,7 +13,7 @@ from tests.controller.proxy import TcpProxy
 from workers.common.keys import BusKeys, ControllerKeys
 from workers.common.mapping import read_mapping, read_settings, write_mapping
 from workers.common.streamspec import parse_spec
-from workers.controller.metrics import RECONCILES
+from workers.controller.metrics import RECONCILES, RELEASES
 
 SPEC: dict[str, Any] = {
     "brands": {"Brand1": ["1", "2"], "Brand2": ["4"]},
@@ -237,3 +237,33 @@ async def test_same_name_in_a_second_namespace_is_refused_and_leaves_the_first_m
     assert f"{cluster.namespace}/{stream}" in ready_condition(refused)["message"]
     assert mapping.brand_users == {"Brand1": ("1", "2"), "Brand2": ("4",)}
     assert await redis.hget(ControllerKeys().streams, stream) == f"{cluster.namespace}/{stream}"  # type: ignore[misc]
+
+
+async def test_object_deleted_while_redis_is_down_waits_for_redis_before_letting_go(
+    cluster: Cluster, controller: Any, redis: aioredis.Redis, stream: str, servers: BackgroundServers
+) -> None:
+    port = free_port()
+    proxy = TcpProxy(port=port, upstream_host="127.0.0.1", upstream_port=6379)
+    await servers.arun(proxy.start())
+    try:
+        async with controller(redis_url=f"redis://127.0.0.1:{port}/0"):
+            await cluster.create(stream, SPEC)
+            await eventually(lambda: cluster.ready(stream), what="Ready=True")
+            await servers.arun(proxy.stop())
+            failed_before = RELEASES.labels(outcome="unavailable")._value.get()
+            await cluster.delete(stream)
+
+            async def release_failed() -> bool:
+                return RELEASES.labels(outcome="unavailable")._value.get() > failed_before
+
+            await eventually(release_failed, what="a release attempt failing on Redis")
+            held = await cluster.get(stream)
+            await servers.arun(proxy.start())
+            await eventually(lambda: cluster.gone(stream), what="the object released once Redis is back")
+    finally:
+        await servers.arun(proxy.stop())
+
+    assert held is not None
+    assert held["metadata"]["deletionTimestamp"]
+    assert "notifier.io/mapping" in held["metadata"]["finalizers"]
+    assert await redis.exists(BusKeys(stream).map_current, BusKeys(stream).settings) == 0
