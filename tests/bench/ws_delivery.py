@@ -40,6 +40,7 @@ from workers.common.wire import BrokerNotification, Notification, to_timestamp
 GROUP = "ws_delivery"
 SECRET = "bench-secret-0123456789-0123456789-0123456789"
 LOAD_PROCESSES = 2
+CORE_CONNECTIONS = 32
 
 
 class Server:
@@ -73,9 +74,8 @@ class Server:
                 return int(line.split()[1]) * 1024
         raise RuntimeError("no VmRSS")
 
-    async def acked(self) -> float:
-        async with httpx.AsyncClient() as http:
-            text = (await http.get(f"http://127.0.0.1:{self.ops_port}/metrics")).text
+    async def acked(self, http: httpx.AsyncClient) -> float:
+        text = (await http.get(f"http://127.0.0.1:{self.ops_port}/metrics")).text
         for line in text.splitlines():
             if line.startswith("notifier_ws_messages_acked_total "):
                 return float(line.split()[1])
@@ -144,15 +144,15 @@ async def frames_per_second(
     server: Server, exchange: aio_pika.abc.AbstractExchange, *, devices_n: int, events: int
 ) -> float:
     """Broadcast `events` UPDATED events; acknowledged frames per second until every device acked every one."""
-    before = await server.acked()
-    target = before + devices_n * events
-    started = time.perf_counter()
-    for i in range(events):
-        body = event(f"b-{uuid.uuid4().hex[:8]}-{i}", status=Notification.UPDATED)
-        await exchange.publish(aio_pika.Message(body), routing_key=ROUTING_BY_STATUS[Notification.UPDATED])
-    async with asyncio.timeout(300):
-        while await server.acked() < target:
-            await asyncio.sleep(0.05)
+    async with httpx.AsyncClient() as http:
+        target = await server.acked(http) + devices_n * events
+        started = time.perf_counter()
+        for i in range(events):
+            body = event(f"b-{uuid.uuid4().hex[:8]}-{i}", status=Notification.UPDATED)
+            await exchange.publish(aio_pika.Message(body), routing_key=ROUTING_BY_STATUS[Notification.UPDATED])
+        async with asyncio.timeout(300):
+            while await server.acked(http) < target:
+                await asyncio.sleep(0.05)
     return devices_n * events / (time.perf_counter() - started)
 
 
@@ -253,17 +253,22 @@ async def run(bench: Bench) -> None:
         bench.add(Row(GROUP, f"broker publish -> device p99 at {rate:.0f}/s", p99, "ms", note, target="< 100 ms"))
 
         producer = {"Authorization": f"Bearer {mint_token(secret=SECRET, sub='bench', roles=['notifier_produce'])}"}
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        limits = httpx.Limits(max_connections=CORE_CONNECTIONS, max_keepalive_connections=CORE_CONNECTIONS)
+        in_flight = asyncio.Semaphore(CORE_CONNECTIONS)  # waiting here is cheap; in httpx's pool it is quadratic
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{core.port}", limits=limits, timeout=30) as http:
 
             async def post(i: int) -> None:
+                await in_flight.acquire()
                 body = {
                     "user_ids": [latency_users[i % len(latency_users)]],
                     "producer_notification_id": f"p-{i}",
                     "content_type": "text/plain",
                     "content": base64.b64encode(f"t={time.time()}".encode()).decode(),
                 }
-                response = await http.post("/api/v1/notifications/undelivered", json=body, headers=producer)
+                try:
+                    response = await http.post("/api/v1/notifications/undelivered", json=body, headers=producer)
+                finally:
+                    in_flight.release()
                 response.raise_for_status()
 
             achieved = await at_rate(rate, seconds, post)

@@ -145,3 +145,11 @@ async def test_notifier_listen_prints_notifications_and_exits_after_count(
     assert (line["id"], line["status"]) == (created, "NEW")
     assert base64.b64decode(line["content"]) == b"printed"
     await core.wait_delivered("alice", created)
+
+
+async def test_listener_gives_up_on_a_refused_token(start_instance: StartInstance, http: httpx.AsyncClient) -> None:
+    instance = await start_instance()
+    refused = Listener(ws_url=instance.url, token="not-a-token", http=http)
+    with pytest.raises(httpx.HTTPStatusError) as info:
+        await asyncio.wait_for(anext(refused.notifications()), 10)
+    assert info.value.response.status_code == 401

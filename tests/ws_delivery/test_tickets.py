@@ -78,3 +78,10 @@ async def test_ticket_is_bound_to_the_token_subject(start_instance: StartInstanc
     await wait_until(lambda: instance.room.hub.devices("bob") == 1)
     assert instance.room.hub.devices("alice") == 0
     await ws.close()
+
+
+async def test_a_connection_that_never_sends_a_request_is_dropped(start_instance: StartInstance) -> None:
+    instance = await start_instance(handshake_timeout_s=0.1)
+    reader, writer = await asyncio.open_connection("127.0.0.1", instance.room.port)
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()

@@ -80,6 +80,8 @@ def listen(
         asyncio.run(main())
     except ClosedByAdmin as exc:
         raise fail(f"connection closed by an admin: {exc}") from None
+    except httpx.HTTPStatusError as exc:
+        raise fail(f"ws_delivery refused the token: HTTP {exc.response.status_code}") from None
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
 

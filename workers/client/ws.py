@@ -97,6 +97,10 @@ class Listener:
             try:
                 await self._session()
                 delay = 0.2
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code in (401, 403):
+                    raise  # a bad token does not get better by retrying
+                log.warning("ticket refused (%s), retrying in %.1fs", exc, delay)
             except (OSError, TimeoutError, ConnectionClosed, InvalidHandshake, httpx.HTTPError) as exc:
                 log.warning("WebSocket unavailable (%s), reconnecting in %.1fs", exc, delay)
             self.connected.clear()

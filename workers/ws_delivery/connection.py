@@ -110,6 +110,7 @@ class DeviceConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio.Transport
+        self._close_timer = self._loop.call_later(self._settings.handshake_timeout_s, self._abort)
 
     def data_received(self, data: bytes) -> None:
         self._ws.receive_data(data)
@@ -162,6 +163,9 @@ class DeviceConnection(asyncio.Protocol):
         self._flush()
 
     def _open(self, user: str) -> None:
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
         self.user = user
         self._ping_timer = self._loop.call_later(self._settings.ping_interval_s, self._on_ping_due)
         self._hub.opened(self)

@@ -22,6 +22,8 @@ class WsSettings(BrokerSettings, AuthSettings):
     """Frames queued for a device while its socket does not take more; one more closes it as lagged."""
     dedup_size: int = Field(100_000, ge=1)
     """(user, notification, status) triples remembered for deduplication, least recently used evicted."""
+    handshake_timeout_s: float = Field(10.0, gt=0)
+    """A TCP connection must finish its HTTP request or WebSocket upgrade within this long."""
     close_timeout_s: float = Field(5.0, gt=0)
     """How long a closing connection may take to answer the close frame before the socket is dropped."""
     max_frame_bytes: int = Field(4096, ge=64)
