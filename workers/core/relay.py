@@ -4,7 +4,8 @@ Every replica reads the outbox stream through one consumer group, so an entry go
 leaves the stream (XACK + XDEL) only after the broker confirmed it. Entries a relay read but never
 confirmed (it crashed, or the broker was away) stay pending: the same relay retries its own first, and
 after `relay_claim_idle_s` any relay takes them over with XAUTOCLAIM. Delivery to the broker is at least
-once; duplicates are only possible after a crash between the broker's confirm and the XACK.
+once; duplicates are only possible after a crash between the broker's confirm and the XACK, and carry
+the same AMQP message id (the outbox entry id).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
+import aiormq
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractChannel
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
@@ -29,8 +31,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "relay"
 CONTENT_TYPE = "application/x-protobuf"
-PROPERTIES = Basic.Properties(content_type=CONTENT_TYPE, delivery_mode=2)
-"""Every event: protobuf, persistent."""
+PERSISTENT = 2
 BROKER_DOWN = (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError)
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
@@ -125,7 +126,10 @@ class Relay:
         """Publish a batch with confirms in flight together; drop the confirmed ones. True if all went out."""
         live = [(entry_id, fields) for entry_id, fields in entries if fields]
         try:
-            underlay = await asyncio.wait_for(self.channel.get_underlay_channel(), self.settings.publish_timeout_s)
+            underlay = cast(
+                aiormq.Channel,
+                await asyncio.wait_for(self.channel.get_underlay_channel(), self.settings.publish_timeout_s),
+            )
         except BROKER_DOWN as exc:
             metrics.PUBLISH_FAILURES.inc()
             log.warning("broker unavailable for %d outbox events, retried later: %r", len(live), exc)
@@ -136,10 +140,13 @@ class Relay:
                     fields[b"b"],
                     exchange=self.exchange,
                     routing_key=fields[b"rk"].decode(),
-                    properties=PROPERTIES,
+                    properties=Basic.Properties(
+                        content_type=CONTENT_TYPE, delivery_mode=PERSISTENT, message_id=entry_id.decode()
+                    ),
                     timeout=self.settings.publish_timeout_s,
+                    wait=False,  # queue every frame of the batch at once; the confirms are what we wait for
                 )
-                for _, fields in live
+                for entry_id, fields in live
             ),
             return_exceptions=True,
         )
