@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import secrets
 import socket
@@ -94,6 +95,7 @@ class CoreRoom(Room):
             create_app(services), host=s.http_host, port=s.http_port, name="core api", proxy_headers=False
         )
         self._server = (server, task)
+        gc.freeze()  # what start-up allocated lives as long as the process: keep it out of collections
         self.http_port = server.port
         stack.push_async_callback(stop_server, server, task)
 
