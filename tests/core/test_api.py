@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
-from tests.core.conftest import SECRET, bearer, producer
+from tests.core.conftest import SECRET, bearer, producer, running_core, settings_for
 from tests.core.helpers import body, create, eventually, in_seconds, take
 from workers.common import paths
 from workers.common.keys import StoreKeys
@@ -326,3 +326,22 @@ async def test_metrics_count_requests_by_route_template(http: httpx.AsyncClient,
     before = count()
     await http.get(one(paths.DELIVERED_ONE, "some-id"), headers=bearer("alice"))
     assert count() == before + 1
+
+
+async def test_rs256_tokens_are_accepted_with_the_configured_public_key(
+    stream: str, amqp_namespace: str, amqp: object
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    claims = {"sub": "alice", "exp": int(time.time()) + 60}
+    token = jwt.encode(claims, key, algorithm="RS256")
+    forged = jwt.encode(claims, rsa.generate_private_key(public_exponent=65537, key_size=2048), algorithm="RS256")
+    settings = settings_for(stream, amqp_namespace, jwt_public_key=public.decode())
+    async with running_core(settings) as room, httpx.AsyncClient(base_url=f"http://127.0.0.1:{room.http_port}") as http:
+        ok = await http.get(paths.UNDELIVERED, headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200
+        bad = await http.get(paths.UNDELIVERED, headers={"Authorization": f"Bearer {forged}"})
+        assert bad.status_code == 401
