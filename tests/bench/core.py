@@ -112,11 +112,8 @@ async def open_loop(port: int, requests: Sequence[bytes], *, rate: float, connec
     for _ in range(connections):
         pool.put_nowait(await Connection.open(port))
     latencies: list[float] = []
-    start = time.perf_counter() + 0.05
 
-    async def one(i: int, request: bytes) -> None:
-        planned = start + i / rate
-        await asyncio.sleep(max(0.0, planned - time.perf_counter()))
+    async def one(planned: float, request: bytes) -> None:
         conn = await pool.get()
         status, _ = await conn.send(request)
         latencies.append(time.perf_counter() - planned)
@@ -124,7 +121,15 @@ async def open_loop(port: int, requests: Sequence[bytes], *, rate: float, connec
         if status != 200:
             raise RuntimeError(f"core answered {status}")
 
-    await asyncio.gather(*(one(i, r) for i, r in enumerate(requests)))
+    start = time.perf_counter()
+    sent: list[asyncio.Task[None]] = []
+    for i, request in enumerate(requests):
+        planned = start + i / rate
+        delay = planned - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sent.append(asyncio.create_task(one(planned, request)))
+    await asyncio.gather(*sent)
     while not pool.empty():
         pool.get_nowait().close()
     return latencies
