@@ -1,7 +1,12 @@
-"""The pure parts: resend bookkeeping and deduplication."""
+"""The pure parts: resend bookkeeping, deduplication, the heap policy."""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+
+from tests.ws_delivery.conftest import wait_until
+from workers.ws_delivery import heap
 from workers.ws_delivery.dedup import Deduplicator
 from workers.ws_delivery.outbox import Outbox
 
@@ -50,3 +55,16 @@ def test_dedup_memory_is_bounded_forgetting_the_least_recently_used() -> None:
     assert len(dedup) == 2
     assert not dedup.admit("u", "a", 0, timestamp_ns=1)
     assert dedup.admit("u", "b", 0, timestamp_ns=1)
+
+
+async def test_heap_policy_freezes_live_objects_until_stopped() -> None:
+    stopping = asyncio.Event()
+    gc.unfreeze()
+    task = asyncio.create_task(heap.keep_frozen(stopping, freeze_every_s=0.01, collect_every_s=0.02))
+    try:
+        await wait_until(lambda: gc.get_freeze_count() > 0)
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 5)
+        gc.unfreeze()
+    assert task.done()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
@@ -167,7 +168,10 @@ class DeviceConnection(asyncio.Protocol):
             self._close_timer.cancel()
             self._close_timer = None
         self.user = user
-        self._ping_timer = self._loop.call_later(self._settings.ping_interval_s, self._on_ping_due)
+        # The first ping at a random point of the interval, so that devices connected together (an instance
+        # restarting) do not all ping in the same instant ever after.
+        first_ping = self._settings.ping_interval_s * random.uniform(0.5, 1.0)
+        self._ping_timer = self._loop.call_later(first_ping, self._on_ping_due)
         self._hub.opened(self)
         log.info("device of user %s connected", user)
 

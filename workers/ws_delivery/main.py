@@ -13,6 +13,7 @@ from workers.common.auth import TokenVerifier
 from workers.common.connections import connect_redis
 from workers.common.keys import GatewayKeys
 from workers.common.lifecycle import Room, run_room
+from workers.ws_delivery import heap
 from workers.ws_delivery.broker import BrokerLink, Confirmations
 from workers.ws_delivery.closer import CloseListener
 from workers.ws_delivery.connection import CLOSE_ADMIN, CLOSE_SHUTDOWN, DeviceConnection
@@ -47,6 +48,12 @@ class WsDeliveryRoom(Room):
         )
         await closer.subscribe()
         self.spawn(closer.run(self.stopping), name="admin-closes")
+        self.spawn(
+            heap.keep_frozen(
+                self.stopping, freeze_every_s=settings.gc_freeze_every_s, collect_every_s=settings.gc_collect_every_s
+            ),
+            name="heap",
+        )
         router = Router(redis=redis, settings=settings, verifier=TokenVerifier.from_settings(settings))
         self.server = await asyncio.get_running_loop().create_server(
             lambda: DeviceConnection(hub=self.hub, router=router, settings=settings),
