@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,7 @@ class Proc:
     ops_port: int
     http_port: int
     log_path: Path
+    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ops_url(self) -> str:
@@ -48,20 +49,44 @@ class LocalStack:
     log_dir: Path
     procs: list[Proc] = field(default_factory=list)
 
+    def command_env(self) -> dict[str, str]:
+        """The environment of a `notifier` command run against this stack (its stream and namespace)."""
+        return {**os.environ, **self.env}
+
     def start(self, room: str, *, name: str = "", extra: Mapping[str, str] | None = None) -> Proc:
-        ops_port, http_port = free_port(), free_port()
         name = name or f"{room}-{sum(p.room == room for p in self.procs) + 1}"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        (self.log_dir / f"{name}.log").write_bytes(b"")
+        proc = self._spawn(room, name=name, ops_port=free_port(), http_port=free_port(), extra=extra or {})
+        self.procs.append(proc)
+        return proc
+
+    def restart(self, proc: Proc) -> Proc:
+        """Start `proc`'s room again under the same name and ports (after it stopped or was killed)."""
+        if proc.process.poll() is None:
+            raise ServiceUnavailable(f"{proc.name} is still running")
+        again = self._spawn(
+            proc.room, name=proc.name, ops_port=proc.ops_port, http_port=proc.http_port, extra=proc.extra
+        )
+        self.procs[self.procs.index(proc)] = again
+        return again
+
+    def kill(self, proc: Proc) -> None:
+        """SIGKILL: no drain, no goodbye (what a crash or an OOM kill looks like to the other rooms)."""
+        if proc.process.poll() is None:
+            proc.process.kill()
+        proc.process.wait()
+
+    def _spawn(self, room: str, *, name: str, ops_port: int, http_port: int, extra: Mapping[str, str]) -> Proc:
         env = {
-            **os.environ,
-            **self.env,
-            **(extra or {}),
+            **self.command_env(),
+            **extra,
             "NOTIFIER_OPS_PORT": str(ops_port),
             "NOTIFIER_HTTP_PORT": str(http_port),
             "PYTHONUNBUFFERED": "1",
         }
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{name}.log"
-        with log_path.open("wb") as out:
+        with log_path.open("ab") as out:  # a restarted process goes on writing the same log
             process = subprocess.Popen(
                 [sys.executable, "-m", f"workers.{room.replace('-', '_')}"],
                 env=env,
@@ -69,14 +94,13 @@ class LocalStack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        proc = Proc(name, room, process, ops_port, http_port, log_path)
-        self.procs.append(proc)
-        return proc
+        return Proc(name, room, process, ops_port, http_port, log_path, dict(extra))
 
-    async def wait_ready(self, *, timeout_s: float = 60.0) -> None:
+    async def wait_ready(self, procs: Sequence[Proc] = (), *, timeout_s: float = 60.0) -> None:
+        """Wait until every process (default: all) answers /readyz with 200."""
         deadline = time.monotonic() + timeout_s
         async with httpx.AsyncClient(timeout=1.0) as client:
-            for proc in self.procs:
+            for proc in procs or self.procs:
                 while True:
                     if proc.process.poll() is not None:
                         raise ServiceUnavailable(

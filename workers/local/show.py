@@ -1,0 +1,112 @@
+"""What the local commands print: where each room listens, one line per digest a device shows, the summary."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rich.console import Console
+from rich.table import Table
+
+from workers.local.devices import Receipt
+from workers.local.ledger import Outcome
+from workers.local.reviews import Published
+from workers.local.rooms import Rooms
+
+console = Console(highlight=False)
+
+
+def where(rooms: Rooms) -> Table:
+    table = Table(title="rooms (every port on 127.0.0.1)", title_justify="left")
+    for column in ("process", "pid", "HTTP", "ops (/metrics /healthz /readyz)", "log"):
+        table.add_column(column)
+    for group in rooms.groups():
+        for proc in group:
+            http = proc.http_url if proc.room in ("core", "ws-delivery") else ""
+            table.add_row(proc.name, str(proc.process.pid), http, proc.ops_url, str(proc.log_path))
+    return table
+
+
+def receipt_line(receipt: Receipt, *, published: dict[str, Published]) -> str:
+    """One line per notification a device printed: whose, which digest, how many reviews, how fast."""
+    head = f"user {receipt.user:>3} · device {receipt.device:<3}"
+    digest = receipt.digest
+    if digest is None:
+        return f"{head} · {receipt.status.lower()} {receipt.notification_id[:12]} · {receipt.via}"
+    brands = ", ".join(f"{brand} {c.added + c.updated + c.deleted}" for brand, c in digest.brands.items())
+    times = [published[r].at_s for r in digest.review_ids if r in published]
+    newest = f" · +{receipt.at_s - max(times):.2f}s" if times else ""
+    return f"{head} · digest {digest.digest_id[:8]} · {digest.total:>3} reviews ({brands}) · {receipt.via}{newest}"
+
+
+@dataclass
+class Story:
+    stream: str = ""
+    window_s: float = 0.0
+    rate: float = 0.0
+    outcome: Outcome = field(default_factory=Outcome)
+    digests_created: int = 0
+    acks: int = 0
+    delivered_pairs: int = 0
+    delivered_in_core: int = 0
+    invalid_alerted: bool = False
+    invalid_cleaned: bool = False
+    quiet_again: bool = False
+    interrupted: bool = False
+    exit_codes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        o = self.outcome
+        return (
+            not self.interrupted
+            and o.reviews_in > 0
+            and o.lost == 0
+            and o.duplicates == 0
+            and o.truncated == 0
+            and o.devices_reached == o.devices
+            and self.delivered_in_core == self.delivered_pairs
+            and self.invalid_alerted
+            and self.invalid_cleaned
+            and self.quiet_again
+            and all(code == 0 for code in self.exit_codes.values())
+        )
+
+
+def _ms(seconds: float) -> str:
+    return "-" if math.isnan(seconds) else f"{seconds * 1000:,.0f} ms"
+
+
+def summary(story: Story) -> Table:
+    o = story.outcome
+    table = Table(title=f"Notifier demo — stream {story.stream}" + (" (interrupted)" if story.interrupted else ""))
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows: Sequence[tuple[str, str]] = (
+        ("review events in", f"{o.reviews_in:,} ({story.rate:g}/s)"),
+        ("digests created in core", f"{story.digests_created:,}"),
+        ("devices reached", f"{o.devices_reached} of {o.devices}"),
+        ("digests shown on devices", f"{o.receipts:,}"),
+        ("acks (ws_delivery)", f"{story.acks:,}"),
+        ("marked delivered in core (user, digest)", f"{story.delivered_in_core:,} of {story.delivered_pairs:,}"),
+        ("events lost", f"{o.lost:,}"),
+        ("duplicates", f"{o.duplicates:,}"),
+        (f"review-to-device latency p50 (window {story.window_s:g}s)", _ms(o.percentile(0.50))),
+        (f"review-to-device latency p99 (window {story.window_s:g}s)", _ms(o.percentile(0.99))),
+        (
+            "invalid user alerted / cleaned / quiet again",
+            f"{_yes(story.invalid_alerted)} / {_yes(story.invalid_cleaned)} / {_yes(story.quiet_again)}",
+        ),
+        (
+            "processes stopped cleanly",
+            f"{sum(code == 0 for code in story.exit_codes.values())} of {len(story.exit_codes)}",
+        ),
+    )
+    for name, value in rows:
+        table.add_row(name, value)
+    return table
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
