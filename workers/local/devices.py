@@ -65,10 +65,19 @@ class Receipt:
 
 def parse_digest(line: Mapping[str, Any]) -> DigestView | None:
     """The digest a `notifier listen` line carries, or None for any other notification or bad content."""
-    if line.get("content_type") != DIGEST_CONTENT_TYPE or "content" not in line:
+    try:
+        content = base64.b64decode(line.get("content", ""), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return decode_digest(str(line.get("content_type", "")), content)
+
+
+def decode_digest(content_type: str, content: bytes) -> DigestView | None:
+    """A notification's content as a review digest, or None when it is not one."""
+    if content_type != DIGEST_CONTENT_TYPE:
         return None
     try:
-        doc = json.loads(base64.b64decode(line["content"]))
+        doc = json.loads(content)
         brands = {
             brand: BrandCounts(
                 int(c["added"]), int(c["updated"]), int(c["deleted"]), tuple(c["review_ids"]), bool(c["truncated"])
@@ -76,7 +85,7 @@ def parse_digest(line: Mapping[str, Any]) -> DigestView | None:
             for brand, c in doc["brands"].items()
         }
         return DigestView(str(doc["digest_id"]), str(doc["user"]), int(doc["total"]), brands)
-    except (binascii.Error, ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 

@@ -47,8 +47,16 @@ class Session:
     rooms: Rooms | None = None
 
     @classmethod
-    async def open(cls, *, stream: str, namespace: str, log_dir: Path, env: Mapping[str, str] | None = None) -> Session:
-        settings = BrokerSettings()
+    async def open(
+        cls,
+        *,
+        stream: str,
+        namespace: str,
+        log_dir: Path,
+        env: Mapping[str, str] | None = None,
+        settings: BrokerSettings | None = None,
+    ) -> Session:
+        settings = settings or BrokerSettings()
         redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
         amqp = await connect_amqp(settings.amqp_url, timeout_s=settings.connect_timeout_s)
         channel = await amqp.channel(publisher_confirms=True)
