@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 GROUP = "relay"
 CONTENT_TYPE = "application/x-protobuf"
 PERSISTENT = 2
+MAX_BATCH_FACTOR = 8
+"""A relay that is behind reads up to this many times `relay_batch` at once (a cycle costs the same loop turns)."""
 BROKER_DOWN = (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError)
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
@@ -57,6 +59,7 @@ class Relay:
         self.published = 0
         self._gauges_at = 0.0
         self._claimed_at = 0.0
+        self._count = settings.relay_batch
 
     async def ensure_group(self) -> None:
         try:
@@ -94,15 +97,21 @@ class Relay:
             log.warning("relay %s could not leave the outbox group: %s", self.consumer, exc)
 
     async def _read(self, own_backlog: bool) -> list[Entry]:
+        """The next batch: `relay_batch` entries, up to 8 times more while the outbox has a backlog."""
         block = None if own_backlog else int(self.settings.relay_block_s * 1000)
         reply = await self.redis.xreadgroup(
             GROUP,
             self.consumer,
             {self.outbox: "0" if own_backlog else ">"},
-            count=self.settings.relay_batch,
+            count=self._count,
             block=block,
         )
-        return [entry for _, entries in reply or [] for entry in entries]
+        entries = [entry for _, entries in reply or [] for entry in entries]
+        full = len(entries) >= self._count
+        self._count = (
+            min(self._count * 2, MAX_BATCH_FACTOR * self.settings.relay_batch) if full else self.settings.relay_batch
+        )
+        return entries
 
     async def _claim_stale(self) -> list[Entry]:
         now = time.monotonic()
