@@ -91,6 +91,10 @@ class StoreKeys:
 
     Ids of notifications are time-sortable strings; zset scores of the per-user indexes and of the
     broadcast index are commit sequence numbers (`seq`), so "newer" means "committed later".
+
+    Unlike the bus, the store's scripts do touch per-user and global keys together: a state change and
+    its outbox entry commit in one script. The store therefore needs one Redis primary per stream; on
+    Redis Cluster it would need its keys in one slot.
     """
 
     stream: str
