@@ -6,6 +6,7 @@ import socket
 
 import httpx
 import websockets
+from prometheus_client import REGISTRY
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -20,6 +21,10 @@ from tests.ws_delivery.conftest import (
     wait_until,
 )
 from workers.client.http import get_ticket, websocket_url
+
+
+def closes(reason: str) -> float:
+    return REGISTRY.get_sample_value("notifier_ws_closes_total", {"reason": reason}) or 0.0
 
 
 def closing_as(instance: Instance, user: str, reason: str) -> bool:
@@ -52,8 +57,8 @@ async def test_a_device_answering_pings_stays_connected(start_instance: StartIns
     (server_side,) = instance.room.hub.connections("alice")
     pongs_needed = 5
     for _ in range(pongs_needed):  # each round waits for a ping to be sent and answered
-        await wait_until(lambda: server_side._awaiting_pong)
-        await wait_until(lambda: not server_side._awaiting_pong)
+        await wait_until(lambda: server_side.awaiting_pong)
+        await wait_until(lambda: not server_side.awaiting_pong)
     assert server_side.close_reason is None
     await device.close()
 
@@ -84,9 +89,11 @@ async def test_text_frame_closes_with_1003_and_other_devices_carry_on(
 ) -> None:
     instance = await start_instance()
     bad, good = await open_device(http, instance, "alice"), await open_device(http, instance, "alice")
+    closes_before = closes("text_frame")
     await bad.send("hello")
     assert await close_code(bad) == 1003
     assert bad.close_reason
+    await wait_until(lambda: closes("text_frame") == closes_before + 1)
     await bus.publish(notification("n1"), "alice")
     assert (await receive(good)).notification.id == "n1"
 

@@ -103,6 +103,10 @@ class DeviceConnection(asyncio.Protocol):
         return len(self._outbox)
 
     @property
+    def awaiting_pong(self) -> bool:
+        return self._awaiting_pong
+
+    @property
     def close_reason(self) -> CloseReason | None:
         """Why the server is closing this connection, once it started to."""
         return self._close_reason
