@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
+from prometheus_client import REGISTRY
 
 from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import AMQP_URL, REDIS_URL
@@ -49,6 +50,12 @@ async def test_events_written_while_the_broker_is_cut_go_out_once_it_is_back(
             during = [await create(http, ["alice"], f"during-{i}") for i in range(20)]
             assert len(await take(http, "alice")) == 21, "the API keeps answering without the broker"
             assert int(await redis.xlen(StoreKeys(stream).outbox)) > 0
+
+            async def backlog_reported() -> bool:
+                entries = REGISTRY.get_sample_value("notifier_core_outbox_entries") or 0.0
+                return entries > 0 and (REGISTRY.get_sample_value("notifier_core_outbox_age_seconds") or 0.0) > 0
+
+            await eventually(backlog_reported)
             proxy.restore()
             await eventually(lambda: _has(tap, *during), within=30)
             await eventually(lambda: outbox_drained(redis, stream))
