@@ -69,7 +69,7 @@ async def test_unacked_message_is_sent_six_times_then_the_connection_closes_as_u
 
 
 async def test_an_ack_stops_the_resends(start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus) -> None:
-    instance = await start_instance(retry_interval_s=0.1, retry_limit=2)
+    instance = await start_instance(retry_interval_s=0.3, retry_limit=5)
     device = await open_device(http, instance, "alice")
     await bus.publish(notification("n1"), "alice")
     first = await receive(device)
