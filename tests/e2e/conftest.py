@@ -78,15 +78,15 @@ class Run:
         missing = {d.name: len(missing_on(d, self.expected(d.user, wanted))) for d in self.devices}
         assert done, f"reviews missing per device after {ARRIVAL_S}s: {missing}"
 
-    async def wait_every_user(self, reviews: Iterable[str]) -> None:
-        """Wait until, for every user, some device of the user listed every one of `reviews` for that user."""
+    async def wait_every_user(self, reviews: Iterable[str], *, users: set[str] | None = None) -> None:
+        """Wait until, for every user (of `users`), the user's devices together listed all of `reviews` for it."""
         wanted = list(reviews)
 
         def missing(user: str) -> set[str]:
             listed = {r for d in self.session.devices.of_user(user) for r in listed_reviews(d)}
             return self.expected(user, wanted) - listed
 
-        users = {d.user for d in self.devices}
+        users = users or {d.user for d in self.devices}
         done = await self.session.devices.wait_until(lambda: not any(missing(u) for u in users), timeout_s=ARRIVAL_S)
         assert done, f"reviews missing per user after {ARRIVAL_S}s: { {u: len(missing(u)) for u in users} }"
 
