@@ -90,7 +90,7 @@ def summary(story: Story) -> Table:
         ("digests shown on devices", f"{o.receipts:,}"),
         ("acks (ws_delivery)", f"{story.acks:,}"),
         ("marked delivered in core (user, digest)", f"{story.delivered_in_core:,} of {story.delivered_pairs:,}"),
-        ("events lost", f"{o.lost:,}"),
+        ("events not shown yet (interrupted)" if story.interrupted else "events lost", f"{o.lost:,}"),
         ("duplicates", f"{o.duplicates:,}"),
         (f"review-to-device latency p50 (window {story.window_s:g}s)", _ms(o.percentile(0.50))),
         (f"review-to-device latency p99 (window {story.window_s:g}s)", _ms(o.percentile(0.99))),
