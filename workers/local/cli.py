@@ -40,7 +40,7 @@ def up(
     replicas: Annotated[
         int, typer.Option("--replicas", min=1, max=8, help="Replicas of every room but the monitor.")
     ] = 2,
-    logs: LogsOption = Path(".local/logs"),
+    logs: LogsOption = Path(".demo/up-logs"),
     stream: StreamOption = None,
 ) -> None:
     """Run every room locally until Ctrl-C or SIGTERM; prints where each one listens."""
