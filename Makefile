@@ -52,6 +52,9 @@ test: setup tools services lint ## Everything: lint, unit, integration, e2e, con
 demo: setup services ## The whole story on local Redis and RabbitMQ
 	.venv/bin/notifier demo
 
+up: setup services ## Every room as local processes until Ctrl-C (no generated load)
+	.venv/bin/notifier up
+
 bench: setup services ## Benchmarks: a table on stdout, JSON in .bench/
 	$(PY) -m tests.bench
 
