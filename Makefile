@@ -8,7 +8,7 @@ PY := .venv/bin/python
 PROTO_OUT := workers/common/pb
 TOOLS := .tools
 
-.PHONY: help setup services proto proto-check lint fmt test test-fast demo up bench clean
+.PHONY: help setup services proto lint fmt test demo up bench clean
 
 help: ## List every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
