@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from workers.common.keys import StoreKeys
 from workers.core import scripts
+from workers.core.batching import ScriptBatcher
 from workers.core.model import Event, Stored
 
 Outcome = Literal["delivered", "already_delivered", "not_recipient", "expired", "unknown"]
@@ -68,6 +69,7 @@ class Store:
         self._read_one = redis.register_script(scripts.READ_ONE)
         self._invalidate_at = redis.register_script(scripts.INVALIDATE_AT)
         self._purge = redis.register_script(scripts.PURGE)
+        self._batcher = ScriptBatcher(redis)
 
     def _delivery_keys(self, user: str) -> list[str]:
         """The keys a delivery to `user` changes (the order the fetch and confirm scripts expect)."""
@@ -108,7 +110,7 @@ class Store:
             "now": time.time(),
         }
         args = [json.dumps(meta), stored.content, event.body]
-        created, notification_id = await self._create(keys=keys, args=args)
+        created, notification_id = await self._batcher.call(self._create, keys=keys, args=args)
         if not int(created):
             raise Duplicate(_text(notification_id))
 
@@ -123,7 +125,7 @@ class Store:
         keys = [*self._delivery_keys(user), self.keys.broadcasts, self.keys.garbage, self.keys.waiting]
         now = time.time()
         args = [now, self._notification_prefix, limit, now + self.retention_s, user, wait_until]
-        reply = await self._fetch(keys=keys, args=args)
+        reply = await self._batcher.call(self._fetch, keys=keys, args=args)
         rows = [(int(reply[i]), _stored(*reply[i + 1 : i + 6])) for i in range(0, len(reply), 6)]
         rows.sort(key=lambda row: row[0])
         return [stored for _, stored in rows]
@@ -131,7 +133,7 @@ class Store:
     async def confirm(self, user: str, notification_id: str) -> Outcome:
         """Mark a notification delivered for `user` when the user is a recipient still waiting for it."""
         keys = [*self._delivery_keys(user), self.keys.notification(notification_id)]
-        outcome = _text(await self._confirm(keys=keys, args=[notification_id, user, time.time()]))
+        outcome = _text(await self._batcher.call(self._confirm, keys=keys, args=[notification_id, user, time.time()]))
         if outcome not in OUTCOMES:
             raise RuntimeError(f"unexpected confirmation outcome {outcome!r}")
         return outcome
@@ -140,20 +142,20 @@ class Store:
         k = self.keys
         keys = [k.delivered(user), k.seen(user), k.unseen(user), k.outbox]
         args = [notification_id, "1" if seen else "", event.routing_key, event.body]
-        return bool(int(await self._seen(keys=keys, args=args)))
+        return bool(int(await self._batcher.call(self._seen, keys=keys, args=args)))
 
     async def delete(self, user: str, notification_id: str, *, event: Event) -> bool:
         k = self.keys
         keys = [k.delivered(user), k.seen(user), k.unseen(user), k.outbox, k.notification(notification_id), k.garbage]
         args = [notification_id, event.routing_key, event.body, time.time() + self.retention_s]
-        return bool(int(await self._delete(keys=keys, args=args)))
+        return bool(int(await self._batcher.call(self._delete, keys=keys, args=args)))
 
     async def delivered(self, user: str, *, offset: int, count: int, seen: bool | None) -> list[Listed]:
         """One page of the user's delivered, not deleted notifications, newest first."""
         k = self.keys
         index = k.delivered(user) if seen is None else (k.seen(user) if seen else k.unseen(user))
         args = [self._notification_prefix, offset, offset + count - 1, "1"]
-        reply = await self._read(keys=[index, k.seen(user)], args=args)
+        reply = await self._batcher.call(self._read, keys=[index, k.seen(user)], args=args)
         return [
             Listed(stored=_stored(reply[i], *reply[i + 2 : i + 6]), seen=bool(int(reply[i + 1])))
             for i in range(0, len(reply), 6)
@@ -162,7 +164,7 @@ class Store:
     async def delivered_one(self, user: str, notification_id: str) -> Listed | None:
         k = self.keys
         keys = [k.delivered(user), k.seen(user), k.notification(notification_id)]
-        reply = await self._read_one(keys=keys, args=[notification_id])
+        reply = await self._batcher.call(self._read_one, keys=keys, args=[notification_id])
         if not reply:
             return None
         return Listed(stored=_stored(notification_id, *reply[1:5]), seen=bool(int(reply[0])))
@@ -171,7 +173,13 @@ class Store:
         """Change the expiry of a producer's own unexpired notification; False when there is none."""
         k = self.keys
         args = [notification_id, producer, "" if invalidate_at is None else repr(invalidate_at), time.time()]
-        return bool(int(await self._invalidate_at(keys=[k.notification(notification_id), k.expiry], args=args)))
+        return bool(
+            int(
+                await self._batcher.call(
+                    self._invalidate_at, keys=[k.notification(notification_id), k.expiry], args=args
+                )
+            )
+        )
 
     async def purge(self, *, limit: int) -> int:
         """Drop expired notifications from undelivered indexes and delete unreferenced ones; returns deletions."""
