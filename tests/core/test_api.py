@@ -178,9 +178,9 @@ async def test_multicast_keeps_delivery_seen_and_deleted_state_per_user(http: ht
 async def test_broadcast_is_stored_once_and_delivered_lazily_to_every_user(
     http: httpx.AsyncClient, redis: aioredis.Redis, stream: str
 ) -> None:
-    before = {key async for key in redis.scan_iter(match=f"nf:{stream}:*")}
+    before = {key async for key in redis.scan_iter(match=f"nf:{stream}:*", count=10_000)}
     nid = await create(http, [], "everyone")
-    created = {key async for key in redis.scan_iter(match=f"nf:{stream}:*")} - before
+    created = {key async for key in redis.scan_iter(match=f"nf:{stream}:*", count=10_000)} - before
     keys = StoreKeys(stream)
     assert created <= {keys.notification(nid), keys.producer_ids("producer-1"), keys.broadcasts, keys.seq, keys.outbox}
     for user in ("alice", "bob", "someone-new"):
