@@ -60,6 +60,7 @@ async def running_core(settings: CoreSettings) -> AsyncIterator[CoreRoom]:
         finally:
             await room.stop_intake()
             await asyncio.wait_for(room.drain(), 10)
+    assert not room.crashed.is_set(), "a core task died"
 
 
 @pytest.fixture
