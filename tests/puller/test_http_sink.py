@@ -157,3 +157,26 @@ async def test_a_batch_retried_after_core_was_unreachable_is_stored_once(core_ur
             assert taken[0]["content_type"] == DIGEST_CONTENT_TYPE
             assert taken[0]["created_by"] == "puller"
             assert json.loads(base64.b64decode(taken[0]["content"]))["digest_id"] == f"w1-{user}"
+
+
+async def test_the_service_token_carries_the_role_and_claim_core_is_configured_with() -> None:
+    tokens: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        tokens.append(request.headers["authorization"].removeprefix("Bearer "))
+        return httpx.Response(200, json={"id": "n1"})
+
+    settings = PullerSettings(
+        core_url="http://core.test",
+        jwt_secret=SECRET,
+        role_produce="producer",
+        jwt_roles_claim="app.permissions",
+        service_id="digests",
+    )
+    sink = HttpSink.from_settings(settings)
+    sink._client._transport = httpx.MockTransport(handler)  # the configured sink, answered locally
+    await sink.deliver([digest("alice", "d-1")])
+    await sink.close()
+    claims = jwt.decode(tokens[0], SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "digests"
+    assert claims["app"] == {"permissions": ["producer"]}

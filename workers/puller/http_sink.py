@@ -27,7 +27,6 @@ from workers.puller.sink import Digest
 
 log = logging.getLogger(__name__)
 
-ROLE_PRODUCE = "notifier_produce"
 TOKEN_TTL_S = 3600.0
 
 Outcome = Literal["created", "duplicate", "rejected", "failed"]
@@ -45,6 +44,8 @@ class HttpSink:
         base_url: str,
         secret: str,
         service_id: str,
+        role: str = "notifier_produce",
+        roles_claim: str = "realm_access.roles",
         timeout_s: float = 10.0,
         attempts: int = 4,
         backoff_s: float = 0.2,
@@ -54,6 +55,8 @@ class HttpSink:
     ) -> None:
         self.secret = secret
         self.service_id = service_id
+        self.role = role
+        self.roles_claim = roles_claim
         self.attempts = max(1, attempts)
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
@@ -74,6 +77,8 @@ class HttpSink:
             base_url=settings.core_url,
             secret=settings.jwt_secret,
             service_id=settings.service_id,
+            role=settings.role_produce,
+            roles_claim=settings.jwt_roles_claim,
             timeout_s=settings.sink_timeout_s,
         )
 
@@ -93,7 +98,13 @@ class HttpSink:
     def _bearer(self) -> str:
         now = time.time()
         if now >= self._token_renew_at:
-            self._token = mint_token(secret=self.secret, sub=self.service_id, roles=[ROLE_PRODUCE], ttl_s=TOKEN_TTL_S)
+            self._token = mint_token(
+                secret=self.secret,
+                sub=self.service_id,
+                roles=[self.role],
+                ttl_s=TOKEN_TTL_S,
+                roles_claim=self.roles_claim,
+            )
             self._token_renew_at = now + TOKEN_TTL_S / 2
         return self._token
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from workers.common.settings import CommonSettings
+from workers.common.settings import AuthSettings
 
 
-class PullerSettings(CommonSettings):
+class PullerSettings(AuthSettings):
+    """The token towards core uses the shared secret, role name and roles claim that core verifies."""
+
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_PULLER_")
 
     lease_s: float = Field(30.0, gt=0, description="How long a claimed batch is ours before another puller takes it.")
