@@ -8,7 +8,7 @@ import typer
 
 from workers.cleaner.purge import Purger, Removal
 from workers.common.clikit import StreamOption, fail, out, run, stream_name
-from workers.common.connections import connect_redis
+from workers.common.connections import redis_session
 from workers.common.keys import ID_PATTERN, BusKeys, is_valid_id
 from workers.common.settings import CommonSettings
 
@@ -29,8 +29,7 @@ def clean(
     keys = BusKeys(stream_name(stream, settings))
 
     async def go() -> list[Removal]:
-        redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
-        try:
+        async with redis_session(settings) as redis:
             purger = Purger(redis, keys=keys)
             if user is not None:
                 return [await purger.remove(user, dry_run=dry_run)]
@@ -38,8 +37,6 @@ def clean(
             if users is None:
                 raise fail(f"stream {keys.stream} has no mapping: every user would count as invalid, nothing removed")
             return await purger.remove_many(users, dry_run=dry_run)
-        finally:
-            await redis.aclose()
 
     removals = run(go())
     if user is not None and not removals[0].found:

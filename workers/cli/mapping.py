@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from workers.common.clikit import StreamOption, fail, out, run, stream_name
-from workers.common.connections import connect_redis
+from workers.common.connections import redis_session
 from workers.common.errors import InvalidMapping
 from workers.common.keys import BusKeys
 from workers.common.mapping import delete_mapping, read_mapping, read_settings, write_mapping
@@ -39,11 +39,8 @@ def load(
     target = stream_name(stream if stream is not None else name, settings)
 
     async def go() -> None:
-        redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
-        try:
+        async with redis_session(settings) as redis:
             result = await write_mapping(redis, keys=BusKeys(target), spec=spec)
-        finally:
-            await redis.aclose()
         state = "loaded" if result.changed else "unchanged"
         out.print(f"stream {result.stream}: mapping {state} ({result.brands} brands, {result.users} users)")
 
@@ -57,12 +54,9 @@ def show(stream: StreamOption = None) -> None:
     keys = BusKeys(stream_name(stream, settings))
 
     async def go() -> None:
-        redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
-        try:
+        async with redis_session(settings) as redis:
             mapping = await read_mapping(redis, keys=keys)
             stream_settings = await read_settings(redis, keys=keys)
-        finally:
-            await redis.aclose()
         if not mapping.version:
             raise fail(f"stream {keys.stream} has no mapping loaded")
         out.print(f"stream {keys.stream} (version {mapping.version})")
@@ -83,11 +77,8 @@ def delete(stream: StreamOption = None) -> None:
     keys = BusKeys(stream_name(stream, settings))
 
     async def go() -> None:
-        redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
-        try:
+        async with redis_session(settings) as redis:
             removed = await delete_mapping(redis, keys=keys)
-        finally:
-            await redis.aclose()
         out.print(f"stream {keys.stream}: removed {removed} mapping keys")
 
     run(go())

@@ -7,9 +7,10 @@ queues, bindings and consumers declared through them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from workers.common.errors import ServiceUnavailable
+from workers.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
@@ -93,3 +95,13 @@ async def connect_amqp(url: str, *, timeout_s: float = 30.0) -> AbstractRobustCo
     )
     log.info("connected to RabbitMQ at %s", redacted(url))
     return connection
+
+
+@contextlib.asynccontextmanager
+async def redis_session(settings: CommonSettings) -> AsyncIterator[aioredis.Redis]:
+    """A Redis client for one command: connected with the settings' retry budget, closed on the way out."""
+    client = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
+    try:
+        yield client
+    finally:
+        await client.aclose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from workers.common.clikit import StreamOption, out, run, stream_name
-from workers.common.connections import connect_redis
+from workers.common.connections import redis_session
 from workers.common.keys import BusKeys
 from workers.common.mapping import read_settings
 from workers.monitor.settings import MonitorSettings
@@ -18,12 +18,9 @@ def check(stream: StreamOption = None) -> None:
     keys = BusKeys(stream_name(stream, settings))
 
     async def go() -> bool:
-        redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
-        try:
+        async with redis_session(settings) as redis:
             stale_after = settings.stale_after_s or (await read_settings(redis, keys=keys)).stale_after_s
             findings = await Monitor(redis, keys=keys, settings=settings).inspect(stale_after_s=stale_after)
-        finally:
-            await redis.aclose()
         out.print(
             f"stream {keys.stream}: backlog {findings.backlog_entries} entries, oldest {findings.oldest_pending_s:.1f}s"
         )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from contextlib import AsyncExitStack
 
 import typer
 
 from workers.common.clikit import StreamOption, fail, out, run, stream_name
-from workers.common.connections import connect_redis
+from workers.common.connections import redis_session
 from workers.common.keys import BusKeys
-from workers.common.mapping import read_mapping, read_settings
+from workers.common.mapping import StreamSettings, read_mapping, read_settings
 from workers.puller.main import make_sink
 from workers.puller.settings import PullerSettings
 from workers.puller.worker import Puller
@@ -25,44 +26,49 @@ def pull(stream: StreamOption = None) -> None:
     keys = BusKeys(stream_name(stream, settings))
 
     async def go() -> None:
-        redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
-        sink = make_sink(settings)
-        try:
+        async with redis_session(settings) as redis, AsyncExitStack() as stack:
+            sink = make_sink(settings)
+            stack.push_async_callback(sink.close)
             mapping = await read_mapping(redis, keys=keys)
             if not mapping.version:
                 raise fail(f"stream {keys.stream} has no mapping: run `notifier mapping load FILE` first")
-            stream_settings = await read_settings(redis, keys=keys)
             puller = Puller(redis, keys=keys, sink=sink, settings=settings)
-            found: dict[str, list[str]] = {user: [] for user in sorted(mapping.user_brands)}
-            busy: set[str] = set()
-            remaining = list(found)
             started = time.monotonic()
-            while remaining:
-                pulled = await puller.pull(remaining, settings=stream_settings)
-                for batch in pulled.batches:
-                    found[batch.user].extend(entry.review for entry in batch.entries)
-                busy.update(pulled.claimed.busy)
-                remaining = [batch.user for batch in pulled.batches]
-            for user, reviews in found.items():
-                if user in busy:
-                    out.print(f"user {user}: being pulled by another puller, skipped")
-                elif reviews:
-                    unique = list(dict.fromkeys(reviews))
-                    shown = ", ".join(unique[:SHOWN_IDS])
-                    more = f" and {len(unique) - SHOWN_IDS} more" if len(unique) > SHOWN_IDS else ""
-                    out.print(f"user {user}: {len(reviews)} entries, reviews {shown}{more}")
-                else:
-                    out.print(f"user {user}: nothing pending")
-            totals = puller.totals
+            found, busy = await _drain(puller, sorted(mapping.user_brands), await read_settings(redis, keys=keys))
+            _report(found, busy)
             out.print(
-                f"pulled {totals['entries']} entries into {totals['digests']} digests "
+                f"pulled {puller.totals['entries']} entries into {puller.totals['digests']} digests "
                 f"in {time.monotonic() - started:.2f}s"
             )
-        finally:
-            await sink.close()
-            await redis.aclose()
 
     run(go())
+
+
+async def _drain(puller: Puller, users: list[str], settings: StreamSettings) -> tuple[dict[str, list[str]], set[str]]:
+    """Pull `users` until none has entries left; returns the review ids per user and the users held elsewhere."""
+    found: dict[str, list[str]] = {user: [] for user in users}
+    busy: set[str] = set()
+    remaining = list(users)
+    while remaining:
+        pulled = await puller.pull(remaining, settings=settings)
+        for batch in pulled.batches:
+            found[batch.user].extend(entry.review for entry in batch.entries)
+        busy.update(pulled.claimed.busy)
+        remaining = [batch.user for batch in pulled.batches]
+    return found, busy
+
+
+def _report(found: dict[str, list[str]], busy: set[str]) -> None:
+    for user, reviews in found.items():
+        if user in busy:
+            out.print(f"user {user}: being pulled by another puller, skipped")
+        elif reviews:
+            unique = list(dict.fromkeys(reviews))
+            shown = ", ".join(unique[:SHOWN_IDS])
+            more = f" and {len(unique) - SHOWN_IDS} more" if len(unique) > SHOWN_IDS else ""
+            out.print(f"user {user}: {len(reviews)} entries, reviews {shown}{more}")
+        else:
+            out.print(f"user {user}: nothing pending")
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from workers.common.clikit import StreamOption, fail, out, run, stream_name
-from workers.common.connections import connect_amqp, connect_redis
+from workers.common.connections import connect_amqp, redis_session
 from workers.common.entries import KINDS, make_entry
 from workers.common.keys import ID_PATTERN, BusKeys, is_valid_id
 from workers.common.mapping import read_mapping, read_settings
@@ -33,8 +33,7 @@ def push_valid_data(stream: StreamOption = None) -> None:
     keys = BusKeys(stream_name(stream, settings))
 
     async def go() -> None:
-        redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
-        try:
+        async with redis_session(settings) as redis:
             mapping = await read_mapping(redis, keys=keys)
             if not mapping.version:
                 raise fail(f"stream {keys.stream} has no mapping: run `notifier mapping load FILE` first")
@@ -49,8 +48,6 @@ def push_valid_data(stream: StreamOption = None) -> None:
             stream_settings = await read_settings(redis, keys=keys)
             await append_entries(redis, keys=keys, by_user=fan.by_user, settings=stream_settings, now_s=now_ms / 1000)
             out.print(f"{fan.entries} entries for {len(fan.by_user)} users in stream {keys.stream}")
-        finally:
-            await redis.aclose()
 
     run(go())
 
@@ -66,8 +63,7 @@ def push_invalid_data(
         raise fail(f"--user must match {ID_PATTERN}", code=2)
 
     async def go() -> None:
-        redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
-        try:
+        async with redis_session(settings) as redis:
             mapping = await read_mapping(redis, keys=keys)
             target = user or _unknown_user(set(mapping.user_brands))
             if mapping.is_valid_user(target):
@@ -80,8 +76,6 @@ def push_invalid_data(
                 redis, keys=keys, by_user={target: [entry.encode()]}, settings=stream_settings, now_s=now_ms / 1000
             )
             out.print(f"pushed review {entry.review} of {brand} to invalid user {target} (belongs to no brand)")
-        finally:
-            await redis.aclose()
 
     run(go())
 
@@ -112,11 +106,8 @@ def publish_reviews(
     async def go() -> None:
         brands = list(brand or [])
         if not brands:
-            redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
-            try:
+            async with redis_session(settings) as redis:
                 brands = sorted((await read_mapping(redis, keys=keys)).brand_users)
-            finally:
-                await redis.aclose()
         if not brands:
             raise fail(f"stream {keys.stream} has no mapping and no --brand was given")
         connection = await connect_amqp(settings.amqp_url, timeout_s=settings.connect_timeout_s)
