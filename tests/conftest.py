@@ -7,7 +7,6 @@ own exchanges and queues); both are removed afterwards.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator
 
@@ -17,15 +16,10 @@ import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
 
 from workers.common.topology import Topology
+from workers.local.stack import free_port
 
 REDIS_URL = os.environ.get("NOTIFIER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 AMQP_URL = os.environ.get("NOTIFIER_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -77,15 +71,21 @@ async def delete_topology(connection: AbstractRobustConnection, topology: Topolo
     await channel.close()
 
 
-@pytest.fixture
-def env(stream: str, amqp_namespace: str) -> dict[str, str]:
-    """Environment for a room process started by a test: the test's stream and namespace, loopback only."""
+def room_env(stream: str, namespace: str, **extra: str) -> dict[str, str]:
+    """The NOTIFIER_* variables of a room process a test or benchmark starts: its stream and namespace."""
     return {
-        **os.environ,
         "NOTIFIER_REDIS_URL": REDIS_URL,
         "NOTIFIER_AMQP_URL": AMQP_URL,
         "NOTIFIER_STREAM": stream,
-        "NOTIFIER_AMQP_NAMESPACE": amqp_namespace,
-        "NOTIFIER_OPS_PORT": "0",
-        "NOTIFIER_HTTP_PORT": "0",
+        "NOTIFIER_AMQP_NAMESPACE": namespace,
+        **extra,
     }
+
+
+@pytest.fixture
+def env(stream: str, amqp_namespace: str) -> dict[str, str]:
+    """Environment for a room process started by a test: the test's stream and namespace, loopback only."""
+    return {**os.environ, **room_env(stream, amqp_namespace, NOTIFIER_OPS_PORT="0", NOTIFIER_HTTP_PORT="0")}
+
+
+__all__ = ["AMQP_URL", "REDIS_URL", "delete_topology", "free_port", "room_env"]

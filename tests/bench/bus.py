@@ -20,7 +20,7 @@ import aio_pika
 import redis.asyncio as aioredis
 
 from tests.bench.harness import Bench, Row
-from tests.conftest import AMQP_URL, REDIS_URL, free_port
+from tests.conftest import AMQP_URL, REDIS_URL, delete_topology, free_port
 from workers.common.keys import BusKeys
 from workers.common.mapping import Mapping, StreamSettings, read_mapping, write_mapping
 from workers.common.streamspec import parse_spec
@@ -159,15 +159,7 @@ async def pusher_room_via_broker(stream: str, events: int) -> tuple[float, float
     finally:
         process.terminate()
         process.wait()
-    for name in (topology.reviews_queue, topology.confirmations_queue, topology.dead_letter_queue):
-        await channel.queue_delete(name, if_unused=False, if_empty=False)
-    for name in (
-        topology.reviews_exchange,
-        topology.notifications_exchange,
-        topology.confirmations_exchange,
-        topology.dead_letter_exchange,
-    ):
-        await channel.exchange_delete(name)
+    await delete_topology(connection, topology)
     await connection.close()
     await redis.aclose()
     return events / elapsed, events * USERS_PER_BRAND / elapsed

@@ -22,7 +22,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from tests.bench.harness import Bench, Row
-from tests.conftest import AMQP_URL, REDIS_URL, delete_topology, free_port
+from tests.conftest import AMQP_URL, REDIS_URL, delete_topology, free_port, room_env
 from tests.core.processes import CoreProcess, core_process
 from workers.common import paths
 from workers.common.auth import mint_token
@@ -173,15 +173,7 @@ def ms(seconds: float) -> float:
 async def run(bench: Bench) -> None:
     stream = f"bench-core-{uuid.uuid4().hex[:6]}"
     namespace = f"bench{uuid.uuid4().hex[:6]}."
-    env = {
-        **os.environ,
-        "NOTIFIER_REDIS_URL": REDIS_URL,
-        "NOTIFIER_AMQP_URL": AMQP_URL,
-        "NOTIFIER_STREAM": stream,
-        "NOTIFIER_AMQP_NAMESPACE": namespace,
-        "NOTIFIER_JWT_SECRET": SECRET,
-        "NOTIFIER_LOG_LEVEL": "WARNING",
-    }
+    env = {**os.environ, **room_env(stream, namespace, NOTIFIER_JWT_SECRET=SECRET, NOTIFIER_LOG_LEVEL="WARNING")}
     creates = 3_000 if bench.quick else 20_000
     paced_s = 3 if bench.quick else 10
     users = 2_000 if bench.quick else 10_000

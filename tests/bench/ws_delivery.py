@@ -30,7 +30,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from tests.bench.harness import Bench, Row
-from tests.conftest import AMQP_URL, REDIS_URL, free_port
+from tests.conftest import AMQP_URL, REDIS_URL, free_port, room_env
 from tests.processes import ROOT
 from tests.ws_delivery import devices
 from workers.common.auth import mint_token
@@ -188,15 +188,7 @@ async def run(bench: Bench) -> None:
     sizes = (200, 500, 1000) if bench.quick else (1000, 5000, 10000)
     rate, seconds = (200.0, 3.0) if bench.quick else (1000.0, 5.0)
     stream, namespace = f"bench-{uuid.uuid4().hex[:8]}", f"b{uuid.uuid4().hex[:8]}."
-    env = {
-        **os.environ,
-        "NOTIFIER_REDIS_URL": REDIS_URL,
-        "NOTIFIER_AMQP_URL": AMQP_URL,
-        "NOTIFIER_STREAM": stream,
-        "NOTIFIER_AMQP_NAMESPACE": namespace,
-        "NOTIFIER_JWT_SECRET": SECRET,
-        "NOTIFIER_LOG_LEVEL": "WARNING",
-    }
+    env = {**os.environ, **room_env(stream, namespace, NOTIFIER_JWT_SECRET=SECRET, NOTIFIER_LOG_LEVEL="WARNING")}
     logs = Path(".bench")
     os.makedirs(logs, exist_ok=True)
     ws = Server("ws_delivery", env, logs / "ws_delivery.log")

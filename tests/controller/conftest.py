@@ -16,7 +16,6 @@ import time
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +27,7 @@ import yaml
 
 from tests.conftest import REDIS_URL
 from tests.controller.emulator import ApiServer, BackgroundServers
+from tests.rooms import running_room
 from workers.common.keys import ControllerKeys
 from workers.common.streamspec import API_GROUP, API_VERSION
 from workers.controller.kube import PLURAL
@@ -327,19 +327,9 @@ def controller_settings(namespace: str, **overrides: Any) -> ControllerSettings:
     return ControllerSettings(**values)
 
 
-@contextlib.asynccontextmanager
-async def running_controller(settings: ControllerSettings) -> AsyncIterator[ControllerRoom]:
+def running_controller(settings: ControllerSettings) -> contextlib.AbstractAsyncContextManager[ControllerRoom]:
     """The controller room as `serve_room` runs it (start, then stop intake and drain), minus the signals."""
-    room = ControllerRoom(settings)
-    async with AsyncExitStack() as stack:
-        await room.start(stack)
-        room.is_ready = True
-        try:
-            yield room
-        finally:
-            await room.stop_intake()
-            await asyncio.wait_for(room.drain(), 30)
-    assert not room.crashed.is_set(), "a controller task died"
+    return running_room(ControllerRoom(settings))
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import httpx
@@ -13,6 +12,7 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from tests.conftest import AMQP_URL, REDIS_URL
+from tests.rooms import running_room
 from workers.common.auth import mint_token
 from workers.common.topology import ROUTING_ALL, Topology, declare_topology
 from workers.common.wire import BrokerNotification
@@ -48,19 +48,9 @@ def producer(sub: str = "producer-1") -> dict[str, str]:
     return bearer(sub, PRODUCE)
 
 
-@contextlib.asynccontextmanager
-async def running_core(settings: CoreSettings) -> AsyncIterator[CoreRoom]:
+def running_core(settings: CoreSettings) -> contextlib.AbstractAsyncContextManager[CoreRoom]:
     """A core room started in this event loop, stopped the way SIGTERM stops it."""
-    room = CoreRoom(settings)
-    async with AsyncExitStack() as stack:
-        await room.start(stack)
-        room.is_ready = True
-        try:
-            yield room
-        finally:
-            await room.stop_intake()
-            await asyncio.wait_for(room.drain(), 10)
-    assert not room.crashed.is_set(), "a core task died"
+    return running_room(CoreRoom(settings), drain_timeout_s=10)
 
 
 @pytest.fixture

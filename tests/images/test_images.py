@@ -20,7 +20,8 @@ import pytest
 import yaml
 from aio_pika.abc import AbstractRobustConnection
 
-from tests.conftest import AMQP_URL, REDIS_URL, free_port
+from tests.conftest import free_port
+from tests.conftest import room_env as env_for
 from tests.controller.conftest import Cluster, eventually
 from tests.images.containers import ROOMS, Container, engine, image, start
 from tests.processes import ROOT, clean_env, notifier
@@ -47,14 +48,7 @@ def containers() -> Iterator[list[Container]]:
 
 @pytest.fixture
 def room_env(stream: str, amqp_namespace: str) -> dict[str, str]:
-    return {
-        "NOTIFIER_REDIS_URL": REDIS_URL,
-        "NOTIFIER_AMQP_URL": AMQP_URL,
-        "NOTIFIER_STREAM": stream,
-        "NOTIFIER_AMQP_NAMESPACE": amqp_namespace,
-        "NOTIFIER_JWT_SECRET": SECRET,
-        "NOTIFIER_SHUTDOWN_TIMEOUT_S": "5",
-    }
+    return env_for(stream, amqp_namespace, NOTIFIER_JWT_SECRET=SECRET, NOTIFIER_SHUTDOWN_TIMEOUT_S="5")
 
 
 @contextlib.asynccontextmanager
