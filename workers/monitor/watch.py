@@ -68,28 +68,11 @@ class Monitor:
         metrics.BACKLOG_ENTRIES.labels(stream).set(findings.backlog_entries)
         metrics.OLDEST_PENDING.labels(stream).set(findings.oldest_pending_s)
         metrics.CYCLES.labels(stream, "quiet" if findings.quiet else "alert").inc()
-        limit = self.settings.max_users_logged
-        if findings.stale:
-            self.alerts += 1
-            named = ", ".join(f"{u} ({age:.0f}s)" for u, age in findings.stale[:limit])
-            log.warning(
-                "ALERT stream %s: %d stale users, oldest entry older than %.0fs: %s%s",
-                stream,
-                len(findings.stale),
-                stale_after_s,
-                named,
-                _more(len(findings.stale), limit),
-            )
-        if findings.invalid:
-            self.alerts += 1
-            named = ", ".join(f"{u} ({n} entries)" for u, n in findings.invalid[:limit])
-            log.warning(
-                "ALERT stream %s: %d invalid users hold data but belong to no brand: %s%s",
-                stream,
-                len(findings.invalid),
-                named,
-                _more(len(findings.invalid), limit),
-            )
+        named = [f"{u} ({age:.0f}s)" for u, age in findings.stale]
+        self._alert(f"stale users, oldest entry older than {stale_after_s:.0f}s", named)
+        self._alert(
+            "invalid users hold data but belong to no brand", [f"{u} ({n} entries)" for u, n in findings.invalid]
+        )
         if findings.quiet:
             log.info(
                 "stream %s quiet%s: backlog %d entries, oldest %.1fs",
@@ -99,6 +82,16 @@ class Monitor:
                 findings.oldest_pending_s,
             )
         self._was_quiet = findings.quiet
+
+    def _alert(self, what: str, users: list[str]) -> None:
+        """One alert line naming up to `max_users_logged` users; nothing when `users` is empty."""
+        if not users:
+            return
+        self.alerts += 1
+        limit = self.settings.max_users_logged
+        shown = ", ".join(users[:limit])
+        more = f" and {len(users) - limit} more" if len(users) > limit else ""
+        log.warning("ALERT stream %s: %d %s: %s%s", self.keys.stream, len(users), what, shown, more)
 
     async def publish(self, findings: Findings) -> None:
         await self._redis.hset(
@@ -113,7 +106,3 @@ class Monitor:
                 "updated_at": round(time.time(), 3),
             },
         )
-
-
-def _more(total: int, shown: int) -> str:
-    return f" and {total - shown} more" if total > shown else ""
