@@ -13,16 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, cast
+from typing import Any
 
-import aiormq
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractChannel
-from aiormq.exceptions import AMQPError, ChannelInvalidStateError
-from pamqp.commands import Basic
 from redis.exceptions import ResponseError
 
 from workers.common.connections import REDIS_DOWN
+from workers.common.publishing import Properties, publish_confirmed
 from workers.core import metrics
 from workers.core.loops import sleep_unless
 from workers.core.settings import CoreSettings
@@ -34,7 +32,6 @@ CONTENT_TYPE = "application/x-protobuf"
 PERSISTENT = 2
 MAX_BATCH_FACTOR = 8
 """A relay that is behind reads up to this many times `relay_batch` at once (a cycle costs the same loop turns)."""
-BROKER_DOWN = (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError)
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
 
@@ -134,39 +131,27 @@ class Relay:
     async def _publish(self, entries: list[Entry]) -> bool:
         """Publish a batch with confirms in flight together; drop the confirmed ones. True if all went out."""
         live = [(entry_id, fields) for entry_id, fields in entries if fields]
-        try:
-            underlay = cast(
-                aiormq.Channel,
-                await asyncio.wait_for(self.channel.get_underlay_channel(), self.settings.publish_timeout_s),
-            )
-        except BROKER_DOWN as exc:
-            metrics.PUBLISH_FAILURES.inc()
-            log.warning("broker unavailable for %d outbox events, retried later: %r", len(live), exc)
-            return False
-        results = await asyncio.gather(
-            *(
-                underlay.basic_publish(
+        results = await publish_confirmed(
+            self.channel,
+            self.exchange,
+            [
+                (
                     fields[b"b"],
-                    exchange=self.exchange,
-                    routing_key=fields[b"rk"].decode(),
-                    properties=Basic.Properties(
-                        content_type=CONTENT_TYPE, delivery_mode=PERSISTENT, message_id=entry_id.decode()
-                    ),
-                    timeout=self.settings.publish_timeout_s,
-                    wait=False,  # queue every frame of the batch at once; the confirms are what we wait for
+                    fields[b"rk"].decode(),
+                    Properties(content_type=CONTENT_TYPE, delivery_mode=PERSISTENT, message_id=entry_id.decode()),
                 )
                 for entry_id, fields in live
-            ),
-            return_exceptions=True,
+            ],
+            timeout_s=self.settings.publish_timeout_s,
         )
         done = [entry_id for entry_id, fields in entries if not fields]
         failures: list[BaseException] = []
-        for (entry_id, fields), result in zip(live, results, strict=True):
-            if isinstance(result, Basic.Ack):
+        for (entry_id, fields), failure in zip(live, results, strict=True):
+            if failure is None:
                 done.append(entry_id)
                 metrics.PUBLISHED.labels(fields[b"rk"].decode()).inc()
             else:
-                failures.append(result if isinstance(result, BaseException) else RuntimeError(repr(result)))
+                failures.append(failure)
         if done:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.xack(self.outbox, GROUP, *done)
