@@ -114,3 +114,23 @@ async def test_undecodable_event_is_dead_lettered_and_delivery_goes_on(
     await bus.publish(notification("n1"), "alice")
     assert (await receive(device)).notification.id == "n1"
     assert await bus.dead_letters(1) == [b"\xff\xff not protobuf"]
+
+
+async def test_events_are_settled_in_order_past_a_small_prefetch_window(
+    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
+) -> None:
+    """Handled events are acked in batches and bad ones rejected between them: with a prefetch of 4, 40
+    events only all arrive if every one was settled, and a wrong tag would close the channel."""
+    instance = await start_instance(amqp_prefetch=4)
+    device = await open_device(http, instance, "alice")
+    for i in range(40):
+        if i % 7 == 3:
+            await bus.publish_raw(f"bad {i}".encode())
+        await bus.publish(notification(f"n{i}"), "alice")
+    ids = []
+    for _ in range(40):
+        message = await receive(device)
+        ids.append(message.notification.id)
+        await ack(device, message)
+    assert ids == [f"n{i}" for i in range(40)]
+    assert sorted(await bus.dead_letters(6)) == sorted(f"bad {i}".encode() for i in range(40) if i % 7 == 3)

@@ -2,8 +2,11 @@
 
 The queue (client-named, exclusive, auto-delete, bound to every `notification.*` key) and its consumer
 are declared through the robust channel, so aio-pika re-declares them after a reconnect; the
-connection's close and reconnect callbacks switch devices to long polling and back. Confirmations are
-published with publisher confirms from a bounded backlog that waits out broker outages.
+connection's close and reconnect callbacks switch devices to long polling and back. An event is
+handled without awaiting anything, so events are handled in delivery order and one ack with
+`multiple` settles all those handled meanwhile (the queue dies with the connection anyway: acks here
+are the prefetch window's flow control, not durability). Confirmations are published with publisher
+confirms from a bounded backlog that waits out broker outages.
 """
 
 from __future__ import annotations
@@ -14,12 +17,11 @@ from collections import deque
 from contextlib import AsyncExitStack
 from typing import Any
 
-import aio_pika
-from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
-from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 from google.protobuf.message import DecodeError
 
 from workers.common.connections import connect_amqp
+from workers.common.publishing import PUBLISH_ERRORS, Properties, publish_confirmed
 from workers.common.topology import ROUTING_ALL, Topology, declare_topology
 from workers.common.wire import BrokerConfirmation, BrokerNotification
 from workers.ws_delivery import metrics
@@ -28,9 +30,10 @@ from workers.ws_delivery.settings import WsSettings
 
 log = logging.getLogger(__name__)
 
-PUBLISH_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, OSError, TimeoutError)
 BATCH = 256
 """Confirmations published concurrently before their broker confirms are awaited."""
+PUBLISH_TIMEOUT_S = 10.0
+PERSISTENT = Properties(delivery_mode=2)
 
 
 class Confirmations:
@@ -70,8 +73,11 @@ class BrokerLink:
         self._hub = hub
         self._confirmations = confirmations
         self._up = asyncio.Event()
-        self._exchange: AbstractExchange | None = None
+        self._channel: AbstractChannel | None = None
         self._connection: AbstractRobustConnection | None = None
+        self._settling: deque[tuple[AbstractIncomingMessage, bool]] = deque()
+        """Handled events to ack (False: with `multiple`) or reject (True), in delivery order."""
+        self._settler: asyncio.Future[None] | None = None
         self.stopping = False
         self.published = 0
 
@@ -90,7 +96,7 @@ class BrokerLink:
         )
         await queue.bind(declared.notifications, routing_key=ROUTING_ALL)
         await queue.consume(self._on_event)
-        self._exchange = declared.confirmations
+        self._channel = channel
         connection.close_callbacks.add(self._on_lost)
         connection.reconnect_callbacks.add(self._on_restored)
         self._up.set()
@@ -120,13 +126,36 @@ class BrokerLink:
         except DecodeError:
             metrics.EVENTS.labels("invalid").inc()
             log.warning("undecodable notification event %s dead-lettered", message.message_id or message.delivery_tag)
-            await message.reject(requeue=False)
+            self._settle(message, reject=True)
             return
         sent = self._hub.deliver(event)
         log.debug(
             "notification %s (status %d) sent to %d devices", event.notification.id, event.notification.status, sent
         )
-        await message.ack()
+        self._settle(message, reject=False)
+
+    def _settle(self, message: AbstractIncomingMessage, *, reject: bool) -> None:
+        """Queue the ack (or dead-lettering reject) of a handled event; consecutive acks become one."""
+        settling = self._settling
+        if not reject and settling and not settling[-1][1]:
+            settling[-1] = (message, False)  # an ack with `multiple` of the later tag covers the earlier
+        else:
+            settling.append((message, reject))
+        if self._settler is None or self._settler.done():
+            self._settler = asyncio.ensure_future(self._send_settlements())
+
+    async def _send_settlements(self) -> None:
+        """One sender keeps the acks and rejects in tag order: aiormq's bounded write queue does not (a
+        new put may overtake a waiting one), and an ack with `multiple` past a later reject breaks the channel."""
+        while self._settling:
+            message, reject = self._settling.popleft()
+            try:
+                if reject:
+                    await message.reject(requeue=False)
+                else:
+                    await message.ack(multiple=True)
+            except PUBLISH_ERRORS as exc:  # the channel went away, and its unsettled events with the queue
+                log.debug("settling handled events lost with the channel: %r", exc)
 
     async def publish_confirmations(self, stopping: asyncio.Event) -> None:
         """Publish acknowledged confirmations until stopped and flushed (or stopped while the broker is away)."""
@@ -145,24 +174,23 @@ class BrokerLink:
             await self._publish(self._confirmations.take(BATCH))
 
     async def _publish(self, batch: list[bytes]) -> None:
-        assert self._exchange is not None
-        exchange, key = self._exchange, self._topology.confirmations_routing_key
-        try:
-            await asyncio.gather(
-                *(
-                    exchange.publish(
-                        aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT), key, timeout=10
-                    )
-                    for body in batch
-                )
-            )
-        except PUBLISH_ERRORS as exc:
-            log.warning("publishing %d confirmations failed (%r), retrying", len(batch), exc)
-            self._confirmations.give_back(batch)
+        assert self._channel is not None
+        key = self._topology.confirmations_routing_key
+        failures = await publish_confirmed(
+            self._channel,
+            self._topology.confirmations_exchange,
+            [(body, key, PERSISTENT) for body in batch],
+            timeout_s=PUBLISH_TIMEOUT_S,
+        )
+        failed = [body for body, failure in zip(batch, failures, strict=True) if failure is not None]
+        confirmed = len(batch) - len(failed)
+        self.published += confirmed
+        metrics.CONFIRMATIONS.inc(confirmed)
+        if failed:
+            reason = next(failure for failure in failures if failure is not None)
+            log.warning("publishing %d of %d confirmations failed (%r), retrying", len(failed), len(batch), reason)
+            self._confirmations.give_back(failed)
             await asyncio.sleep(0.2)
-            return
-        self.published += len(batch)
-        metrics.CONFIRMATIONS.inc(len(batch))
 
 
 async def _first(*waits: Any) -> None:

@@ -242,6 +242,12 @@ class DeviceConnection(asyncio.Protocol):
         if corked and transport is not None and not transport.is_closing() and self._ws.state is OPEN:
             transport.write(b"".join(corked))
 
+    def _write_now(self, frame: bytes) -> None:
+        """Write a control frame past the cork (an empty ping is two bytes, not worth a loop turn)."""
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(frame)
+
     def _flush(self) -> None:
         transport = self._transport
         if transport is None or transport.is_closing():
@@ -282,8 +288,7 @@ class DeviceConnection(asyncio.Protocol):
                 self.close(CLOSE_HEARTBEAT, "heartbeat timeout: 2 pings unanswered", why="heartbeat")
                 return
         self._awaiting_pong = True
-        self._ws.send_ping(b"")
-        self._flush()
+        self._write_now(frames.PING)
         self._ping_timer = self._loop.call_later(self._settings.ping_interval_s, self._on_ping_due)
 
     # closing

@@ -15,6 +15,8 @@ ERROR = WebSocketMessage.ERROR
 
 _MESSAGE_ID_TAG = b"\x0a"  # field 1, length-delimited
 _BINARY_FIN = 0x82
+PING = bytes((0x89, 0))
+"""An empty ping frame, as the server sends it (unmasked); the device's pong is read by the protocol."""
 
 
 def notification_part(notification: Notification) -> bytes:
