@@ -23,6 +23,7 @@ from typing import Any
 
 from workers.common.asgi import start_server, stop_server
 from workers.common.errors import NotifierError
+from workers.common.gcpauses import observe_gc_pauses
 from workers.common.logs import configure_logging
 from workers.common.ops import ops_app
 from workers.common.settings import CommonSettings
@@ -132,6 +133,7 @@ async def serve_room(room: Room, *, settings: CommonSettings, with_ops: bool = T
 def run_room(room_factory: Callable[[Any], Room], *, settings: CommonSettings) -> int:
     """Configure logging, build the room inside the loop, serve it; returns the exit code."""
     configure_logging(fmt=settings.log_format, level=settings.log_level)
+    observe_gc_pauses()
 
     async def main() -> int:
         return await serve_room(room_factory(settings), settings=settings)

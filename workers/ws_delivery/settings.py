@@ -30,7 +30,7 @@ class WsSettings(BrokerSettings, AuthSettings):
     """Largest frame a device may send (acks are a few bytes)."""
     redis_concurrency: int = Field(64, ge=1, le=100)
     """Redis calls in flight at once (tickets, admin closes); redis-py's pool holds 100 connections."""
-    gc_freeze_every_s: float = Field(30.0, gt=0)
+    gc_freeze_every_s: float = Field(1.0, gt=0)
     """Live objects move out of the garbage collector's view this often (see `heap`)."""
     gc_collect_every_s: float = Field(600.0, gt=0)
     """A full collection of everything, frozen objects included, this often."""
