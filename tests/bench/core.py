@@ -1,19 +1,17 @@
 """Core benchmarks: creates/s of one core process (unicast, 1 KiB content) under a concurrent load generator,
 latency at a fixed 1k creates/s, and undelivered polling across many users.
 
-Core runs as a real subprocess (`python -m workers.core`, log level WARNING). The load generator is a
-minimal keep-alive HTTP/1.1 client on raw asyncio streams, so the generator costs less CPU than core.
+Core runs as a real subprocess (`python -m workers.core`, log level WARNING). The load generator is
+tests/bench/http.py, a minimal keep-alive HTTP/1.1 client, so the generator costs less CPU than core.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
 import os
 import statistics
-import time
 import uuid
 from collections.abc import Callable, Sequence
 
@@ -22,6 +20,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from tests.bench.harness import Bench, Row
+from tests.bench.http import closed_loop, http_request, open_loop
 from tests.conftest import AMQP_URL, REDIS_URL, delete_topology, free_port, room_env
 from tests.core.processes import CoreProcess, core_process
 from workers.common import paths
@@ -31,40 +30,6 @@ from workers.common.topology import Topology
 GROUP = "core"
 SECRET = "bench-secret-" + "0123456789abcdef" * 4
 CONTENT = base64.b64encode(os.urandom(1024)).decode()
-
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection that sends prepared requests and reads status and body."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    @classmethod
-    async def open(cls, port: int) -> Connection:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer)
-
-    async def send(self, request: bytes) -> tuple[int, bytes]:
-        self.writer.write(request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        return status, await self.reader.readexactly(length) if length else b""
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-def http_request(method: str, path: str, *, token: str, body: bytes = b"") -> bytes:
-    head = (
-        f"{method} {path} HTTP/1.1\r\nHost: core\r\nAuthorization: Bearer {token}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
 
 
 def create_request(token: str, *, user: str, key: str) -> bytes:
@@ -81,59 +46,6 @@ def create_request(token: str, *, user: str, key: str) -> bytes:
 def percentile(samples: Sequence[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-async def closed_loop(
-    port: int, requests: Sequence[bytes], *, connections: int, expect: int = 200
-) -> tuple[float, list[float]]:
-    """Send every request as fast as `connections` keep-alive connections allow; (rate/s, latencies in s)."""
-    conns = [await Connection.open(port) for _ in range(connections)]
-    latencies: list[float] = []
-    cursor = iter(requests)
-
-    async def worker(conn: Connection) -> None:
-        for request in cursor:
-            started = time.perf_counter()
-            status, _ = await conn.send(request)
-            latencies.append(time.perf_counter() - started)
-            if status != expect:
-                raise RuntimeError(f"core answered {status}")
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker(c) for c in conns))
-    elapsed = time.perf_counter() - started
-    for conn in conns:
-        conn.close()
-    return len(requests) / elapsed, latencies
-
-
-async def open_loop(port: int, requests: Sequence[bytes], *, rate: float, connections: int) -> list[float]:
-    """Send request i at start + i/rate (free connections permitting); latency counts from the planned time."""
-    pool: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(connections):
-        pool.put_nowait(await Connection.open(port))
-    latencies: list[float] = []
-
-    async def one(planned: float, request: bytes) -> None:
-        conn = await pool.get()
-        status, _ = await conn.send(request)
-        latencies.append(time.perf_counter() - planned)
-        pool.put_nowait(conn)
-        if status != 200:
-            raise RuntimeError(f"core answered {status}")
-
-    start = time.perf_counter()
-    sent: list[asyncio.Task[None]] = []
-    for i, request in enumerate(requests):
-        planned = start + i / rate
-        delay = planned - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        sent.append(asyncio.create_task(one(planned, request)))
-    await asyncio.gather(*sent)
-    while not pool.empty():
-        pool.get_nowait().close()
-    return latencies
 
 
 async def create_buckets(core: CoreProcess) -> dict[float, float]:
@@ -194,8 +106,9 @@ async def run(bench: Bench) -> None:
             bench.add(row("create p99 at full load", ms(percentile(latencies, 0.99)), "ms"))
 
             before = await create_buckets(core)
+            requests = creates_for(1000 * paced_s, lambda i: f"p-{i % 1000}")
             paced = await open_loop(
-                core.http_port, creates_for(1000 * paced_s, lambda i: f"p-{i % 1000}"), rate=1000, connections=64
+                core.http_port, len(requests), lambda i, _planned: requests[i], rate=1000, connections=64
             )
             after = await create_buckets(core)
             bench.add(row("create p50 at 1k creates/s", ms(statistics.median(paced)), "ms"))

@@ -3,7 +3,9 @@
 Used by tests/bench/ws_delivery.py. A device is a bare asyncio protocol: it gets its ticket over
 plain HTTP, upgrades, acknowledges every frame (all acks of one read in one write, masked with a zero
 key), answers pings, and, for latency, reads `t=<unix time>` from notification content. The parent
-drives a process through a pipe: ("connect", users) -> count, ("stats",) -> (acked, latencies), ("quit",).
+drives a process through a pipe: ("connect", users) -> count, ("stats",) -> (acked, timings), ("quit",).
+A timing is (published, stamped, received) in unix seconds: `t=` from the content, the room's
+`message_timestamp` (taken when it handled the broker event), and the device's clock on decoding.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ PARALLEL_CONNECTS = 100
 class Stats:
     def __init__(self) -> None:
         self.acked = 0
-        self.latencies: list[float] = []
+        self.timings: list[tuple[float, float, float]] = []
 
 
 class Device(asyncio.Protocol):
@@ -88,7 +90,9 @@ class Device(asyncio.Protocol):
             message = WebSocketMessage.FromString(payload)
             content = message.notification.content
             if content.startswith(b"t="):
-                self.stats.latencies.append(time.time() - float(content[2:]))
+                stamp = message.message_timestamp
+                stamped = stamp.seconds + stamp.nanos / 1e9
+                self.stats.timings.append((float(content[2:]), stamped, time.time()))
         return bytes([0x82, 0x80 | len(ack)]) + b"\0\0\0\0" + ack
 
 
@@ -132,8 +136,8 @@ async def serve(pipe: Connection, port: int, secret: str) -> None:
             await asyncio.gather(*(one(user) for user in command[1]))
             pipe.send(len(devices))
         elif command[0] == "stats":
-            pipe.send((stats.acked, stats.latencies))
-            stats.latencies = []
+            pipe.send((stats.acked, stats.timings))
+            stats.timings = []
         else:
             for device in devices:
                 if device.transport is not None:
