@@ -2,12 +2,17 @@
 `notifier.confirmations` marks a notification delivered for that user (see `Store.confirm`).
 
 Every decodable confirmation is acked and counted by outcome; an undecodable one is rejected without
-requeue, so it goes to the dead-letter queue; while Redis is away a message is requeued.
+requeue, so it goes to the dead-letter queue; while Redis is away a message is requeued and the
+consumer pauses `retry_delay_s`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections import deque
+from collections.abc import Iterator
 
 from aio_pika.abc import AbstractIncomingMessage
 from google.protobuf.message import DecodeError
@@ -15,11 +20,15 @@ from google.protobuf.message import DecodeError
 from workers.common.connections import REDIS_DOWN
 from workers.common.errors import InvalidInput
 from workers.common.keys import is_valid_id
+from workers.common.publishing import PUBLISH_ERRORS
 from workers.common.wire import BrokerConfirmation
 from workers.core import metrics
 from workers.core.store import Store
 
 log = logging.getLogger(__name__)
+
+IDLE_CHECK_S = 0.2
+"""How often an idle consumer looks whether it should stop."""
 
 
 def decode_confirmation(body: bytes) -> BrokerConfirmation:
@@ -32,28 +41,108 @@ def decode_confirmation(body: bytes) -> BrokerConfirmation:
     return confirmation
 
 
-class Confirmations:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.handled = 0
+BATCH = 500
+"""Confirmations handled together: one Redis pipeline for their scripts, one ack for all of them."""
 
-    async def handle(self, message: AbstractIncomingMessage) -> None:
-        try:
-            confirmation = decode_confirmation(message.body)
-        except InvalidInput as exc:
-            metrics.CONFIRMATIONS.labels("undecodable").inc()
-            log.warning("dead-lettering confirmation message %s: %s", message.message_id or "-", exc)
-            await message.reject(requeue=False)
-            return
-        try:
-            outcome = await self.store.confirm(confirmation.user_id, confirmation.id)
-        except REDIS_DOWN as exc:
-            log.warning("confirmation of %s for %s requeued: %s", confirmation.id, confirmation.user_id, exc)
-            await message.nack(requeue=True)
-            return
-        metrics.CONFIRMATIONS.labels(outcome).inc()
-        if outcome == "delivered":
-            metrics.DELIVERED.labels("confirmation").inc()
-        log.info("confirmation of %s for %s: %s", confirmation.id, confirmation.user_id, outcome)
-        self.handled += 1
-        await message.ack()
+
+class Confirmations:
+    """The consumer hands messages over; `run` takes what arrived as one batch, confirms it in one Redis
+    pipeline and settles it in delivery order with one ack (`multiple`), so a thousand confirmations a
+    second cost a few acks, not a thousand. Only one batch is in flight, so an ack never covers a message
+    still being handled, and a rejected or requeued message is settled before the ack that follows it."""
+
+    def __init__(self, store: Store, *, retry_delay_s: float) -> None:
+        self.store = store
+        self.retry_delay_s = retry_delay_s
+        self.handled = 0
+        self._inbox: deque[AbstractIncomingMessage] = deque()
+        self._arrived = asyncio.Event()
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        self._inbox.append(message)
+        self._arrived.set()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        """Handle batches until `stopping` and nothing is left; what arrives later stays unacked (redelivered)."""
+        while True:
+            if not self._inbox:
+                if stopping.is_set():
+                    return
+                self._arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), IDLE_CHECK_S)
+                continue
+            batch = [self._inbox.popleft() for _ in range(min(BATCH, len(self._inbox)))]
+            if not await self.handle(batch):
+                await asyncio.sleep(self.retry_delay_s)
+
+    async def handle(self, batch: list[AbstractIncomingMessage]) -> bool:
+        """Confirm and settle one batch; False when Redis was away (those messages were requeued)."""
+        decoded: list[BrokerConfirmation | InvalidInput] = []
+        for message in batch:
+            try:
+                decoded.append(decode_confirmation(message.body))
+            except InvalidInput as exc:
+                decoded.append(exc)
+        valid = [c for c in decoded if isinstance(c, BrokerConfirmation)]
+        results = iter(
+            await asyncio.gather(*(self.store.confirm(c.user_id, c.id) for c in valid), return_exceptions=True)
+        )
+        settler, redis_up = _Settler(), True
+        for message, confirmation in zip(batch, decoded, strict=True):
+            if isinstance(confirmation, InvalidInput):
+                metrics.CONFIRMATIONS.labels("undecodable").inc()
+                log.warning("dead-lettering confirmation message %s: %s", message.message_id or "-", confirmation)
+                await settler.reject(message, requeue=False)
+                continue
+            outcome = next(results)
+            if isinstance(outcome, REDIS_DOWN):
+                redis_up = False
+                log.warning("confirmation of %s for %s requeued: %s", confirmation.id, confirmation.user_id, outcome)
+                await settler.reject(message, requeue=True)
+            elif isinstance(outcome, BaseException):
+                user, nid = confirmation.user_id, confirmation.id
+                log.error("dead-lettering confirmation of %s for %s: %r", nid, user, outcome)
+                await settler.reject(message, requeue=False)
+            else:
+                metrics.CONFIRMATIONS.labels(outcome).inc()
+                if outcome == "delivered":
+                    metrics.DELIVERED.labels("confirmation").inc()
+                log.info("confirmation of %s for %s: %s", confirmation.id, confirmation.user_id, outcome)
+                self.handled += 1
+                await settler.ack(message)
+        await settler.flush()
+        return redis_up
+
+
+class _Settler:
+    """Acks in delivery order with as few frames as possible: consecutive acks on one channel become one
+    ack with `multiple` of the last, sent before any reject and at the end. A message of a channel that
+    is gone cannot be settled; the broker redelivers it."""
+
+    def __init__(self) -> None:
+        self._pending: AbstractIncomingMessage | None = None
+
+    async def ack(self, message: AbstractIncomingMessage) -> None:
+        if self._pending is not None and self._pending.channel is not message.channel:
+            await self.flush()
+        self._pending = message
+
+    async def reject(self, message: AbstractIncomingMessage, *, requeue: bool) -> None:
+        await self.flush()
+        with _lost_with_the_channel():
+            await message.nack(requeue=requeue)
+
+    async def flush(self) -> None:
+        message, self._pending = self._pending, None
+        if message is not None:
+            with _lost_with_the_channel():
+                await message.ack(multiple=True)
+
+
+@contextlib.contextmanager
+def _lost_with_the_channel() -> Iterator[None]:
+    try:
+        yield
+    except PUBLISH_ERRORS as exc:
+        log.warning("settling a confirmation failed (%r); the broker redelivers it", exc)

@@ -76,9 +76,10 @@ class CoreRoom(Room):
         stack.push_async_callback(self.relay.close)
         self.spawn(self.relay.run(self.stopping), name="relay")
 
-        self.confirmations = Confirmations(store)
+        self.confirmations = Confirmations(store, retry_delay_s=s.retry_delay_s)
+        self.spawn(self.confirmations.run(self.stopping), name="confirmations")
         queue = consuming.confirmations_queue
-        tag = await queue.consume(self.confirmations.handle)
+        tag = await queue.consume(self.confirmations.on_message)
         self._stop_consuming = lambda: queue.cancel(tag)
         self.spawn(
             purge_loop(store, interval_s=s.purge_interval_s, batch=s.purge_batch, stopping=self.stopping), name="purge"

@@ -1,0 +1,50 @@
+"""Confirmations are settled in batches: one ack for many, rejects in their place, nothing left unacked."""
+
+from __future__ import annotations
+
+from aio_pika.abc import AbstractRobustConnection
+from prometheus_client import REGISTRY
+
+from tests.core.conftest import running_core, settings_for
+from tests.core.helpers import eventually
+from tests.core.test_confirmations import confirmation, publish
+from workers.common.topology import Topology
+
+
+def unknown() -> float:
+    return REGISTRY.get_sample_value("notifier_core_confirmations_total", {"outcome": "unknown"}) or 0.0
+
+
+async def test_a_burst_with_bad_messages_between_is_settled_past_a_small_prefetch_window(
+    stream: str, amqp_namespace: str, amqp: AbstractRobustConnection, topology: Topology
+) -> None:
+    """With a prefetch of 3, 60 confirmations are only all handled if every batch was acked; a reject out
+    of tag order would close the channel and strand the rest."""
+    bodies = []
+    for i in range(60):
+        if i % 9 == 4:
+            bodies.append(f"bad {i}".encode())
+        bodies.append(confirmation("alice", f"{i:016d}missing"))
+    bad = [body for body in bodies if body.startswith(b"bad")]
+    async with running_core(settings_for(stream, amqp_namespace, amqp_prefetch=3)) as core:
+        assert core.confirmations is not None
+        before = unknown()
+        await publish(amqp, topology, *bodies)
+
+        async def all_handled() -> bool:
+            return core.confirmations is not None and core.confirmations.handled == 60
+
+        await eventually(all_handled)
+        assert unknown() == before + 60
+    channel = await amqp.channel()
+    queue = await channel.declare_queue(topology.confirmations_queue, passive=True)
+    assert queue.declaration_result.message_count == 0, "nothing requeued or left behind"
+    dead = await channel.declare_queue(topology.dead_letter_queue, passive=True)
+    dead_bodies = []
+    async with dead.iterator() as messages:
+        async for message in messages:
+            dead_bodies.append(message.body)
+            await message.ack()
+            if len(dead_bodies) == len(bad):
+                break
+    assert dead_bodies == bad
