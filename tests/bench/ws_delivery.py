@@ -291,11 +291,14 @@ async def run(bench: Bench) -> None:
             return http_request("POST", paths.UNDELIVERED, token=token, body=json.dumps(body).encode())
 
         count = int(rate * seconds)
-        began = time.perf_counter()
-        await open_loop(core.port, count, create, rate=rate, connections=CORE_CONNECTIONS)
-        achieved = count / (time.perf_counter() - began)
-        timings = await wait_timings(load, count)
-        note = f"{achieved:.0f}/s achieved (POST to core), {connected} devices connected"
+        async with httpx.AsyncClient() as http:
+            before = await core.gc_pauses(http)
+            began = time.perf_counter()
+            await open_loop(core.port, count, create, rate=rate, connections=CORE_CONNECTIONS)
+            achieved = count / (time.perf_counter() - began)
+            timings = await wait_timings(load, count)
+            pauses = longest_pause(before, await core.gc_pauses(http)).replace("the room", "core")
+        note = f"{achieved:.0f}/s achieved (POST to core), {connected} devices connected, {pauses}"
         latency_rows(bench, "POST", rate, timings, note)
     finally:
         if load is not None:
