@@ -27,4 +27,5 @@ def test_every_collection_is_timed_once_by_generation() -> None:
     assert collections(2) == before[0] + 2
     assert collections(1) == before[1] + 1
     paused = REGISTRY.get_sample_value("notifier_gc_pause_seconds_sum", {"generation": "2"})
-    assert paused is not None and paused > 0
+    assert paused is not None
+    assert paused > 0
