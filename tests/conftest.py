@@ -6,6 +6,7 @@ own exchanges and queues); both are removed afterwards.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -69,6 +70,24 @@ async def delete_topology(connection: AbstractRobustConnection, topology: Topolo
     ):
         await channel.exchange_delete(exchange)
     await channel.close()
+
+
+async def take_bodies(
+    connection: AbstractRobustConnection, queue_name: str, count: int, *, timeout_s: float = 10.0
+) -> list[bytes]:
+    """The next `count` message bodies of a queue, in order, taken off it (fails on fewer within the timeout)."""
+    channel = await connection.channel()
+    queue = await channel.get_queue(queue_name)
+    found: list[bytes] = []
+    async with asyncio.timeout(timeout_s):
+        while len(found) < count:
+            message = await queue.get(no_ack=True, fail=False)
+            if message is None:
+                await asyncio.sleep(0.02)
+                continue
+            found.append(message.body)
+    await channel.close()
+    return found
 
 
 def room_env(stream: str, namespace: str, **extra: str) -> dict[str, str]:

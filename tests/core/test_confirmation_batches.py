@@ -5,6 +5,7 @@ from __future__ import annotations
 from aio_pika.abc import AbstractRobustConnection
 from prometheus_client import REGISTRY
 
+from tests.conftest import take_bodies
 from tests.core.conftest import running_core, settings_for
 from tests.core.helpers import eventually
 from tests.core.test_confirmations import confirmation, publish
@@ -39,12 +40,4 @@ async def test_a_burst_with_bad_messages_between_is_settled_past_a_small_prefetc
     channel = await amqp.channel()
     queue = await channel.declare_queue(topology.confirmations_queue, passive=True)
     assert queue.declaration_result.message_count == 0, "nothing requeued or left behind"
-    dead = await channel.declare_queue(topology.dead_letter_queue, passive=True)
-    dead_bodies = []
-    async with dead.iterator() as messages:
-        async for message in messages:
-            dead_bodies.append(message.body)
-            await message.ack()
-            if len(dead_bodies) == len(bad):
-                break
-    assert dead_bodies == bad
+    assert await take_bodies(amqp, topology.dead_letter_queue, len(bad)) == bad

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
 from prometheus_client import REGISTRY
 
+from tests.conftest import take_bodies
 from tests.core.conftest import bearer
 from tests.core.helpers import create, eventually, take
 from workers.common import paths
@@ -127,14 +128,6 @@ async def test_undecodable_confirmations_go_to_the_dead_letter_queue(
 ) -> None:
     before = outcomes()["undecodable"]
     await publish(amqp, topology, b"\xff\xfe not protobuf", confirmation("", "x"))
-    channel = await amqp.channel()
-    dead = await channel.declare_queue(topology.dead_letter_queue, passive=True)
-    bodies = []
-    async with dead.iterator() as messages:
-        async for message in messages:
-            bodies.append(message.body)
-            await message.ack()
-            if len(bodies) == 2:
-                break
+    bodies = await take_bodies(amqp, topology.dead_letter_queue, 2)
     assert bodies == [b"\xff\xfe not protobuf", confirmation("", "x")]
     assert outcomes()["undecodable"] == before + 2

@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
 
-from tests.conftest import free_port
+from tests.conftest import free_port, take_bodies
 from tests.processes import RoomProcess, metric_value, notifier, start_room
 from workers.common.entries import decode
 from workers.common.keys import BusKeys
@@ -87,17 +87,7 @@ async def test_undecodable_and_invalid_events_are_dead_lettered_and_the_pusher_l
         amqp, topology, b"\xff\xfe not protobuf", event("Brand1", "bad id with spaces"), event("Brand2", "ok")
     )
     await wait_until(lambda: _len(redis, keys.pending("4"), 1))
-    channel = await amqp.channel()
-    dead = await channel.declare_queue(topology.dead_letter_queue, durable=True, passive=True)
-    bodies = []
-    for _ in range(100):
-        message = await dead.get(no_ack=True, fail=False)
-        if message is not None:
-            bodies.append(message.body)
-            if len(bodies) == 2:
-                break
-        else:
-            await asyncio.sleep(0.05)
+    bodies = await take_bodies(amqp, topology.dead_letter_queue, 2)
     assert bodies == [b"\xff\xfe not protobuf", event_body_review(bodies[1], "bad id with spaces")]
     assert await redis.llen(keys.pending("1")) == 0
     await pusher.wait_ready()

@@ -19,7 +19,7 @@ import websockets
 from aio_pika.abc import AbstractRobustConnection
 from websockets.asyncio.client import ClientConnection
 
-from tests.conftest import AMQP_URL, REDIS_URL
+from tests.conftest import AMQP_URL, REDIS_URL, take_bodies
 from workers.client.http import get_ticket, websocket_url
 from workers.common.auth import mint_token
 from workers.common.topology import ROUTING_BY_STATUS, Topology
@@ -164,25 +164,11 @@ class Bus:
 
     async def confirmations(self, count: int, *, timeout_s: float = TIMEOUT_S) -> list[tuple[str, str]]:
         """The next `count` confirmations in order (fails on fewer within the timeout)."""
-        bodies = await self._take(self._topology.confirmations_queue, count, timeout_s=timeout_s)
+        bodies = await take_bodies(self._connection, self._topology.confirmations_queue, count, timeout_s=timeout_s)
         return [(c.user_id, c.id) for c in map(BrokerConfirmation.FromString, bodies)]
 
     async def dead_letters(self, count: int, *, timeout_s: float = TIMEOUT_S) -> list[bytes]:
-        return await self._take(self._topology.dead_letter_queue, count, timeout_s=timeout_s)
-
-    async def _take(self, queue_name: str, count: int, *, timeout_s: float) -> list[bytes]:
-        channel = await self._connection.channel()
-        queue = await channel.get_queue(queue_name)
-        found: list[bytes] = []
-        async with asyncio.timeout(timeout_s):
-            while len(found) < count:
-                message = await queue.get(no_ack=True, fail=False)
-                if message is None:
-                    await asyncio.sleep(0.02)
-                    continue
-                found.append(message.body)
-        await channel.close()
-        return found
+        return await take_bodies(self._connection, self._topology.dead_letter_queue, count, timeout_s=timeout_s)
 
 
 @pytest.fixture
