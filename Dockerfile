@@ -65,41 +65,34 @@ STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('NOTIFIER_OPS_PORT', '9100'), timeout=4)"]
 
-# --- one target per room (the dependency and package layers are the same in the six rooms: stored once) -----
-FROM runtime AS pusher
+# --- one target per room: the six rooms that never talk to Kubernetes share `room` (one venv and package
+# layer, stored once); the controller gets the venv with kopf and the kubernetes client -----------------------
+FROM runtime AS room
 COPY --from=venv /opt/venv /opt/venv
 COPY --from=project /opt/notifier /opt/notifier
+
+FROM room AS pusher
 LABEL org.opencontainers.image.title="notifier-pusher"
 ENTRYPOINT ["notifier", "pusher"]
 
-FROM runtime AS puller
-COPY --from=venv /opt/venv /opt/venv
-COPY --from=project /opt/notifier /opt/notifier
+FROM room AS puller
 LABEL org.opencontainers.image.title="notifier-puller"
 ENTRYPOINT ["notifier", "puller"]
 
-FROM runtime AS monitor
-COPY --from=venv /opt/venv /opt/venv
-COPY --from=project /opt/notifier /opt/notifier
+FROM room AS monitor
 LABEL org.opencontainers.image.title="notifier-monitor"
 ENTRYPOINT ["notifier", "monitor"]
 
-FROM runtime AS cleaner
-COPY --from=venv /opt/venv /opt/venv
-COPY --from=project /opt/notifier /opt/notifier
+FROM room AS cleaner
 LABEL org.opencontainers.image.title="notifier-cleaner"
 ENTRYPOINT ["notifier", "cleaner"]
 
-FROM runtime AS core
-COPY --from=venv /opt/venv /opt/venv
-COPY --from=project /opt/notifier /opt/notifier
+FROM room AS core
 LABEL org.opencontainers.image.title="notifier-core"
 EXPOSE 8000
 ENTRYPOINT ["notifier", "core"]
 
-FROM runtime AS ws-delivery
-COPY --from=venv /opt/venv /opt/venv
-COPY --from=project /opt/notifier /opt/notifier
+FROM room AS ws-delivery
 LABEL org.opencontainers.image.title="notifier-ws-delivery"
 EXPOSE 8000
 ENTRYPOINT ["notifier", "ws-delivery"]

@@ -410,11 +410,20 @@ def test_images_says_clearly_when_the_docker_daemon_does_not_answer(tmp_path: Pa
 def test_dockerfile_has_a_non_root_target_per_room_with_its_entrypoint() -> None:
     stages = _dockerfile_stages((ROOT / "Dockerfile").read_text())
     assert set(ROOMS) <= set(stages)
-    runtime = stages[stages[ROOMS[0]]["from"]]
-    assert any(line.startswith("USER 10001") for line in runtime["lines"])
-    assert any("HEALTHCHECK" in line and "/healthz" in line for line in runtime["lines"])
     for room in ROOMS:
         assert f'ENTRYPOINT ["notifier", "{room}"]' in stages[room]["lines"]
+        inherited = [line for stage in _ancestry(stages, room) for line in stages[stage]["lines"]]
+        assert any(line.startswith("USER 10001") for line in inherited), room
+        assert any("HEALTHCHECK" in line and "/healthz" in line for line in inherited), room
+
+
+def _ancestry(stages: dict[str, dict[str, Any]], name: str) -> list[str]:
+    """The stage and the stages it is built FROM, up to an image that is not a stage of this Dockerfile."""
+    chain = []
+    while name in stages:
+        chain.append(name)
+        name = stages[name]["from"]
+    return chain
 
 
 def _dockerfile_stages(text: str) -> dict[str, dict[str, Any]]:
