@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import httpx
 
 from tests.processes import ROOT
+from workers.local.stack import RoomAddress
 
 VERSION = re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)  # type: ignore[union-attr]
 ROOMS = ("pusher", "puller", "monitor", "cleaner", "core", "ws-delivery", "controller")
@@ -54,21 +55,8 @@ def missing_images() -> list[str]:
 
 
 @dataclass
-class Container:
+class Container(RoomAddress):
     """One room's container, started detached; `stop` sends SIGTERM and measures how long the exit took."""
-
-    name: str
-    room: str
-    ops_port: int
-    http_port: int
-
-    @property
-    def ops_url(self) -> str:
-        return f"http://127.0.0.1:{self.ops_port}"
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}"
 
     def logs(self) -> str:
         result = run("logs", self.name)

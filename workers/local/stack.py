@@ -25,14 +25,13 @@ def free_port() -> int:
 
 
 @dataclass
-class Proc:
+class RoomAddress:
+    """Where one running room answers on loopback: its ops port and its HTTP port."""
+
     name: str
     room: str
-    process: subprocess.Popen[bytes]
     ops_port: int
     http_port: int
-    log_path: Path
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ops_url(self) -> str:
@@ -41,6 +40,13 @@ class Proc:
     @property
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+
+@dataclass
+class Proc(RoomAddress):
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    extra: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -94,7 +100,15 @@ class LocalStack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        return Proc(name, room, process, ops_port, http_port, log_path, dict(extra))
+        return Proc(
+            name=name,
+            room=room,
+            ops_port=ops_port,
+            http_port=http_port,
+            process=process,
+            log_path=log_path,
+            extra=dict(extra),
+        )
 
     async def wait_ready(self, procs: Sequence[Proc] = (), *, timeout_s: float = 60.0) -> None:
         """Wait until every process (default: all) answers /readyz with 200."""
