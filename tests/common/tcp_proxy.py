@@ -4,6 +4,8 @@
     await proxy.start()            # listens on 127.0.0.1:<proxy.port>
     await proxy.cut()              # drops every open connection and refuses new ones
     proxy.restore()                # accepts connections again
+    proxy.hold_replies()           # keeps what the service sends back until `release_replies`
+    proxy.release_replies()
     await proxy.stop()
 
 Also an async context manager (`async with TcpProxy(...) as proxy:`).
@@ -27,6 +29,8 @@ class TcpProxy:
         self._open = True
         self._writers: set[asyncio.StreamWriter] = set()
         self._pumps: set[asyncio.Task[None]] = set()
+        self._replies = asyncio.Event()
+        self._replies.set()
 
     @property
     def is_cut(self) -> bool:
@@ -57,6 +61,13 @@ class TcpProxy:
     def restore(self) -> None:
         self._open = True
 
+    def hold_replies(self) -> None:
+        """Keep the bytes the service sends back (connections stay open) until `release_replies`."""
+        self._replies.clear()
+
+    def release_replies(self) -> None:
+        self._replies.set()
+
     async def __aenter__(self) -> TcpProxy:
         return await self.start()
 
@@ -78,7 +89,7 @@ class TcpProxy:
         self._writers.update((client_writer, upstream_writer))
         pumps = (
             asyncio.ensure_future(self._pump(client_reader, upstream_writer)),
-            asyncio.ensure_future(self._pump(upstream_reader, client_writer)),
+            asyncio.ensure_future(self._pump(upstream_reader, client_writer, gate=self._replies)),
         )
         self._pumps.update(pumps)
         await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
@@ -89,8 +100,12 @@ class TcpProxy:
             self._writers.discard(writer)
             writer.close()
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, gate: asyncio.Event | None = None
+    ) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
+                if gate is not None:
+                    await gate.wait()
                 writer.write(data)
                 await writer.drain()

@@ -62,6 +62,24 @@ async def test_events_written_while_the_broker_is_cut_go_out_once_it_is_back(
     assert set(during) <= set(ids_in(tap))
 
 
+async def test_the_relay_keeps_publishing_while_confirms_are_outstanding(
+    stream: str, amqp_namespace: str, redis: aioredis.Redis, amqp: AbstractRobustConnection, tap: EventTap
+) -> None:
+    """The broker's replies to core (its publisher confirms) are held back: each new event still goes out
+    at once, none leaves the outbox unconfirmed, and the outbox empties when the confirms come through."""
+    broker = urlsplit(AMQP_URL)
+    async with TcpProxy(broker.hostname or "127.0.0.1", broker.port or 5672) as proxy:
+        url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/"
+        async with running_core(settings_for(stream, amqp_namespace, amqp_url=url)) as room, client(room) as http:
+            proxy.hold_replies()
+            created = [await create(http, ["alice"], f"held-{i}") for i in range(5)]
+            await eventually(lambda: _has(tap, *created))
+            assert int(await redis.xlen(StoreKeys(stream).outbox)) == 5, "nothing confirmed, nothing dropped"
+            proxy.release_replies()
+            await eventually(lambda: outbox_drained(redis, stream))
+    assert ids_in(tap) == created
+
+
 async def _has(tap: EventTap, *notification_ids: str) -> bool:
     return set(notification_ids) <= set(ids_in(tap))
 

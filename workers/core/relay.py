@@ -4,13 +4,18 @@ Every replica reads the outbox stream through one consumer group, so an entry go
 leaves the stream (XACK + XDEL) only after the broker confirmed it. Entries a relay read but never
 confirmed (it crashed, or the broker was away) stay pending: the same relay retries its own first, and
 after `relay_claim_idle_s` any relay takes them over with XAUTOCLAIM. Delivery to the broker is at least
-once; duplicates are only possible after a crash between the broker's confirm and the XACK, and carry
-the same AMQP message id (the outbox entry id).
+once; duplicates are only possible after a crash (or Redis going away) between the broker's confirm and
+the XACK, and carry the same AMQP message id (the outbox entry id).
+
+Reading and confirming overlap: while the broker confirms one batch the relay already reads and publishes
+the next ones (up to `MAX_IN_FLIGHT` batches), and a settler removes confirmed entries in read order. An
+entry so waits for one Redis read, not for the confirm round trip of the batch before it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -32,8 +37,11 @@ CONTENT_TYPE = "application/x-protobuf"
 PERSISTENT = 2
 MAX_BATCH_FACTOR = 8
 """A relay that is behind reads up to this many times `relay_batch` at once (a cycle costs the same loop turns)."""
+MAX_IN_FLIGHT = 64
+"""Batches published and not yet settled; the reader waits for the settler beyond that."""
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
+Batch = tuple[list[Entry], "asyncio.Future[list[BaseException | None]]"]
 
 
 class Relay:
@@ -57,6 +65,7 @@ class Relay:
         self._gauges_at = 0.0
         self._claimed_at = 0.0
         self._count = settings.relay_batch
+        self._failed = False
 
     async def ensure_group(self) -> None:
         try:
@@ -66,23 +75,67 @@ class Relay:
                 raise
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Publish until `stopping`; Redis or broker outages only pause it."""
+        """Publish until `stopping`, then wait for what is in flight; Redis or broker outages only pause it."""
+        inflight: asyncio.Queue[Batch] = asyncio.Queue(MAX_IN_FLIGHT)
+        settler = asyncio.create_task(self._settle(inflight), name="relay-settler")
+        try:
+            await self._read_and_publish(stopping, inflight)
+            await inflight.join()
+        finally:
+            settler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await settler
+
+    async def _read_and_publish(self, stopping: asyncio.Event, inflight: asyncio.Queue[Batch]) -> None:
         own_backlog = True
         while not stopping.is_set():
             try:
                 await self._observe()
+                if self._failed:  # a batch went unconfirmed: let the rest settle, pause, then retry what is pending
+                    await inflight.join()
+                    self._failed, own_backlog = False, True
+                    await sleep_unless(stopping, self.settings.retry_delay_s)
+                    continue
                 entries = await self._claim_stale()
                 if not entries:
+                    if own_backlog:
+                        await inflight.join()  # this relay's pending entries include the ones in flight
                     entries = await self._read(own_backlog)
                 if not entries:
                     own_backlog = False
                     continue
-                if not await self._publish(entries):
-                    own_backlog = True
-                    await sleep_unless(stopping, self.settings.retry_delay_s)
+                await inflight.put((entries, asyncio.ensure_future(self._publish(entries))))
             except REDIS_DOWN as exc:
                 log.warning("relay cannot reach Redis (%s), retrying in %.1fs", exc, self.settings.retry_delay_s)
                 await sleep_unless(stopping, self.settings.retry_delay_s)
+
+    async def _settle(self, inflight: asyncio.Queue[Batch]) -> None:
+        """Forever: take the batches in read order, wait for their confirms and drop the confirmed entries
+        from the outbox. Whatever goes wrong leaves entries pending and marks the relay failed."""
+        while True:
+            batches = [await inflight.get()]
+            while not inflight.empty():
+                batches.append(inflight.get_nowait())
+            try:
+                done: list[bytes] = []
+                for entries, publishing in batches:
+                    confirmed = self._confirmed(entries, await publishing)
+                    done += confirmed
+                    self._failed |= len(confirmed) < len(entries)
+                if done:
+                    async with self.redis.pipeline(transaction=True) as pipe:
+                        pipe.xack(self.outbox, GROUP, *done)
+                        pipe.xdel(self.outbox, *done)
+                        await pipe.execute()
+            except REDIS_DOWN as exc:
+                log.warning("relay could not drop %d published entries (%s); they go out again", len(batches), exc)
+                self._failed = True
+            except Exception:
+                log.exception("relay could not settle published entries; they go out again")
+                self._failed = True
+            finally:
+                for _ in batches:
+                    inflight.task_done()
 
     async def close(self) -> None:
         """Leave the group when nothing is pending for this relay (else another relay claims it later)."""
@@ -128,10 +181,9 @@ class Relay:
             log.info("relay %s took over %d stale outbox entries", self.consumer, len(entries))
         return entries
 
-    async def _publish(self, entries: list[Entry]) -> bool:
-        """Publish a batch with confirms in flight together; drop the confirmed ones. True if all went out."""
-        live = [(entry_id, fields) for entry_id, fields in entries if fields]
-        results = await publish_confirmed(
+    async def _publish(self, entries: list[Entry]) -> list[BaseException | None]:
+        """Publish the live entries of a batch with confirms in flight together; per live entry, why it failed."""
+        return await publish_confirmed(
             self.channel,
             self.exchange,
             [
@@ -140,10 +192,15 @@ class Relay:
                     fields[b"rk"].decode(),
                     Properties(content_type=CONTENT_TYPE, delivery_mode=PERSISTENT, message_id=entry_id.decode()),
                 )
-                for entry_id, fields in live
+                for entry_id, fields in entries
+                if fields
             ],
             timeout_s=self.settings.publish_timeout_s,
         )
+
+    def _confirmed(self, entries: list[Entry], results: list[BaseException | None]) -> list[bytes]:
+        """The entries that may leave the outbox: confirmed ones, and ones deleted before they were read."""
+        live = [(entry_id, fields) for entry_id, fields in entries if fields]
         done = [entry_id for entry_id, fields in entries if not fields]
         failures: list[BaseException] = []
         for (entry_id, fields), failure in zip(live, results, strict=True):
@@ -152,12 +209,7 @@ class Relay:
                 metrics.PUBLISHED.labels(fields[b"rk"].decode()).inc()
             else:
                 failures.append(failure)
-        if done:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.xack(self.outbox, GROUP, *done)
-                pipe.xdel(self.outbox, *done)
-                await pipe.execute()
-        self.published += len(done) - (len(entries) - len(live))
+        self.published += len(live) - len(failures)
         if failures:
             metrics.PUBLISH_FAILURES.inc()
             log.warning(
@@ -167,7 +219,7 @@ class Relay:
                 len(failures),
                 failures[0],
             )
-        return not failures
+        return done
 
     async def _observe(self) -> None:
         now = time.time()
