@@ -41,3 +41,19 @@ async def test_a_burst_with_bad_messages_between_is_settled_past_a_small_prefetc
     queue = await channel.declare_queue(topology.confirmations_queue, passive=True)
     assert queue.declaration_result.message_count == 0, "nothing requeued or left behind"
     assert await take_bodies(amqp, topology.dead_letter_queue, len(bad)) == bad
+
+
+async def test_confirmations_arriving_within_the_linger_share_one_batch(
+    stream: str, amqp_namespace: str, amqp: AbstractRobustConnection, topology: Topology
+) -> None:
+    bodies = [confirmation("alice", f"{i:016d}missing") for i in range(40)]
+    settings = settings_for(stream, amqp_namespace, confirm_linger_s=0.5, amqp_prefetch=100)
+    async with running_core(settings) as core:
+        assert core.confirmations is not None
+        await publish(amqp, topology, *bodies)
+
+        async def all_handled() -> bool:
+            return core.confirmations is not None and core.confirmations.handled == 40
+
+        await eventually(all_handled)
+        assert core.confirmations.batches == 1

@@ -76,7 +76,7 @@ class CoreRoom(Room):
         stack.push_async_callback(self.relay.close)
         self.spawn(self.relay.run(self.stopping), name="relay")
 
-        self.confirmations = Confirmations(store, retry_delay_s=s.retry_delay_s)
+        self.confirmations = Confirmations(store, retry_delay_s=s.retry_delay_s, linger_s=s.confirm_linger_s)
         self.spawn(self.confirmations.run(self.stopping), name="confirmations")
         queue = consuming.confirmations_queue
         tag = await queue.consume(self.confirmations.on_message)
