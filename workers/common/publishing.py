@@ -31,7 +31,8 @@ async def publish_confirmed(
     """Publish every message on a channel in confirm mode; per message None once the broker confirmed
     it, else why not (a nack, a timeout, a lost channel). Broker trouble is returned, never raised."""
     try:
-        underlay = cast(aiormq.Channel, await asyncio.wait_for(channel.get_underlay_channel(), timeout_s))
+        async with asyncio.timeout(timeout_s):  # unlike wait_for, no task: no extra loop turn before publishing
+            underlay = cast(aiormq.Channel, await channel.get_underlay_channel())
     except PUBLISH_ERRORS as exc:
         return [exc] * len(messages)
     results = await asyncio.gather(

@@ -1,6 +1,7 @@
 """Script calls made in the same event-loop turn go to Redis as one pipeline: one write and one read for
 all of them, instead of a round trip (and its client-side bookkeeping) each. Under concurrent requests
-this halves the client's CPU per call; a lone call waits at most one loop turn."""
+this halves the client's CPU per call; a lone call waits at most one loop turn: the turn in which the
+sending task, created with the first call, takes what was queued meanwhile."""
 
 from __future__ import annotations
 
@@ -28,16 +29,13 @@ class ScriptBatcher:
         future: asyncio.Future[Any] = loop.create_future()
         self._queued.append((script, keys, args, future))
         if len(self._queued) == 1:
-            loop.call_soon(self._flush)
+            task = asyncio.ensure_future(self._send())
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
         return await future
 
-    def _flush(self) -> None:
+    async def _send(self) -> None:
         batch, self._queued = self._queued, []
-        task = asyncio.ensure_future(self._send(batch))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def _send(self, batch: list[Call]) -> None:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for script, keys, args, _ in batch:
