@@ -20,11 +20,11 @@ import uvloop
 import tests.bench
 from tests.bench.harness import Bench, report
 
-SKIP = {"harness", "__main__"}
-
 
 def modules() -> list[str]:
-    return sorted(m.name for m in pkgutil.iter_modules(tests.bench.__path__) if m.name not in SKIP)
+    """The benchmark modules: those of this package with a `run(bench)` (not the harness or the HTTP client)."""
+    names = sorted(m.name for m in pkgutil.iter_modules(tests.bench.__path__) if m.name != "__main__")
+    return [name for name in names if hasattr(importlib.import_module(f"tests.bench.{name}"), "run")]
 
 
 async def main(selected: list[str], *, quick: bool) -> None:
