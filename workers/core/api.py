@@ -258,8 +258,9 @@ def _store_down(exc: Exception) -> Response:
 class DirectCreate:
     """Serves the create endpoint below FastAPI's request machinery.
 
-    Routing, dependency solving and body parsing cost most of a create's CPU in core (about 140 of
-    160 µs, measured in-process), and producers create thousands a second. A POST to the create path
+    Routing, dependency solving and body parsing cost most of a create's CPU in core (in-process, with
+    the store call left out: 141 µs a create through FastAPI, 19 of them the create's own work; 46 µs
+    with this path), and producers create thousands a second. A POST to the create path
     with a JSON body that validates as `CreateBody` goes straight to `create_notification`; refusals
     (401, 403, 409, 413, 422, 503) are rendered as FastAPI renders them. Every other request, and every
     body that does not validate, goes on to FastAPI, whose route stays the endpoint's declaration in
