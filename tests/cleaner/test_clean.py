@@ -25,13 +25,19 @@ async def seed(redis: aioredis.Redis, stream: str) -> BusKeys:
     return keys
 
 
+def clean(stream: str, env: dict[str, str], *args: str) -> str:
+    """The output of `notifier clean ARGS --stream STREAM`, which must succeed."""
+    result = notifier("clean", *args, "--stream", stream, env=env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 async def test_clean_user_removes_its_keys_and_index_entries_only(
     redis: aioredis.Redis, stream: str, env: dict[str, str]
 ) -> None:
     keys = await seed(redis, stream)
-    result = notifier("clean", "900", "--stream", stream, env=env)
-    assert result.returncode == 0, result.stderr
-    assert "user 900: removed 2 pending entries, an in-flight batch of 1 entries, last_pulled_at" in result.stdout
+    output = clean(stream, env, "900")
+    assert "user 900: removed 2 pending entries, an in-flight batch of 1 entries, last_pulled_at" in output
     assert await redis.exists(*keys.user_keys("900")) == 0
     assert await redis.zscore(keys.due, "900") is None
     assert await redis.zscore(keys.pending_since, "900") is None
@@ -41,11 +47,10 @@ async def test_clean_user_removes_its_keys_and_index_entries_only(
 
 async def test_dry_run_shows_and_removes_nothing(redis: aioredis.Redis, stream: str, env: dict[str, str]) -> None:
     keys = await seed(redis, stream)
-    result = notifier("clean", "--invalid", "--dry-run", "--stream", stream, env=env)
-    assert result.returncode == 0, result.stderr
-    assert "user 900: would remove" in result.stdout
-    assert "user 901: would remove 1 pending entries" in result.stdout
-    assert "would remove 2 invalid users" in result.stdout
+    output = clean(stream, env, "--invalid", "--dry-run")
+    assert "user 900: would remove" in output
+    assert "user 901: would remove 1 pending entries" in output
+    assert "would remove 2 invalid users" in output
     assert await redis.llen(keys.pending("900")) == 2
     assert await redis.zscore(keys.pending_since, "901") is not None
 
@@ -54,9 +59,8 @@ async def test_clean_invalid_removes_every_user_of_no_brand_and_keeps_valid_ones
     redis: aioredis.Redis, stream: str, env: dict[str, str]
 ) -> None:
     keys = await seed(redis, stream)
-    result = notifier("clean", "--invalid", "--stream", stream, env=env)
-    assert result.returncode == 0, result.stderr
-    assert "removed 2 invalid users" in result.stdout
+    output = clean(stream, env, "--invalid")
+    assert "removed 2 invalid users" in output
     assert set(await redis.zrange(keys.pending_since, 0, -1)) == {"1"}
     assert await redis.llen(keys.pending("1")) == 1
 

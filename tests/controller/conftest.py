@@ -90,6 +90,11 @@ class Cluster:
         )
         return created
 
+    async def create_ready(self, name: str, spec: dict[str, Any], *, what: str = "Ready=True") -> dict[str, Any]:
+        """Create the object and wait until the controller reports it Ready; the object then."""
+        await self.create(name, spec)
+        return await eventually(lambda: self.ready(name), what=what)
+
     async def patch(self, name: str, patch: dict[str, Any]) -> None:
         await asyncio.to_thread(
             self._custom.patch_namespaced_custom_object, API_GROUP, API_VERSION, self.namespace, PLURAL, name, patch

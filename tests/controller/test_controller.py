@@ -30,8 +30,7 @@ async def test_created_stream_is_loaded_into_redis_and_reported_ready(
     cluster: Cluster, controller: Any, redis: aioredis.Redis, stream: str
 ) -> None:
     async with controller():
-        await cluster.create(stream, SPEC)
-        obj = await eventually(lambda: cluster.ready(stream), what="Ready=True")
+        obj = await cluster.create_ready(stream, SPEC)
         mapping = await read_mapping(redis, keys=BusKeys(stream))
         settings = await read_settings(redis, keys=BusKeys(stream))
         events = await eventually(lambda: cluster.events(stream), what="a Synced event")
@@ -53,8 +52,7 @@ async def test_updated_spec_swaps_the_mapping_and_settings(
 ) -> None:
     keys = BusKeys(stream)
     async with controller():
-        await cluster.create(stream, SPEC)
-        first = await eventually(lambda: cluster.ready(stream), what="Ready=True")
+        first = await cluster.create_ready(stream, SPEC)
         before = await read_mapping(redis, keys=keys)
         brands = {"Brand1": None, "Brand2": None, "Brand3": ["7", "8"]}  # a merge patch: null removes a key
         await cluster.patch(stream, {"spec": {"brands": brands, "digest": {"windowSeconds": 5}}})
@@ -124,8 +122,7 @@ async def test_findings_of_the_monitor_are_mirrored_into_the_status(
 ) -> None:
     findings = BusKeys(stream).findings
     async with controller(status_refresh_s=0.2):
-        await cluster.create(stream, SPEC)
-        await eventually(lambda: cluster.ready(stream), what="Ready=True")
+        await cluster.create_ready(stream, SPEC)
         await redis.hset(  # type: ignore[misc]
             findings,
             mapping={"stale_users": "3", "invalid_users": "2", "backlog_entries": "40", "updated_at": "1"},
@@ -147,8 +144,7 @@ async def test_deleting_the_object_removes_the_mapping_and_releases_the_finalize
 ) -> None:
     keys = BusKeys(stream)
     async with controller():
-        await cluster.create(stream, SPEC)
-        await eventually(lambda: cluster.ready(stream), what="Ready=True")
+        await cluster.create_ready(stream, SPEC)
         assert await redis.exists(keys.map_current, keys.settings) == 2
         await cluster.delete(stream)
         await eventually(lambda: cluster.gone(stream), what="the object to be deleted")
@@ -223,8 +219,7 @@ async def test_same_name_in_a_second_namespace_is_refused_and_leaves_the_first_m
     await cluster.ensure_namespace(second_namespace)
     other_spec = {"brands": {"Other": ["9"]}}
     async with controller(namespaces=f"{cluster.namespace},{second_namespace}"):
-        await cluster.create(stream, SPEC)
-        await eventually(lambda: cluster.ready(stream), what="the first object Ready")
+        await cluster.create_ready(stream, SPEC, what="the first object Ready")
         await cluster.create(stream, other_spec, namespace=second_namespace)
         refused = await eventually(
             lambda: cluster.ready(stream, status="False", reason="StreamConflict", namespace=second_namespace),
@@ -247,8 +242,7 @@ async def test_object_deleted_while_redis_is_down_waits_for_redis_before_letting
     await servers.arun(proxy.start())
     try:
         async with controller(redis_url=f"redis://127.0.0.1:{port}/0"):
-            await cluster.create(stream, SPEC)
-            await eventually(lambda: cluster.ready(stream), what="Ready=True")
+            await cluster.create_ready(stream, SPEC)
             await servers.arun(proxy.stop())
             failed_before = RELEASES.labels(outcome="unavailable")._value.get()
             await cluster.delete(stream)

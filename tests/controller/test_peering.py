@@ -23,8 +23,7 @@ async def test_standby_replica_stays_idle_until_the_active_one_exits(
         await eventually(lambda: cluster.peers(peering), what="the active replica's keep-alive")
         async with standby:
             await eventually(lambda: _peer_count(cluster, peering, 2), what="both keep-alives")
-            await cluster.create(stream, SPEC)
-            await eventually(lambda: cluster.ready(stream), what="Ready=True from the active replica")
+            await cluster.create_ready(stream, SPEC, what="Ready=True from the active replica")
             await cluster.patch(stream, {"spec": {"digest": {"windowSeconds": 5}}})
             await eventually(lambda: _observed(cluster, stream), what="the update handled")
             events_while_both = await cluster.events(stream)

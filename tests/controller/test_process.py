@@ -8,7 +8,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from tests.conftest import REDIS_URL, free_port
-from tests.controller.conftest import Cluster, eventually
+from tests.controller.conftest import Cluster
 from tests.controller.test_controller import SPEC
 from tests.processes import metric_value, start_room
 from workers.common.keys import BusKeys
@@ -27,8 +27,7 @@ async def test_controller_process_serves_ops_reconciles_and_exits_cleanly_on_sig
     room = start_room("controller", env=env, log_dir=tmp_path, ops_port=free_port())
     try:
         await room.wait_ready()
-        await cluster.create(stream, SPEC)
-        await eventually(lambda: cluster.ready(stream), what="Ready=True")
+        await cluster.create_ready(stream, SPEC)
         metrics = await room.metrics()
         mapping = await read_mapping(redis, keys=BusKeys(stream))
     finally:

@@ -110,6 +110,12 @@ async def open_device(http: httpx.AsyncClient, instance: Instance, user: str, **
     return await websockets.connect(websocket_url(instance.url, ticket), compression=None, **options)
 
 
+@pytest.fixture
+async def alice(start_instance: StartInstance, http: httpx.AsyncClient) -> ClientConnection:
+    """A device of user alice, connected to an instance with the default settings."""
+    return await open_device(http, await start_instance(), "alice")
+
+
 async def receive(ws: ClientConnection, timeout_s: float = TIMEOUT_S) -> WebSocketMessage:
     data = await asyncio.wait_for(ws.recv(), timeout_s)
     assert isinstance(data, bytes), "server frames are binary"

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import httpx
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from tests.ws_delivery.conftest import Bus, StartInstance, ack, notification, open_device, receive, wait_until
 from workers.common.wire import Notification, WebSocketMessage
 
 
-async def test_acking_a_new_notification_publishes_a_confirmation(
-    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
-) -> None:
-    instance = await start_instance()
-    device = await open_device(http, instance, "alice")
+async def test_acking_a_new_notification_publishes_a_confirmation(alice: ClientConnection, bus: Bus) -> None:
     await bus.publish(notification("n1"), "alice")
-    await ack(device, await receive(device))
+    await ack(alice, await receive(alice))
     assert await bus.confirmations(1) == [("alice", "n1")]
 
 
@@ -32,22 +29,18 @@ async def test_each_recipient_of_a_multicast_confirms_for_itself(
     assert await bus.confirmations(1) == [("bob", "n1")]
 
 
-async def test_repeated_acks_and_acks_of_updates_publish_nothing_more(
-    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
-) -> None:
-    instance = await start_instance()
-    device = await open_device(http, instance, "alice")
+async def test_repeated_acks_and_acks_of_updates_publish_nothing_more(alice: ClientConnection, bus: Bus) -> None:
     await bus.publish(notification("n1"), "alice")
-    message = await receive(device)
-    await ack(device, message)
-    await ack(device, message)
-    await ack(device, WebSocketMessage(message_id="never-sent"))
+    message = await receive(alice)
+    await ack(alice, message)
+    await ack(alice, message)
+    await ack(alice, WebSocketMessage(message_id="never-sent"))
     await bus.publish(notification("n1", status=Notification.UPDATED), "alice")
-    await ack(device, await receive(device))
+    await ack(alice, await receive(alice))
     await bus.publish(notification("n2"), "alice")
-    await ack(device, await receive(device))
+    await ack(alice, await receive(alice))
     assert await bus.confirmations(2) == [("alice", "n1"), ("alice", "n2")]
-    assert device.state.name == "OPEN", "a repeated or unknown ack is harmless"
+    assert alice.state.name == "OPEN", "a repeated or unknown ack is harmless"
 
 
 async def test_unacked_message_is_sent_six_times_then_the_connection_closes_as_unresponsive(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from websockets.asyncio.client import ClientConnection
 
 from tests.ws_delivery.conftest import Bus, StartInstance, ack, notification, open_device, receive
 from workers.common.wire import Notification, WebSocketMessage
@@ -37,44 +38,28 @@ async def test_broadcast_reaches_every_connected_device(
         assert (await receive(device)).notification.id == "everyone"
 
 
-async def test_no_frame_on_connect_while_the_broker_is_up(
-    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
-) -> None:
-    instance = await start_instance()
-    device = await open_device(http, instance, "alice")
+async def test_no_frame_on_connect_while_the_broker_is_up(alice: ClientConnection, bus: Bus) -> None:
     await bus.publish(notification("n1"), "alice")
-    first = await receive(device)
+    first = await receive(alice)
     assert first.HasField("notification")
     assert first.notification.id == "n1"
     assert first.network_status == WebSocketMessage.OK
 
 
-async def test_message_ids_are_unique_per_connection(
-    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
-) -> None:
-    instance = await start_instance()
-    device = await open_device(http, instance, "alice")
+async def test_message_ids_are_unique_per_connection(alice: ClientConnection, bus: Bus) -> None:
     for nid in ("n1", "n2", "n3"):
         await bus.publish(notification(nid), "alice")
-    ids = [(await receive(device)).message_id for _ in range(3)]
+    ids = [(await receive(alice)).message_id for _ in range(3)]
     assert len(set(ids)) == 3
 
 
-async def test_duplicated_user_ids_in_one_event_deliver_once(
-    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
-) -> None:
-    instance = await start_instance()
-    device = await open_device(http, instance, "alice")
+async def test_duplicated_user_ids_in_one_event_deliver_once(alice: ClientConnection, bus: Bus) -> None:
     await bus.publish(notification("n1"), "alice", "alice", "alice")
     await bus.publish(notification("barrier"), "alice")
-    assert [(await receive(device)).notification.id for _ in range(2)] == ["n1", "barrier"]
+    assert [(await receive(alice)).notification.id for _ in range(2)] == ["n1", "barrier"]
 
 
-async def test_redelivered_and_stale_events_are_dropped(
-    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
-) -> None:
-    instance = await start_instance()
-    device = await open_device(http, instance, "alice")
+async def test_redelivered_and_stale_events_are_dropped(alice: ClientConnection, bus: Bus) -> None:
     await bus.publish(notification("n1", at=100.0), "alice")
     await bus.publish(notification("n1", at=100.0), "alice")  # a redelivery
     await bus.publish(notification("n1", status=Notification.UPDATED, at=300.0), "alice")
@@ -83,8 +68,8 @@ async def test_redelivered_and_stale_events_are_dropped(
     await bus.publish(notification("barrier"), "alice")
     received = []
     for _ in range(4):
-        message = await receive(device)
-        await ack(device, message)
+        message = await receive(alice)
+        await ack(alice, message)
         received.append((message.notification.id, message.notification.status, message.notification.timestamp.seconds))
     assert received == [
         ("n1", Notification.NEW, 100),
@@ -94,25 +79,17 @@ async def test_redelivered_and_stale_events_are_dropped(
     ]
 
 
-async def test_updated_and_deleted_of_one_notification_both_go_out(
-    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
-) -> None:
-    instance = await start_instance()
-    device = await open_device(http, instance, "alice")
+async def test_updated_and_deleted_of_one_notification_both_go_out(alice: ClientConnection, bus: Bus) -> None:
     await bus.publish(notification("n1", status=Notification.UPDATED, at=500.0), "alice")
     await bus.publish(notification("n1", status=Notification.DELETED, at=500.0), "alice")
-    statuses = [(await receive(device)).notification.status for _ in range(2)]
+    statuses = [(await receive(alice)).notification.status for _ in range(2)]
     assert statuses == [Notification.UPDATED, Notification.DELETED]
 
 
-async def test_undecodable_event_is_dead_lettered_and_delivery_goes_on(
-    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
-) -> None:
-    instance = await start_instance()
-    device = await open_device(http, instance, "alice")
+async def test_undecodable_event_is_dead_lettered_and_delivery_goes_on(alice: ClientConnection, bus: Bus) -> None:
     await bus.publish_raw(b"\xff\xff not protobuf")
     await bus.publish(notification("n1"), "alice")
-    assert (await receive(device)).notification.id == "n1"
+    assert (await receive(alice)).notification.id == "n1"
     assert await bus.dead_letters(1) == [b"\xff\xff not protobuf"]
 
 
