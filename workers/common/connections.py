@@ -20,6 +20,7 @@ from aio_pika.abc import AbstractRobustConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from workers.common import amqpwrites
 from workers.common.errors import ServiceUnavailable
 from workers.common.settings import CommonSettings
 
@@ -82,7 +83,9 @@ async def connect_redis(url: str, *, timeout_s: float = 30.0, decode: bool = Tru
 
 
 async def connect_amqp(url: str, *, timeout_s: float = 30.0) -> AbstractRobustConnection:
-    """A robust RabbitMQ connection: reconnects by itself after the first connect succeeded."""
+    """A robust RabbitMQ connection: reconnects by itself after the first connect succeeded. The frames
+    queued in one loop turn leave in one write (see workers/common/amqpwrites.py)."""
+    amqpwrites.install()
 
     async def attempt() -> AbstractRobustConnection:
         return await aio_pika.connect_robust(url, timeout=min(timeout_s, 10.0))
