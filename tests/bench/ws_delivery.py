@@ -264,7 +264,7 @@ async def run(bench: Bench) -> None:
         async def publish(i: int) -> None:
             body = event(
                 f"l-{i}",
-                status=Notification.UPDATED if os.environ.get("EXP_UPD") else Notification.NEW,
+                status=Notification.NEW,
                 users=[latency_users[i % len(latency_users)]],
                 content=f"t={time.time()}".encode(),
             )
