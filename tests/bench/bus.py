@@ -29,7 +29,7 @@ from workers.common.wire import ReviewEvent, to_timestamp
 from workers.puller.settings import PullerSettings
 from workers.puller.sink import Digest
 from workers.puller.worker import Puller
-from workers.pusher.fanout import FanOut, entry_of
+from workers.pusher.fanout import FanOut, entry_of, event_key
 from workers.pusher.publisher import generated_event, publish_events
 from workers.pusher.writer import append_entries
 
@@ -99,9 +99,12 @@ async def pusher_hot_path(stream: str, events: int, batch: int) -> tuple[int, fl
         now_ms = int(now_s * 1000)
         fan = FanOut()
         for body in bodies[start : start + batch]:
-            entry = entry_of(ReviewEvent.FromString(body), now_ms=now_ms)
-            fan.add(entry, mapping.brand_users[entry.brand])
-        written += await append_entries(redis, keys=keys, by_user=fan.by_user, settings=settings, now_s=now_s)
+            review = ReviewEvent.FromString(body)
+            entry = entry_of(review, now_ms=now_ms)
+            fan.add(entry, mapping.brand_users[entry.brand], key=event_key(review))
+        written += await append_entries(
+            redis, keys=keys, by_user=fan.by_user, settings=settings, now_s=now_s, pushed=fan.pushed
+        )
     elapsed = time.perf_counter() - started
     await redis.aclose()
     return written, elapsed

@@ -56,6 +56,11 @@ class BusKeys:
         return f"nf:{self.stream}:pending_since"
 
     @property
+    def pushed(self) -> str:
+        """Zset event key -> push time (ms) of each review event written lately; redeliveries check it."""
+        return f"nf:{self.stream}:pushed"
+
+    @property
     def map_current(self) -> str:
         """String: the version id of the mapping in force (flipped last, so readers see whole versions)."""
         return f"nf:{self.stream}:map:current"

@@ -3,7 +3,8 @@
 A message is acked only after its entries are in Redis. An undecodable or invalid event is dead-lettered
 (nack without requeue -> `notifier.dlx`); an event of an unknown brand is counted, logged and acked.
 While Redis is down the batch is retried with backoff and stays unacked; if the process dies the broker
-redelivers it (a duplicate entry of the same review collapses in the digest).
+redelivers it. A redelivered event whose key is in `pushed` was written before its ack was lost and is
+acked without writing it again, so it cannot count in a second digest after a window closed between.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import asyncio
 import logging
 import time
 from collections import Counter as Tally
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
 
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractIncomingMessage
@@ -20,15 +22,17 @@ from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from google.protobuf.message import DecodeError
 
 from workers.common.connections import REDIS_DOWN
+from workers.common.entries import Entry
 from workers.common.errors import InvalidInput
 from workers.common.keys import BusKeys
 from workers.common.mapping import MappingCache, read_settings
 from workers.common.wire import ReviewEvent
 from workers.pusher import metrics
-from workers.pusher.fanout import FanOut, entry_of
-from workers.pusher.writer import append_entries
+from workers.pusher.fanout import FanOut, entry_of, event_key
+from workers.pusher.writer import already_pushed, append_entries
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class BatchConsumer:
@@ -40,12 +44,14 @@ class BatchConsumer:
         mapping: MappingCache,
         batch_size: int,
         linger_s: float,
+        horizon_s: float = 300.0,
     ) -> None:
         self._redis = redis
         self._keys = keys
         self._mapping = mapping
         self._batch_size = batch_size
         self._linger_s = linger_s
+        self._horizon_s = horizon_s
         self.inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         self.totals: Tally[str] = Tally()
 
@@ -86,10 +92,12 @@ class BatchConsumer:
         now_ms = int(now_s * 1000)
         mapping = await self._mapping.get()
         fan = FanOut()
+        placed: list[tuple[Entry, Sequence[str], str, bool]] = []
         last_good: AbstractIncomingMessage | None = None
         for message in batch:
             try:
-                entry = entry_of(ReviewEvent.FromString(message.body), now_ms=now_ms)
+                event = ReviewEvent.FromString(message.body)
+                entry = entry_of(event, now_ms=now_ms)
             except (DecodeError, InvalidInput) as exc:
                 await self._dead_letter(message, reason=str(exc) or "undecodable ReviewEvent")
                 continue
@@ -98,17 +106,28 @@ class BatchConsumer:
                 fan.unknown_brands[entry.brand] += 1
                 log.warning("review %s of unknown brand %s: counted and dropped", entry.review, entry.brand)
             else:
-                fan.add(entry, users)
+                placed.append((entry, users, event_key(event), bool(message.redelivered)))
             last_good = message
         if last_good is None:
             return
-        await self._write(fan, now_s=now_s, stopping=stopping)
+        redelivered = [key for _entry, _users, key, again in placed if again]
+        written_before = await self._retrying(
+            lambda: already_pushed(self._redis, keys=self._keys, event_keys=redelivered), what="check"
+        )
+        for entry, recipients, key, again in placed:
+            if not (again and key in written_before):
+                fan.add(entry, recipients, key=key)
+        await self._retrying(lambda: self._write(fan, now_s=now_s), what="write")
         unknown = sum(fan.unknown_brands.values())
+        repeated = len(placed) - fan.events
         metrics.EVENTS.labels("written").inc(fan.events)
         metrics.EVENTS.labels("unknown_brand").inc(unknown)
+        metrics.EVENTS.labels("written_before").inc(repeated)
         metrics.ENTRIES.inc(fan.entries)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-        self.totals.update(events=fan.events, entries=fan.entries, unknown_brand=unknown)
+        self.totals.update(events=fan.events, entries=fan.entries, unknown_brand=unknown, written_before=repeated)
+        if repeated:
+            log.info("%d redelivered events were written before their ack was lost: acked, not written again", repeated)
         try:
             await last_good.ack(multiple=True)
         except (AMQPError, ChannelInvalidStateError) as exc:
@@ -116,16 +135,27 @@ class BatchConsumer:
             log.warning("ack of %d events lost (%s); the broker redelivers them", len(batch), exc)
         log.debug("batch of %d events: %d entries for %d users", len(batch), fan.entries, len(fan.by_user))
 
-    async def _write(self, fan: FanOut, *, now_s: float, stopping: asyncio.Event) -> None:
+    async def _write(self, fan: FanOut, *, now_s: float) -> None:
+        settings = await read_settings(self._redis, keys=self._keys)
+        await append_entries(
+            self._redis,
+            keys=self._keys,
+            by_user=fan.by_user,
+            settings=settings,
+            now_s=now_s,
+            pushed=fan.pushed,
+            horizon_s=self._horizon_s,
+        )
+
+    async def _retrying(self, step: Callable[[], Awaitable[T]], *, what: str) -> T:
+        """Run one Redis step of a batch until Redis answers; the batch stays unacked meanwhile."""
         delay = 0.05
         while True:
             try:
-                settings = await read_settings(self._redis, keys=self._keys)
-                await append_entries(self._redis, keys=self._keys, by_user=fan.by_user, settings=settings, now_s=now_s)
-                return
+                return await step()
             except REDIS_DOWN as exc:
                 metrics.REDIS_RETRIES.inc()
-                log.warning("Redis unavailable (%s): batch of %d entries kept, retrying", exc, fan.entries)
+                log.warning("Redis unavailable (%s): batch kept, retrying its %s", exc, what)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 

@@ -20,13 +20,23 @@ class FanOut:
     entries: int = 0
     events: int = 0
     unknown_brands: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    pushed: list[str] = field(default_factory=list)
+    """Event keys of the events added with one (marked in Redis after their entries)."""
 
-    def add(self, entry: Entry, users: Iterable[str]) -> None:
+    def add(self, entry: Entry, users: Iterable[str], *, key: str | None = None) -> None:
         encoded = entry.encode()
         for user in users:
             self.by_user[user].append(encoded)
             self.entries += 1
         self.events += 1
+        if key is not None:
+            self.pushed.append(key)
+
+
+def event_key(event: ReviewEvent) -> str:
+    """What identifies a review event across redeliveries: brand, review, kind and occurrence (as sent)."""
+    occurred_ms = event.occurred_at.seconds * 1000 + event.occurred_at.nanos // 1_000_000
+    return f"{event.brand_id}|{event.review_id}|{event.kind}|{occurred_ms}"
 
 
 def entry_of(event: ReviewEvent, *, now_ms: int) -> Entry:

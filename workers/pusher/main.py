@@ -40,7 +40,14 @@ class PusherRoom(Room):
         declared = await declare_topology(channel, Topology(s.amqp_namespace))
         keys = BusKeys(s.stream)
         mapping = MappingCache(redis, keys=keys, refresh_s=s.mapping_refresh_s)
-        self._consumer = BatchConsumer(redis, keys=keys, mapping=mapping, batch_size=s.batch_size, linger_s=s.linger_s)
+        self._consumer = BatchConsumer(
+            redis,
+            keys=keys,
+            mapping=mapping,
+            batch_size=s.batch_size,
+            linger_s=s.linger_s,
+            horizon_s=s.redelivery_horizon_s,
+        )
         self._queue = declared.reviews_queue
         self.spawn(self._consume(self._queue, self._consumer, mapping), name="pusher-consume")
 

@@ -7,7 +7,7 @@ from prometheus_client import Counter, Histogram
 EVENTS = Counter(
     "notifier_pusher_events_total",
     "Review events consumed, by outcome.",
-    ["outcome"],  # written | unknown_brand | invalid
+    ["outcome"],  # written | written_before (a redelivery of a lost ack) | unknown_brand | invalid
 )
 ENTRIES = Counter("notifier_pusher_entries_total", "Entries appended to users' pending lists.")
 BATCH_SECONDS = Histogram(
