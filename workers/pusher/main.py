@@ -75,7 +75,8 @@ class PusherRoom(Room):
         totals = self._consumer.totals if self._consumer else {}
         return (
             f"{totals.get('events', 0)} events, {totals.get('entries', 0)} entries written, "
-            f"{totals.get('unknown_brand', 0)} of unknown brands, {totals.get('dead_lettered', 0)} dead-lettered"
+            f"{totals.get('unknown_brand', 0)} of unknown brands, {totals.get('dead_lettered', 0)} dead-lettered, "
+            f"{totals.get('written_before', 0)} redelivered after a lost ack and not written again"
         )
 
 
