@@ -15,7 +15,6 @@ from aio_pika.abc import AbstractRobustConnection
 from tests.conftest import AMQP_URL, REDIS_URL, delete_topology
 from tests.processes import ROOT, clean_env, notifier
 from workers.common.auth import mint_token
-from workers.common.settings import CommonSettings
 from workers.common.topology import Topology
 
 URL = re.compile(r"http://127\.0\.0\.1:\d+")
@@ -85,7 +84,10 @@ async def test_up_serves_every_room_until_sigterm_and_then_stops_them_cleanly(
         assert core_url, printed
         ops_urls = [u for line in printed.splitlines() if "│" in line for u in URL.findall(line.split("│")[4])]
         assert len(ops_urls) == 5, printed  # one each of core, ws_delivery, pusher, puller and monitor
-        token = mint_token(secret=CommonSettings().jwt_secret, sub="1")
+        secret = re.search(r"NOTIFIER_JWT_SECRET=\$\(cat (\S+)\)", hints)
+        assert secret, printed
+        secret_text = await asyncio.to_thread(Path(secret.group(1)).read_text)
+        token = mint_token(secret=secret_text.strip(), sub="1")
         async with httpx.AsyncClient(timeout=5) as http:
             for url in ops_urls:
                 assert (await http.get(f"{url}/readyz")).status_code == 200, url

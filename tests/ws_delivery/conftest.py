@@ -34,7 +34,7 @@ from workers.common.wire import (
 from workers.ws_delivery.main import WsDeliveryRoom
 from workers.ws_delivery.settings import WsSettings
 
-SECRET = WsSettings().jwt_secret
+SECRET = "ws-delivery-tests-secret-" + "0123456789abcdef" * 3
 TIMEOUT_S = 5.0
 
 
@@ -64,6 +64,7 @@ def ws_settings(stream: str, amqp_namespace: str) -> Callable[..., WsSettings]:
             "amqp_url": AMQP_URL,
             "stream": stream,
             "amqp_namespace": amqp_namespace,
+            "jwt_secret": SECRET,
             "http_host": "127.0.0.1",
             "http_port": 0,
             "close_timeout_s": 2.0,

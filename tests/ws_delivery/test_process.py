@@ -12,7 +12,7 @@ from aio_pika.abc import AbstractRobustConnection
 
 from tests.conftest import free_port
 from tests.processes import start_room
-from tests.ws_delivery.conftest import Bus, ack, notification, receive, token
+from tests.ws_delivery.conftest import SECRET, Bus, ack, notification, receive, token
 from workers.client.http import get_ticket, websocket_url
 
 
@@ -21,7 +21,10 @@ async def test_room_process_delivers_and_closes_devices_with_1001_on_sigterm(
 ) -> None:
     port = free_port()
     room = start_room(
-        "ws_delivery", env={**env, "NOTIFIER_HTTP_PORT": str(port)}, log_dir=tmp_path, ops_port=free_port()
+        "ws_delivery",
+        env={**env, "NOTIFIER_HTTP_PORT": str(port), "NOTIFIER_JWT_SECRET": SECRET},
+        log_dir=tmp_path,
+        ops_port=free_port(),
     )
     try:
         await room.wait_ready()

@@ -7,10 +7,13 @@ mode against Redis and RabbitMQ on 127.0.0.1.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
+"""HS256 wants a key of at least its 256-bit output (RFC 7518 section 3.2)."""
 
 
 def _shared(name: str) -> AliasChoices:
@@ -25,11 +28,9 @@ class CommonSettings(BaseSettings):
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_shared("REDIS_URL"))
     amqp_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", validation_alias=_shared("AMQP_URL"))
     stream: str = Field("default", validation_alias=_shared("STREAM"), pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-    jwt_secret: str = Field(
-        "notifier-local-development-secret-not-for-production-use-0123456789",
-        validation_alias=_shared("JWT_SECRET"),
-        repr=False,
-    )
+    jwt_secret: str = Field("", validation_alias=_shared("JWT_SECRET"), repr=False)
+    """HMAC key of bearer tokens. No default: core and ws_delivery refuse to start without it (or a public
+    key), and only `notifier up` / `notifier demo` make one up, per run."""
     core_url: str = Field("", validation_alias=_shared("CORE_URL"))
     http_host: str = Field("127.0.0.1", validation_alias=_shared("HTTP_HOST"))
     http_port: int = Field(8000, validation_alias=_shared("HTTP_PORT"), ge=0, le=65535)
@@ -56,3 +57,14 @@ class AuthSettings(CommonSettings):
     jwt_roles_claim: str = Field("realm_access.roles", validation_alias=_shared("JWT_ROLES_CLAIM"))
     role_produce: str = Field("notifier_produce", validation_alias=_shared("ROLE_PRODUCE"))
     role_admin: str = Field("notifier_admin", validation_alias=_shared("ROLE_ADMIN"))
+    jwt_max_lifetime_s: float = Field(86_400.0, validation_alias=_shared("JWT_MAX_LIFETIME_S"), gt=0)
+    """A token whose `exp` lies further ahead than this is refused (no token that never expires)."""
+
+    @model_validator(mode="after")
+    def _fail_closed(self) -> Self:
+        """Without a key every token would be refused, or, worse, one everybody knows accepted: refuse to start."""
+        if not self.jwt_secret and not self.jwt_public_key.strip():
+            raise ValueError("NOTIFIER_JWT_SECRET (or NOTIFIER_JWT_PUBLIC_KEY) is not set: tokens cannot be verified")
+        if self.jwt_secret and len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"NOTIFIER_JWT_SECRET is shorter than {MIN_SECRET_BYTES} bytes")
+        return self

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,24 @@ from workers.local.rooms import Rooms, metrics_of, start_rooms
 from workers.local.stack import LocalStack
 
 PAGE_SIZE = 100
+
+
+SECRET_FILE = "jwt-secret"
+
+
+def with_secret(settings: BrokerSettings, *, log_dir: Path) -> BrokerSettings:
+    """The settings with a token secret: `NOTIFIER_JWT_SECRET` when set, else a random one made for this run.
+
+    The rooms get no default secret (a default is a key everybody knows); a local stack makes one up, hands it
+    to its processes and writes it to `<log_dir>/jwt-secret` (mode 0600) for `notifier token` in another shell.
+    """
+    secret = settings.jwt_secret or secrets.token_urlsafe(32)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / SECRET_FILE
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(secret + "\n")
+    return settings.model_copy(update={"jwt_secret": secret})
 
 
 @dataclass
@@ -56,7 +75,7 @@ class Session:
         env: Mapping[str, str] | None = None,
         settings: BrokerSettings | None = None,
     ) -> Session:
-        settings = settings or BrokerSettings()
+        settings = with_secret(settings or BrokerSettings(), log_dir=log_dir)
         redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
         amqp = await connect_amqp(settings.amqp_url, timeout_s=settings.connect_timeout_s)
         channel = await amqp.channel(publisher_confirms=True)
@@ -66,10 +85,16 @@ class Session:
             "NOTIFIER_AMQP_NAMESPACE": namespace,
             "NOTIFIER_REDIS_URL": settings.redis_url,
             "NOTIFIER_AMQP_URL": settings.amqp_url,
+            "NOTIFIER_JWT_SECRET": settings.jwt_secret,
             **(env or {}),
         }
         stack = LocalStack(env=stack_env, log_dir=log_dir)
         return cls(stream, namespace, log_dir, settings, redis, amqp, channel, declared, stack)
+
+    @property
+    def secret_file(self) -> Path:
+        """Where the token secret of this run is written (see `with_secret`)."""
+        return self.log_dir / SECRET_FILE
 
     @property
     def keys(self) -> BusKeys:

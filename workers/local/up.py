@@ -29,6 +29,8 @@ async def run_up(*, stream: str, namespace: str, replicas: int, log_dir: Path) -
             console.print(where(rooms))
             console.print(
                 f"stream {stream}, AMQP namespace {namespace or '(none)'}. Try, in another shell:\n"
+                f"  export NOTIFIER_JWT_SECRET=$(cat {session.secret_file})  # made up for this run\n"
+                "  notifier token --sub 1 --role notifier_produce  # a bearer token for the HTTP APIs\n"
                 f"  notifier publish-reviews --stream {stream} --count 100 --rate 20\n"
                 f"  notifier listen --user 1 --ws-url {rooms.ws_url(0)} --core-url {rooms.core_url(0)}\n"
                 "Ctrl-C (or SIGTERM) stops every process."
