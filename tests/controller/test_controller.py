@@ -13,7 +13,7 @@ from tests.controller.proxy import TcpProxy
 from workers.common.keys import BusKeys, ControllerKeys
 from workers.common.mapping import read_mapping, read_settings, write_mapping
 from workers.common.streamspec import parse_spec
-from workers.controller.metrics import RECONCILES, RELEASES
+from workers.controller.metrics import RECONCILES, RELEASES, STATUS_REFRESHES
 
 SPEC: dict[str, Any] = {
     "brands": {"Brand1": ["1", "2"], "Brand2": ["4"]},
@@ -261,3 +261,36 @@ async def test_object_deleted_while_redis_is_down_waits_for_redis_before_letting
     assert held["metadata"]["deletionTimestamp"]
     assert "notifier.io/mapping" in held["metadata"]["finalizers"]
     assert await redis.exists(BusKeys(stream).map_current, BusKeys(stream).settings) == 0
+
+
+async def test_a_refused_object_shows_no_figures_of_the_stream_it_does_not_own(
+    cluster: Cluster, controller: Any, redis: aioredis.Redis, stream: str
+) -> None:
+    second_namespace = f"{cluster.namespace}-b"
+    await cluster.ensure_namespace(second_namespace)
+    await redis.hset(BusKeys(stream).findings, mapping={"stale_users": "3", "invalid_users": "2"})  # type: ignore[misc]
+    async with controller(namespaces=f"{cluster.namespace},{second_namespace}"):
+        await cluster.create_ready(stream, SPEC, what="the first object Ready")
+
+        async def owner_figures() -> dict[str, Any] | None:
+            obj = await cluster.get(stream)
+            return obj if obj and obj["status"].get("staleUsers") == 3 else None
+
+        owner = await eventually(owner_figures, what="the owner's staleUsers from the findings")
+        skipped_before = STATUS_REFRESHES.labels(outcome="not_owned")._value.get()
+        await cluster.create(stream, {"brands": {"Other": ["9"]}}, namespace=second_namespace)
+        await eventually(
+            lambda: cluster.ready(stream, status="False", reason="StreamConflict", namespace=second_namespace),
+            what="the second object refused",
+        )
+
+        async def refreshes_skipped() -> bool:
+            return STATUS_REFRESHES.labels(outcome="not_owned")._value.get() >= skipped_before + 2
+
+        await eventually(refreshes_skipped, what="two status refreshes of the refused object")
+        refused = await cluster.get(stream, namespace=second_namespace)
+
+    assert owner["status"]["invalidUsers"] == 2
+    assert refused is not None
+    for figure in ("brands", "users", "staleUsers", "invalidUsers"):
+        assert figure not in refused["status"], figure

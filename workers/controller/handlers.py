@@ -5,7 +5,8 @@
   a kopf.PermanentError (no retries until the spec changes); Redis unreachable is Ready=False
   RedisUnavailable and a kopf.TemporaryError retried with exponential backoff.
 - delete: kopf's finalizer holds the object until the mapping is removed from Redis.
-- timer: status.staleUsers / status.invalidUsers follow the monitor's findings hash.
+- timer: status.staleUsers / status.invalidUsers follow the monitor's findings hash, for the object that owns
+  the stream only; an object refused with StreamConflict shows no figures of the stream.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ async def reconcile(
         patch.status.update(
             st.failed_status(status, generation=generation, reason=reason, message=str(exc), now=st.now_rfc3339())
         )
+        if reason == st.STREAM_CONFLICT:
+            patch.status.update(st.not_owned_status(status))
         kopf.warn(body, reason=reason, message=str(exc))
         RECONCILES.labels(outcome="conflict" if reason == st.STREAM_CONFLICT else "invalid").inc()
         log.warning("NotificationStream %s: %s: %s", owner, reason, exc)
@@ -130,6 +133,12 @@ async def refresh_findings(
     except ServiceUnavailable as exc:
         STATUS_REFRESHES.labels(outcome="unavailable").inc()
         log.warning("NotificationStream %s: findings not refreshed: %s", owner, exc)
+        return
+    if findings is None:
+        cleared = st.not_owned_status(status)
+        STATUS_REFRESHES.labels(outcome="not_owned").inc()
+        if cleared:
+            patch.status.update(cleared)
         return
     changes = st.findings_patch(status, findings)
     STATUS_REFRESHES.labels(outcome="patched" if changes else "same").inc()

@@ -20,6 +20,7 @@ ORPHANS_REMOVED = Counter(
 )
 STATUS_REFRESHES = Counter(
     "notifier_controller_status_refreshes_total",
-    "Refreshes of status.staleUsers/invalidUsers from the monitor's findings, by outcome: patched, same, unavailable.",
+    "Refreshes of status.staleUsers/invalidUsers from the monitor's findings, by outcome: patched, same, "
+    "not_owned (another object owns the stream), unavailable.",
     ["outcome"],
 )

@@ -102,10 +102,17 @@ class Reconciler:
             await self._redis.hdel(self._keys.streams, stream)
         return removed
 
-    async def findings(self, owner: Owner) -> dict[str, str]:
-        """The monitor's latest findings for the object's stream (empty when it reported none)."""
+    async def findings(self, owner: Owner) -> dict[str, str] | None:
+        """The monitor's latest findings for the object's stream (empty when it reported none).
+
+        None when `owner` does not own the stream: an object refused with StreamConflict must not show the
+        figures of the stream another object (or `notifier mapping load`) manages.
+        """
+        stream = self.stream_of(owner)
         with redis_errors("read the monitor's findings"):
-            raw: dict[str, str] = await self._redis.hgetall(BusKeys(self.stream_of(owner)).findings)
+            if await self._redis.hget(self._keys.streams, stream) != str(owner):
+                return None
+            raw: dict[str, str] = await self._redis.hgetall(BusKeys(stream).findings)
         return raw
 
     async def sweep(

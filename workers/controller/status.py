@@ -30,6 +30,9 @@ MAX_MESSAGE = 1024
 FINDINGS_FIELDS = {"stale_users": "staleUsers", "invalid_users": "invalidUsers"}
 """Field of the monitor's findings hash -> status field."""
 
+OWNED_FIGURES = ("brands", "users", *FINDINGS_FIELDS.values())
+"""Status fields that describe the stream's data, shown only by the object that owns the stream."""
+
 
 def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -87,6 +90,11 @@ def failed_status(
             status.get("conditions"), ready=False, reason=reason, message=message, generation=generation, now=now
         ),
     }
+
+
+def not_owned_status(status: Mapping[str, Any]) -> dict[str, None]:
+    """The patch that removes every figure of a stream the object does not own (merge-patch null deletes)."""
+    return {field: None for field in OWNED_FIGURES if status.get(field) is not None}
 
 
 def is_ready(status: Mapping[str, Any]) -> bool:
