@@ -48,6 +48,7 @@ def test_field_numbers_follow_the_design() -> None:
         ("seen", 5),
         ("content_type", 6),
         ("content", 7),
+        ("position", 8),
     ]
     assert numbers(wire.BrokerNotification) == [("user_ids", 1), ("notification", 2)]
     assert numbers(wire.BrokerConfirmation) == [("user_id", 1), ("id", 2)]

@@ -140,7 +140,16 @@ class StoreKeys:
         """Set: broadcasts above the user's mark already delivered to the user (by a confirmation)."""
         return f"nf:{self.stream}:core:u:{{{user}}}:bdone"
 
-    def user_keys(self, user: str) -> tuple[str, str, str, str, str, str]:
+    def feed(self, user: str) -> str:
+        """Zset `<N|U|D>:<notification id>` -> seq of the notification's latest change for the user.
+
+        One member per notification (a change replaces the member of the previous one): `N` created,
+        `U` seen state changed, `D` deleted by the user. Broadcasts appear here only once the user changed
+        them; until then the feed read merges them from `broadcasts`. Trimmed below `feed_floor`.
+        """
+        return f"nf:{self.stream}:core:u:{{{user}}}:feed"
+
+    def user_keys(self, user: str) -> tuple[str, str, str, str, str, str, str]:
         return (
             self.undelivered(user),
             self.delivered(user),
@@ -148,6 +157,7 @@ class StoreKeys:
             self.unseen(user),
             self.broadcast_mark(user),
             self.broadcast_done(user),
+            self.feed(user),
         )
 
     @property
@@ -159,6 +169,16 @@ class StoreKeys:
     def seq(self) -> str:
         """String: the commit sequence counter."""
         return f"nf:{self.stream}:core:seq"
+
+    @property
+    def feed_marks(self) -> str:
+        """Zset seq -> unix time the purger first saw the commit sequence there (changes up to seq are older)."""
+        return f"nf:{self.stream}:core:feed:marks"
+
+    @property
+    def feed_floor(self) -> str:
+        """String: the oldest position the feeds still keep; every change at or below it is past the retention."""
+        return f"nf:{self.stream}:core:feed:floor"
 
     @property
     def expiry(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+FEED = "/api/v1/notifications"
 UNDELIVERED = "/api/v1/notifications/undelivered"
 UNDELIVERED_INVALIDATE_AT = "/api/v1/notifications/undelivered/{id}/invalidate_at"
 DELIVERED = "/api/v1/notifications/delivered"

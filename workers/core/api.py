@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -23,21 +24,33 @@ from workers.core import metrics
 from workers.core.middleware import BodyLimit, RequestMetrics, replay
 from workers.core.model import (
     BadContent,
+    BadCursor,
     ContentTooLarge,
     CreateBody,
     Created,
+    FeedView,
     InvalidateBody,
     NotificationView,
     SeenBody,
     Stored,
     decode_content,
     deleted_event,
+    format_cursor,
     new_event,
     new_id,
+    parse_cursor,
     seen_event,
 )
 from workers.core.settings import CoreSettings
-from workers.core.store import Duplicate, Store
+from workers.core.store import (
+    DEFAULT_FEED_LIMIT,
+    Duplicate,
+    ExpiredCursor,
+    FeedEntry,
+    FeedPage,
+    FutureCursor,
+    Store,
+)
 from workers.core.tokens import CachingVerifier
 from workers.core.wakeups import Wakeups
 
@@ -45,6 +58,12 @@ log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 100
 MAX_WAIT_S = 60.0
+MAX_FEED_LIMIT = 500
+RESYNC_DETAIL = (
+    "cursor is older than the feed's retention: changes after it may be gone; resync by reading the feed "
+    "without a cursor (from the oldest change kept)"
+)
+T = TypeVar("T")
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 
 
@@ -158,6 +177,51 @@ async def create_notification(services: Services, principal: Principal, body: Cr
     return stored.id
 
 
+async def _long_poll(
+    services: Services,
+    request: Request,
+    *,
+    user: str,
+    wait: float,
+    read: Callable[[float], Awaitable[T]],
+    empty: Callable[[T], bool],
+) -> T | None:
+    """`read(wait_until)` until it finds something, `wait` seconds pass or core stops; None when the caller left.
+
+    `read` marks the user waiting in the store when it finds nothing (until `wait_until`), so a change for
+    the user on any replica publishes a wake-up, which sets the watch registered before the first read.
+    """
+    deadline = time.monotonic() + wait
+    wait_until = time.time() + wait if wait > 0 else 0.0
+    with services.wakeups.watch(user) as woken:
+        while True:
+            woken.clear()
+            found = await read(wait_until)
+            remaining = deadline - time.monotonic()
+            if not empty(found) or remaining <= 0 or services.stopping.is_set():
+                return found
+            with metrics.WAITING_POLLS.track_inprogress():
+                await _wait_any((woken, services.stopping), remaining)
+            if await request.is_disconnected():
+                return None
+
+
+def _feed_item(entry: FeedEntry) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "position": format_cursor(entry.position),
+        "id": entry.id,
+        "status": entry.status,
+        "created_at": None,
+        "created_by": None,
+        "seen": entry.seen,
+        "content_type": None,
+        "content": None,
+    }
+    if entry.stored is not None:
+        item.update(entry.stored.view(seen=entry.seen))
+    return item
+
+
 def create_app(services: Services) -> FastAPI:
     settings, store = services.settings, services.store
     app = FastAPI(
@@ -177,23 +241,50 @@ def create_app(services: Services) -> FastAPI:
         request: Request, principal: Caller, wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0.0
     ) -> Response:
         user = principal.sub
-        deadline = time.monotonic() + wait
-        wait_until = time.time() + wait if wait > 0 else 0.0
-        with services.wakeups.watch(user) as woken:
-            while True:
-                woken.clear()
-                rows = await store.take_undelivered(user, wait_until=wait_until)
-                remaining = deadline - time.monotonic()
-                if rows or remaining <= 0 or services.stopping.is_set():
-                    break
-                with metrics.WAITING_POLLS.track_inprogress():
-                    await _wait_any((woken, services.stopping), remaining)
-                if await request.is_disconnected():
-                    return Response(status_code=499)
+
+        async def take(wait_until: float) -> list[Stored]:
+            return await store.take_undelivered(user, wait_until=wait_until)
+
+        rows = await _long_poll(services, request, user=user, wait=wait, read=take, empty=lambda rows: not rows)
+        if rows is None:
+            return Response(status_code=499)
         if rows:
             metrics.DELIVERED.labels("poll").inc(len(rows))
             log.info("delivered %d notifications to %s by poll", len(rows), user)
         return JSONResponse([row.view(seen=False) for row in rows])
+
+    @app.get(paths.FEED, response_model=FeedView, summary="The caller's feed after a cursor (long poll)")
+    async def feed(
+        request: Request,
+        principal: Caller,
+        after: Annotated[str | None, Query(max_length=64)] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_FEED_LIMIT)] = DEFAULT_FEED_LIMIT,
+        wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0.0,
+    ) -> Response:
+        """Every change of the caller's notifications after `after`, oldest first (DESIGN section 6)."""
+        try:
+            position = None if after is None else parse_cursor(after)
+        except BadCursor as exc:
+            raise HTTPException(422, str(exc)) from None
+        user = principal.sub
+
+        async def read(wait_until: float) -> FeedPage:
+            nonlocal position
+            page = await store.feed(user, after=position, limit=limit, wait_until=wait_until)
+            position = page.next
+            return page
+
+        try:
+            page = await _long_poll(services, request, user=user, wait=wait, read=read, empty=lambda p: not p.entries)
+        except FutureCursor:
+            raise HTTPException(422, "cursor is ahead of this feed: not one this service handed out") from None
+        except ExpiredCursor:
+            return JSONResponse({"detail": RESYNC_DETAIL, "resync": True}, status_code=410)
+        if page is None:
+            return Response(status_code=499)
+        for entry in page.entries:
+            metrics.FEED_ENTRIES.labels(entry.status).inc()
+        return JSONResponse({"items": [_feed_item(entry) for entry in page.entries], "next": format_cursor(page.next)})
 
     @app.put(paths.UNDELIVERED_INVALIDATE_AT, status_code=204, summary="Change when a notification expires")
     async def invalidate_at(id: str, body: InvalidateBody, principal: Producer) -> Response:

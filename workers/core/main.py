@@ -58,7 +58,7 @@ class CoreRoom(Room):
         await consuming_channel.set_qos(prefetch_count=s.amqp_prefetch)
         consuming = await declare_topology(consuming_channel, topology)
 
-        store = Store(redis, stream=s.stream, retention_s=s.retention_s)
+        store = Store(redis, stream=s.stream, retention_s=s.retention_s, feed_retention_s=s.feed_retention_s)
         wakeups = Wakeups(channel=store.keys.wake, retry_delay_s=s.retry_delay_s)
         self._listening = self.spawn(wakeups.listen(redis, self.stopping), name="wakeups")
         await asyncio.wait_for(wakeups.subscribed.wait(), s.connect_timeout_s)

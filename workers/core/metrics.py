@@ -45,3 +45,8 @@ CONFIRMATIONS = Counter(
     ["outcome"],
 )
 PURGED = Counter("notifier_core_purged_total", "Notifications deleted after their retention.")
+FEED_ENTRIES = Counter(
+    "notifier_core_feed_entries_total",
+    "Feed entries handed out to devices, by the change they show (NEW, UPDATED, DELETED).",
+    ["status"],
+)

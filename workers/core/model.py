@@ -6,6 +6,7 @@ import base64
 import binascii
 import itertools
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -106,6 +107,46 @@ class NotificationView(BaseModel):
     seen: bool
     content_type: str
     content: str
+
+
+class FeedItem(BaseModel):
+    """One entry of a user's feed: the latest change of one notification (DESIGN section 6, the feed).
+
+    DELETED entries carry only `position`, `id` and `status`; the content fields are null.
+    """
+
+    position: str
+    id: str
+    status: str
+    created_at: str | None
+    created_by: str | None
+    seen: bool
+    content_type: str | None
+    content: str | None
+
+
+class FeedView(BaseModel):
+    items: list[FeedItem]
+    next: str
+
+
+CURSOR_PATTERN = re.compile(r"[0-9]{1,18}")
+"""The cursor's form today: the decimal commit sequence. Clients keep it opaque; a later form (e.g. one
+position per store shard) will contain a character outside the digits, so both forms can be told apart."""
+
+
+class BadCursor(ValueError):
+    """The cursor is not one this store hands out."""
+
+
+def parse_cursor(cursor: str) -> int:
+    if not CURSOR_PATTERN.fullmatch(cursor):
+        raise BadCursor("cursor is not one this service handed out")
+    return int(cursor)
+
+
+def format_cursor(position: int) -> str:
+    return str(position)
 
 
 @dataclass(frozen=True, slots=True)

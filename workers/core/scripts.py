@@ -5,11 +5,33 @@ expiry (unix s, empty for none), `to` recipients (space separated, empty for a b
 a broadcast, `seq` commit sequence, `pending` recipients it has not reached yet (1 for a live broadcast),
 `held` users who have it delivered and not deleted. A notification nobody can still receive or holds
 is queued on the garbage zset and deleted after the retention.
+
+Every change addressed to a user (create, seen, delete) takes the next commit sequence and writes it to
+the user's feed (`<N|U|D>:<id>` -> seq, one member per notification); broadcasts stay in `broadcasts`
+until a user changes one. The sequence is also the event's position: the scripts append it to the
+serialised BrokerNotification as `notification.position` (protobuf merges a repeated embedded message),
+because the body is built before the script knows the sequence.
 """
 
 from __future__ import annotations
 
 _EXPIRED = """
+local function position_part(seq)
+  -- BrokerNotification field 2 (notification) holding only Notification field 8 (position)
+  local s = tostring(seq)
+  local inner = string.char(0x42, #s) .. s
+  return string.char(0x12, #inner) .. inner
+end
+local function feed_put(feed, letter, id, seq, floor)
+  redis.call('ZREM', feed, 'N:' .. id, 'U:' .. id, 'D:' .. id)
+  redis.call('ZADD', feed, seq, letter .. ':' .. id)
+  redis.call('ZREMRANGEBYSCORE', feed, '-inf', floor)
+end
+local function wake_if_waiting(waiting, channel, user, now)
+  if tonumber(redis.call('ZSCORE', waiting, user) or 0) >= now then
+    redis.call('PUBLISH', channel, user)
+  end
+end
 local function expired(exp, now)
   return exp ~= nil and exp ~= false and exp ~= '' and tonumber(exp) <= now
 end
@@ -26,8 +48,11 @@ local function unreferenced(nkey, id, garbage, due)
 end
 """
 
-CREATE = """
--- KEYS: producer ids, notification, seq, outbox, broadcasts, expiry, undelivered of each recipient, waiting
+CREATE = (
+    _EXPIRED
+    + """
+-- KEYS: producer ids, notification, seq, outbox, broadcasts, expiry, feed floor, waiting,
+--       then undelivered and feed of each recipient
 -- ARGV: meta (JSON: pnid, id, by, at, ct, exp, to, rk, wake, now), content, event body
 -- Recipients with a long poll waiting are woken through the wake channel.
 local m = cjson.decode(ARGV[1])
@@ -37,22 +62,24 @@ if existing then
 end
 redis.call('HSET', KEYS[1], m.pnid, m.id)
 local seq = redis.call('INCR', KEYS[3])
-local broadcast = #KEYS == 7
-local pending = broadcast and 1 or (#KEYS - 7)
+local broadcast = #KEYS == 8
+local pending = broadcast and 1 or (#KEYS - 8) / 2
 redis.call('HSET', KEYS[2], 'by', m.by, 'at', m.at, 'ct', m.ct, 'c', ARGV[2], 'exp', m.exp,
   'to', m.to, 'bc', broadcast and '1' or '', 'seq', seq, 'pending', pending, 'held', 0)
 if broadcast then
   redis.call('ZADD', KEYS[5], seq, m.id)
 else
-  for i = 7, #KEYS - 1 do
+  local floor = redis.call('GET', KEYS[7]) or 0
+  for i = 9, #KEYS, 2 do
     redis.call('ZADD', KEYS[i], seq, m.id)
+    feed_put(KEYS[i + 1], 'N', m.id, seq, floor)
   end
 end
 if m.exp ~= '' then
   redis.call('ZADD', KEYS[6], m.exp, m.id)
 end
-redis.call('XADD', KEYS[4], '*', 'rk', m.rk, 'b', ARGV[3])
-local waiting = KEYS[#KEYS]
+redis.call('XADD', KEYS[4], '*', 'rk', m.rk, 'b', ARGV[3] .. position_part(seq))
+local waiting = KEYS[8]
 if broadcast then
   if redis.call('ZCOUNT', waiting, m.now, '+inf') > 0 then
     redis.call('PUBLISH', m.wake, '*')
@@ -70,6 +97,7 @@ else
 end
 return {1, m.id}
 """
+)
 
 FETCH = (
     _EXPIRED
@@ -132,65 +160,82 @@ return out
 """
 )
 
+_CONFIRM = """
+-- K: undelivered, delivered, unseen, broadcast mark, broadcast done (keys of the user)
+local function confirm_one(K, id, nkey, user, now)
+  local row = redis.call('HMGET', nkey, 'bc', 'exp', 'seq', 'to')
+  if not row[3] then
+    return 'unknown'
+  end
+  if row[1] == '1' then
+    local mark = tonumber(redis.call('GET', K[4]) or 0)
+    if tonumber(row[3]) <= mark or redis.call('SISMEMBER', K[5], id) == 1 then
+      return 'already_delivered'
+    end
+    if expired(row[2], now) then
+      return 'expired'
+    end
+    redis.call('SADD', K[5], id)
+    deliver(nkey, id, row[3], K[2], K[3])
+    return 'delivered'
+  end
+  if not redis.call('ZSCORE', K[1], id) then
+    if string.find(' ' .. row[4] .. ' ', ' ' .. user .. ' ', 1, true) then
+      return 'already_delivered'
+    end
+    return 'not_recipient'
+  end
+  if expired(row[2], now) then
+    return 'expired'
+  end
+  redis.call('ZREM', K[1], id)
+  redis.call('HINCRBY', nkey, 'pending', -1)
+  deliver(nkey, id, row[3], K[2], K[3])
+  return 'delivered'
+end
+"""
+
 CONFIRM = (
     _EXPIRED
+    + _CONFIRM
     + """
 -- KEYS: undelivered, delivered, unseen, broadcast mark, broadcast done, notification
 -- ARGV: id, user, now
-local row = redis.call('HMGET', KEYS[6], 'bc', 'exp', 'seq', 'to')
-if not row[3] then
-  return 'unknown'
-end
-if row[1] == '1' then
-  local mark = tonumber(redis.call('GET', KEYS[4]) or 0)
-  if tonumber(row[3]) <= mark or redis.call('SISMEMBER', KEYS[5], ARGV[1]) == 1 then
-    return 'already_delivered'
-  end
-  if expired(row[2], tonumber(ARGV[3])) then
-    return 'expired'
-  end
-  redis.call('SADD', KEYS[5], ARGV[1])
-  deliver(KEYS[6], ARGV[1], row[3], KEYS[2], KEYS[3])
-  return 'delivered'
-end
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  if string.find(' ' .. row[4] .. ' ', ' ' .. ARGV[2] .. ' ', 1, true) then
-    return 'already_delivered'
-  end
-  return 'not_recipient'
-end
-if expired(row[2], tonumber(ARGV[3])) then
-  return 'expired'
-end
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HINCRBY', KEYS[6], 'pending', -1)
-deliver(KEYS[6], ARGV[1], row[3], KEYS[2], KEYS[3])
-return 'delivered'
+return confirm_one(KEYS, ARGV[1], KEYS[6], ARGV[2], tonumber(ARGV[3]))
 """
 )
 
-SEEN = """
--- KEYS: delivered, seen, unseen, outbox; ARGV: id, "1" seen or "" unseen, routing key, event body
-local seq = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not seq then
+SEEN = (
+    _EXPIRED
+    + """
+-- KEYS: delivered, seen, unseen, outbox, feed, seq, feed floor, waiting
+-- ARGV: id, "1" seen or "" unseen, routing key, event body, wake channel, user, now
+-- The change takes the next sequence in the user's feed; the user's feed long polls are woken.
+local nseq = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not nseq then
   return 0
 end
 if ARGV[2] == '1' then
-  redis.call('ZADD', KEYS[2], seq, ARGV[1])
+  redis.call('ZADD', KEYS[2], nseq, ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[1])
 else
-  redis.call('ZADD', KEYS[3], seq, ARGV[1])
+  redis.call('ZADD', KEYS[3], nseq, ARGV[1])
   redis.call('ZREM', KEYS[2], ARGV[1])
 end
-redis.call('XADD', KEYS[4], '*', 'rk', ARGV[3], 'b', ARGV[4])
+local seq = redis.call('INCR', KEYS[6])
+feed_put(KEYS[5], 'U', ARGV[1], seq, redis.call('GET', KEYS[7]) or 0)
+redis.call('XADD', KEYS[4], '*', 'rk', ARGV[3], 'b', ARGV[4] .. position_part(seq))
+wake_if_waiting(KEYS[8], ARGV[5], ARGV[6], tonumber(ARGV[7]))
 return 1
 """
+)
 
 DELETE = (
     _EXPIRED
     + """
--- KEYS: delivered, seen, unseen, outbox, notification, garbage
--- ARGV: id, routing key, event body, garbage due time
+-- KEYS: delivered, seen, unseen, outbox, notification, garbage, feed, seq, feed floor, waiting
+-- ARGV: id, routing key, event body, garbage due time, wake channel, user, now
+-- The deletion stays in the user's feed as a DELETED entry at the next sequence until the feed's retention.
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then
   return 0
 end
@@ -200,8 +245,86 @@ if redis.call('EXISTS', KEYS[5]) == 1 then
   redis.call('HINCRBY', KEYS[5], 'held', -1)
   unreferenced(KEYS[5], ARGV[1], KEYS[6], ARGV[4])
 end
-redis.call('XADD', KEYS[4], '*', 'rk', ARGV[2], 'b', ARGV[3])
+local seq = redis.call('INCR', KEYS[8])
+feed_put(KEYS[7], 'D', ARGV[1], seq, redis.call('GET', KEYS[9]) or 0)
+redis.call('XADD', KEYS[4], '*', 'rk', ARGV[2], 'b', ARGV[3] .. position_part(seq))
+wake_if_waiting(KEYS[10], ARGV[5], ARGV[6], tonumber(ARGV[7]))
 return 1
+"""
+)
+
+FEED = (
+    _EXPIRED
+    + _CONFIRM
+    + """
+-- KEYS: feed, broadcasts, seq, feed floor, waiting, undelivered, delivered, unseen, broadcast mark,
+--       broadcast done, seen
+-- ARGV: after (a sequence, or empty for the oldest kept), limit, now, notification key prefix, user,
+--       wait until (unix s) or 0
+-- Returns {'ok', next, rows...} with position, id, status (N, U or D), seen, at, by, ct, c per row, or
+-- {'future', seq} / {'expired', floor}. The user's feed and the broadcasts are merged by sequence; a
+-- broadcast the user changed is skipped there (its own feed entry stands for it). Expired and purged
+-- notifications are passed over. A NEW entry handed out is delivered to the user (as a confirmation
+-- does). With nothing to hand out and a wait, the user is marked waiting, so a change wakes the poll.
+local limit, now, prefix, user = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local seq = tonumber(redis.call('GET', KEYS[3]) or 0)
+local floor = tonumber(redis.call('GET', KEYS[4]) or 0)
+local after = floor
+if ARGV[1] ~= '' then
+  after = tonumber(ARGV[1])
+  if after > seq then
+    return {'future', tostring(seq)}
+  end
+  if after < floor then
+    return {'expired', tostring(floor)}
+  end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', floor)
+local mine = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. after, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
+local casts = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. after, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
+local K = {KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]}
+local out = {'ok', ''}
+local function emit(letter, id, position)
+  if letter == 'B' then
+    if redis.call('ZSCORE', KEYS[1], 'U:' .. id) or redis.call('ZSCORE', KEYS[1], 'D:' .. id) then
+      return
+    end
+    letter = 'N'
+  end
+  local row = {'', '', '', ''}
+  if letter ~= 'D' then
+    local nkey = prefix .. id
+    row = redis.call('HMGET', nkey, 'at', 'by', 'ct', 'c', 'exp')
+    if not row[1] or expired(row[5], now) then
+      return
+    end
+    if letter == 'N' then
+      confirm_one(K, id, nkey, user, now)
+    end
+  end
+  local seen = redis.call('ZSCORE', KEYS[11], id) and '1' or '0'
+  for _, v in ipairs({position, id, letter, seen, row[1], row[2], row[3], row[4]}) do
+    table.insert(out, v)
+  end
+end
+local i, j, taken, last = 1, 1, 0, tostring(after)
+while taken < limit and (i <= #mine or j <= #casts) do
+  if j > #casts or (i <= #mine and tonumber(mine[i + 1]) < tonumber(casts[j + 1])) then
+    last = mine[i + 1]
+    emit(string.sub(mine[i], 1, 1), string.sub(mine[i], 3), last)
+    i = i + 2
+  else
+    last = casts[j + 1]
+    emit('B', casts[j], last)
+    j = j + 2
+  end
+  taken = taken + 1
+end
+out[2] = taken < limit and tostring(seq) or last
+if #out == 2 and tonumber(ARGV[6]) > now then
+  redis.call('ZADD', KEYS[5], 'GT', ARGV[6], user)
+end
+return out
 """
 )
 
@@ -259,11 +382,20 @@ return 1
 )
 
 PURGE = """
--- KEYS: expiry, garbage, broadcasts, waiting; ARGV: now, retention, limit, notification key prefix,
---       user key prefix
+-- KEYS: expiry, garbage, broadcasts, waiting, seq, feed marks, feed floor
+-- ARGV: now, retention, limit, notification key prefix, user key prefix, feed retention
 -- Expired notifications leave every undelivered index after the retention; a notification nobody holds
--- is deleted. Returns the number of notifications deleted.
+-- is deleted. The feed floor moves up to the newest sequence seen at least a feed retention ago (each
+-- run marks the sequence it finds with the time it first found it). Returns the number deleted.
 local now, retention, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZADD', KEYS[6], 'NX', now, redis.call('GET', KEYS[5]) or '0')
+local old = redis.call('ZREVRANGEBYSCORE', KEYS[6], now - tonumber(ARGV[6]), '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+if #old > 0 then
+  if tonumber(old[1]) > tonumber(redis.call('GET', KEYS[7]) or 0) then
+    redis.call('SET', KEYS[7], old[1])
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', '(' .. old[2])
+end
 local deleted = 0
 local function drop(nkey)
   local refs = redis.call('HMGET', nkey, 'pending', 'held')

@@ -17,6 +17,8 @@ class CoreSettings(BrokerSettings, AuthSettings):
     """Largest decoded notification content: 413 above it."""
     retention_s: float = Field(7 * 86_400.0, ge=0)
     """How long expired and deleted notifications are kept before they are purged."""
+    feed_retention_s: float = Field(30 * 86_400.0, ge=0)
+    """How long each user's feed keeps a change (default 30 days); an older cursor is answered 410 (resync)."""
     purge_interval_s: float = Field(60.0, gt=0)
     purge_batch: int = Field(500, ge=1, le=100_000)
     relay_batch: int = Field(200, ge=1, le=10_000)

@@ -19,6 +19,9 @@ from workers.core import scripts
 from workers.core.batching import ScriptBatcher
 from workers.core.model import Event, Stored
 
+FeedStatus = Literal["NEW", "UPDATED", "DELETED"]
+_FEED_STATUS: dict[bytes, FeedStatus] = {b"N": "NEW", b"U": "UPDATED", b"D": "DELETED"}
+DEFAULT_FEED_LIMIT = 100
 Outcome = Literal["delivered", "already_delivered", "not_recipient", "expired", "unknown"]
 OUTCOMES: tuple[Outcome, ...] = ("delivered", "already_delivered", "not_recipient", "expired", "unknown")
 
@@ -31,6 +34,32 @@ class Duplicate(Exception):
     def __init__(self, existing_id: str) -> None:
         super().__init__(existing_id)
         self.existing_id = existing_id
+
+
+class FutureCursor(Exception):
+    """The cursor is ahead of every position the store has handed out (forged or from another store)."""
+
+
+class ExpiredCursor(Exception):
+    """The cursor is older than the feed's retention: changes after it may be gone, the device must resync."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """A notification's latest change for one user: its position, status and, unless deleted, its content."""
+
+    position: int
+    status: FeedStatus
+    seen: bool
+    id: str
+    stored: Stored | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    entries: list[FeedEntry]
+    next: int
+    """The position to read after next time: the last entry's, or the store's sequence when the page ran out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +82,28 @@ def _stored(notification_id: Any, at: Any, by: Any, ct: Any, content: Any) -> St
     )
 
 
+def _feed_entry(row: Sequence[Any]) -> FeedEntry:
+    position, notification_id, letter, seen, at, by, ct, content = row
+    status = _FEED_STATUS[bytes(letter)]
+    stored = None if status == "DELETED" else _stored(notification_id, at, by, ct, content)
+    return FeedEntry(
+        position=int(position), status=status, seen=bool(int(seen)), id=_text(notification_id), stored=stored
+    )
+
+
 class Store:
-    def __init__(self, redis: aioredis.Redis, *, stream: str, retention_s: float) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, *, stream: str, retention_s: float, feed_retention_s: float = 30 * 86_400.0
+    ) -> None:
         self.redis = redis
         self.keys = StoreKeys(stream)
         self.retention_s = retention_s
+        self.feed_retention_s = feed_retention_s
         self._notification_prefix = self.keys.notification("")
         self._user_prefix = self.keys.prefix + "u:"
         self._create = redis.register_script(scripts.CREATE)
         self._fetch = redis.register_script(scripts.FETCH)
+        self._feed = redis.register_script(scripts.FEED)
         self._confirm = redis.register_script(scripts.CONFIRM)
         self._seen = redis.register_script(scripts.SEEN)
         self._delete = redis.register_script(scripts.DELETE)
@@ -75,6 +117,11 @@ class Store:
         """The keys a delivery to `user` changes (the order the fetch and confirm scripts expect)."""
         k = self.keys
         return [k.undelivered(user), k.delivered(user), k.unseen(user), k.broadcast_mark(user), k.broadcast_done(user)]
+
+    def _feed_change_keys(self, user: str) -> list[str]:
+        """The keys a seen or delete change adds to the user's feed with (the order both scripts expect)."""
+        k = self.keys
+        return [k.feed(user), k.seq, k.feed_floor, k.waiting]
 
     async def create(
         self,
@@ -94,8 +141,9 @@ class Store:
             k.outbox,
             k.broadcasts,
             k.expiry,
-            *(k.undelivered(user) for user in users),
+            k.feed_floor,
             k.waiting,
+            *(key for user in users for key in (k.undelivered(user), k.feed(user))),
         ]
         meta = {
             "pnid": producer_notification_id,
@@ -130,6 +178,35 @@ class Store:
         rows.sort(key=lambda row: row[0])
         return [stored for _, stored in rows]
 
+    async def feed(
+        self, user: str, *, after: int | None, limit: int = DEFAULT_FEED_LIMIT, wait_until: float = 0.0
+    ) -> FeedPage:
+        """The user's changes after position `after` (None: from the oldest kept), oldest first.
+
+        NEW entries handed out are delivered to the user, as a device's confirmation would. With none and
+        `wait_until` (unix time) ahead, the user is marked waiting until then. FutureCursor or
+        ExpiredCursor when `after` is out of the kept range.
+        """
+        k = self.keys
+        keys = [
+            k.feed(user),
+            k.broadcasts,
+            k.seq,
+            k.feed_floor,
+            k.waiting,
+            *self._delivery_keys(user),
+            k.seen(user),
+        ]
+        args = ["" if after is None else after, limit, time.time(), self._notification_prefix, user, wait_until]
+        reply = await self._batcher.call(self._feed, keys=keys, args=args)
+        verdict, position = _text(reply[0]), int(reply[1])
+        if verdict == "future":
+            raise FutureCursor(position)
+        if verdict == "expired":
+            raise ExpiredCursor(position)
+        entries = [_feed_entry(reply[i : i + 8]) for i in range(2, len(reply), 8)]
+        return FeedPage(entries=entries, next=position)
+
     async def confirm(self, user: str, notification_id: str) -> Outcome:
         """Mark a notification delivered for `user` when the user is a recipient still waiting for it."""
         keys = [*self._delivery_keys(user), self.keys.notification(notification_id)]
@@ -140,14 +217,23 @@ class Store:
 
     async def set_seen(self, user: str, notification_id: str, *, seen: bool, event: Event) -> bool:
         k = self.keys
-        keys = [k.delivered(user), k.seen(user), k.unseen(user), k.outbox]
-        args = [notification_id, "1" if seen else "", event.routing_key, event.body]
+        keys = [k.delivered(user), k.seen(user), k.unseen(user), k.outbox, *self._feed_change_keys(user)]
+        args = [notification_id, "1" if seen else "", event.routing_key, event.body, k.wake, user, time.time()]
         return bool(int(await self._batcher.call(self._seen, keys=keys, args=args)))
 
     async def delete(self, user: str, notification_id: str, *, event: Event) -> bool:
         k = self.keys
-        keys = [k.delivered(user), k.seen(user), k.unseen(user), k.outbox, k.notification(notification_id), k.garbage]
-        args = [notification_id, event.routing_key, event.body, time.time() + self.retention_s]
+        keys = [
+            k.delivered(user),
+            k.seen(user),
+            k.unseen(user),
+            k.outbox,
+            k.notification(notification_id),
+            k.garbage,
+            *self._feed_change_keys(user),
+        ]
+        now = time.time()
+        args = [notification_id, event.routing_key, event.body, now + self.retention_s, k.wake, user, now]
         return bool(int(await self._batcher.call(self._delete, keys=keys, args=args)))
 
     async def delivered(self, user: str, *, offset: int, count: int, seen: bool | None) -> list[Listed]:
@@ -182,7 +268,16 @@ class Store:
         )
 
     async def purge(self, *, limit: int) -> int:
-        """Drop expired notifications from undelivered indexes and delete unreferenced ones; returns deletions."""
+        """Drop expired notifications from undelivered indexes, delete unreferenced ones and move the feed floor
+        past the feed retention; returns deletions."""
         k = self.keys
-        args = [time.time(), self.retention_s, limit, self._notification_prefix, self._user_prefix]
-        return int(await self._purge(keys=[k.expiry, k.garbage, k.broadcasts, k.waiting], args=args))
+        args = [
+            time.time(),
+            self.retention_s,
+            limit,
+            self._notification_prefix,
+            self._user_prefix,
+            self.feed_retention_s,
+        ]
+        keys = [k.expiry, k.garbage, k.broadcasts, k.waiting, k.seq, k.feed_marks, k.feed_floor]
+        return int(await self._purge(keys=keys, args=args))

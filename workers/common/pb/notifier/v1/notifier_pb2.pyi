@@ -31,7 +31,7 @@ class ReviewEvent(_message.Message):
     def __init__(self, brand_id: _Optional[str] = ..., review_id: _Optional[str] = ..., kind: _Optional[_Union[ReviewEvent.Kind, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Notification(_message.Message):
-    __slots__ = ("id", "status", "timestamp", "created_by", "seen", "content_type", "content")
+    __slots__ = ("id", "status", "timestamp", "created_by", "seen", "content_type", "content", "position")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         NEW: _ClassVar[Notification.Status]
@@ -47,6 +47,7 @@ class Notification(_message.Message):
     SEEN_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
     id: str
     status: Notification.Status
     timestamp: _timestamp_pb2.Timestamp
@@ -54,7 +55,8 @@ class Notification(_message.Message):
     seen: bool
     content_type: str
     content: bytes
-    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[Notification.Status, str]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., seen: _Optional[bool] = ..., content_type: _Optional[str] = ..., content: _Optional[bytes] = ...) -> None: ...
+    position: str
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[Notification.Status, str]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., seen: _Optional[bool] = ..., content_type: _Optional[str] = ..., content: _Optional[bytes] = ..., position: _Optional[str] = ...) -> None: ...
 
 class BrokerNotification(_message.Message):
     __slots__ = ("user_ids", "notification")
