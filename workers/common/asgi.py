@@ -13,6 +13,8 @@ from typing import Any
 
 import uvicorn
 
+from workers.common.front import DEFAULT_LIMITS, FrontLimits, server_options
+
 log = logging.getLogger(__name__)
 
 
@@ -36,10 +38,11 @@ class EmbeddedServer(uvicorn.Server):
 
 
 async def start_server(
-    app: Any, *, host: str, port: int, name: str, **config: Any
+    app: Any, *, host: str, port: int, name: str, limits: FrontLimits = DEFAULT_LIMITS, **config: Any
 ) -> tuple[EmbeddedServer, asyncio.Task[None]]:
-    """Start serving `app`; returns once the socket listens (or raises if it cannot bind)."""
-    settings = {"log_level": "warning", "lifespan": "off", "access_log": False, **config}
+    """Start serving `app`; returns once the socket listens (or raises if it cannot bind). Every server has
+    the strict front of `workers.common.front` (header limits and timeouts, a connection cap)."""
+    settings = {"log_level": "warning", "lifespan": "off", "access_log": False, **server_options(limits), **config}
     server = EmbeddedServer(uvicorn.Config(app, host=host, port=port, **settings))
     task = asyncio.create_task(server.serve(), name=f"{name}-server")
     while not server.started:

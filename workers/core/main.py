@@ -93,7 +93,12 @@ class CoreRoom(Room):
             stopping=self.stopping,
         )
         server, task = await start_server(
-            create_app(services), host=s.http_host, port=s.http_port, name="core api", proxy_headers=False
+            create_app(services),
+            host=s.http_host,
+            port=s.http_port,
+            name="core api",
+            limits=s.http_limits,
+            proxy_headers=False,
         )
         self._server = (server, task)
         gc.freeze()  # what start-up allocated lives as long as the process: keep it out of collections

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from workers.common.front import FrontLimits
 from workers.common.settings import AuthSettings, BrokerSettings
 
 
@@ -15,6 +16,16 @@ class CoreSettings(BrokerSettings, AuthSettings):
     """Largest request body accepted (checked before parsing, also for chunked bodies): 413 above it."""
     content_limit_bytes: int = Field(4096, ge=1)
     """Largest decoded notification content: 413 above it."""
+    http_max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576)
+    """Largest request head (request line and headers): 431 above it, then the connection closes."""
+    http_max_headers: int = Field(100, ge=8, le=1000)
+    """Most header fields in one request: 431 above it."""
+    http_header_timeout_s: float = Field(10.0, gt=0, le=300)
+    """A request head must arrive whole within this long from its first byte (or from connecting): no slowloris."""
+    http_keepalive_timeout_s: float = Field(5.0, gt=0, le=300)
+    """An idle keep-alive connection is closed after this long."""
+    http_max_connections: int = Field(4096, ge=1, le=1_000_000)
+    """Open connections at most (long polls included); a connection beyond is answered 503 and closed."""
     retention_s: float = Field(7 * 86_400.0, ge=0)
     """How long expired and deleted notifications are kept before they are purged."""
     feed_retention_s: float = Field(30 * 86_400.0, ge=0)
@@ -34,3 +45,13 @@ class CoreSettings(BrokerSettings, AuthSettings):
     """How long the confirmation consumer lets a batch fill after its first message (0: handle at once)."""
     retry_delay_s: float = Field(1.0, gt=0)
     """Pause of the relay and the confirmation consumer after the broker or Redis failed."""
+
+    @property
+    def http_limits(self) -> FrontLimits:
+        return FrontLimits(
+            max_header_bytes=self.http_max_header_bytes,
+            max_headers=self.http_max_headers,
+            header_timeout_s=self.http_header_timeout_s,
+            keepalive_timeout_s=self.http_keepalive_timeout_s,
+            max_connections=self.http_max_connections,
+        )
