@@ -77,7 +77,7 @@ async def test_listener_long_polls_during_a_broker_outage_and_loses_nothing(
         during = [await core.create("alice", content=f"during-{n}".encode()) for n in range(3)]
         polled = await take(stream, 3)
         assert sorted(r.notification.id for r in polled) == sorted(during)
-        assert {r.via for r in polled} == {"poll"}
+        assert {r.via for r in polled} == {"feed"}
         proxy.restore()
         await wait_until(lambda: instance.room.hub.broker_up, timeout_s=10)
         after = await core.create("alice", content=b"after")

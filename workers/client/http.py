@@ -1,8 +1,9 @@
-"""The client's HTTP calls: a ticket from ws_delivery, undelivered notifications from core (long polling)."""
+"""The client's HTTP calls: a ticket from ws_delivery, the user's feed from core (paged, long polling)."""
 
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -37,10 +38,51 @@ async def get_ticket(http: httpx.AsyncClient, *, ws_url: str, token: str) -> str
     return str(response.json()["ticket"])
 
 
+class CursorExpired(Exception):
+    """Core answered 410: the cursor is older than the feed's retention; read again from the oldest change kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    notifications: list[Notification]
+    """Each entry as the Notification a WebSocket frame would carry, `position` set."""
+    next: str
+
+
+async def read_feed(
+    http: httpx.AsyncClient, *, core_url: str, token: str, after: str | None, limit: int, wait_s: float = 0.0
+) -> FeedPage:
+    """One page of the caller's feed after `after` (None: from the oldest change kept); blocks up to `wait_s`."""
+    params: dict[str, str | int] = {"limit": limit}
+    if after is not None:
+        params["after"] = after
+    if wait_s > 0:
+        params["wait"] = f"{wait_s:g}"
+    response = await http.get(
+        http_base(core_url) + paths.FEED, params=params, headers=bearer(token), timeout=wait_s + 10
+    )
+    if response.status_code == 410:
+        raise CursorExpired(response.json().get("detail", "cursor expired"))
+    response.raise_for_status()
+    body = response.json()
+    return FeedPage(notifications=[from_feed_item(item) for item in body["items"]], next=str(body["next"]))
+
+
+def from_feed_item(item: dict[str, Any]) -> Notification:
+    """A feed entry as a Notification: its status and position, and the content unless it is DELETED."""
+    notification = Notification(id=str(item["id"]), status=str(item["status"]), position=str(item["position"]))
+    if item.get("created_at") is not None:
+        notification.MergeFrom(from_json(item))  # its status is NEW, proto3's default, which a merge leaves alone
+    return notification
+
+
 async def poll_undelivered(
     http: httpx.AsyncClient, *, core_url: str, token: str, wait_s: float = 0.0
 ) -> list[Notification]:
-    """The caller's undelivered notifications (core marks them delivered); blocks up to `wait_s` for one."""
+    """The caller's undelivered notifications (core marks them delivered); blocks up to `wait_s` for one.
+
+    The endpoint of earlier clients: it answers only what no device of the user has had yet; devices read
+    the feed (`read_feed`) instead."""
     params = {"wait": f"{wait_s:g}"} if wait_s > 0 else {}
     response = await http.get(
         http_base(core_url) + paths.UNDELIVERED, params=params, headers=bearer(token), timeout=wait_s + 10

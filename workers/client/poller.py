@@ -10,19 +10,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 import httpx
 
-from workers.common.wire import Notification
-
 log = logging.getLogger(__name__)
 
-Fetch = Callable[[float], Awaitable[list[Notification]]]
-Emit = Callable[[Notification], None]
+T = TypeVar("T")
 
 
-class Poller:
-    def __init__(self, *, fetch: Fetch, emit: Emit, wait_s: float) -> None:
+class Poller(Generic[T]):
+    """Runs `fetch(wait_s)` (a long poll while `polling`, else one quick read) and hands each item to `emit`."""
+
+    def __init__(
+        self, *, fetch: Callable[[float], Awaitable[list[T]]], emit: Callable[[T], None], wait_s: float
+    ) -> None:
         self._fetch = fetch
         self._emit = emit
         self._wait_s = wait_s
@@ -48,15 +50,15 @@ class Poller:
         while True:
             polling = self._polling
             try:
-                notifications = await self._fetch(self._wait_s if polling else 0.0)
+                items = await self._fetch(self._wait_s if polling else 0.0)
             except httpx.HTTPError as exc:
                 log.warning("polling core failed (%s), retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.2
-            for notification in notifications:
-                self._emit(notification)
+            for item in items:
+                self._emit(item)
             if not polling and not self._polling:
                 return
 
