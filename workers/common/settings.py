@@ -50,7 +50,7 @@ class BrokerSettings(CommonSettings):
 
 
 class AuthSettings(CommonSettings):
-    """Settings of rooms that verify bearer tokens (core, ws_delivery)."""
+    """Settings of rooms and commands that verify or mint bearer tokens."""
 
     jwt_public_key: str = Field("", validation_alias=_shared("JWT_PUBLIC_KEY"))
     """PEM of an RS256 public key; when set, RS256 tokens are accepted besides HS256/HS512."""
@@ -59,6 +59,10 @@ class AuthSettings(CommonSettings):
     role_admin: str = Field("notifier_admin", validation_alias=_shared("ROLE_ADMIN"))
     jwt_max_lifetime_s: float = Field(86_400.0, validation_alias=_shared("JWT_MAX_LIFETIME_S"), gt=0)
     """A token whose `exp` lies further ahead than this is refused (no token that never expires)."""
+
+
+class VerifierSettings(AuthSettings):
+    """Settings of rooms that verify bearer tokens (core, ws_delivery): they do not start without a key."""
 
     @model_validator(mode="after")
     def _fail_closed(self) -> Self:

@@ -6,10 +6,10 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from workers.common.front import FrontLimits
-from workers.common.settings import AuthSettings, BrokerSettings
+from workers.common.settings import BrokerSettings, VerifierSettings
 
 
-class CoreSettings(BrokerSettings, AuthSettings):
+class CoreSettings(BrokerSettings, VerifierSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_CORE_", extra="ignore", populate_by_name=True)
 
     http_body_limit_bytes: int = Field(8192, ge=64)

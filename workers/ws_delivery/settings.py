@@ -5,10 +5,10 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from workers.common.settings import AuthSettings, BrokerSettings
+from workers.common.settings import BrokerSettings, VerifierSettings
 
 
-class WsSettings(BrokerSettings, AuthSettings):
+class WsSettings(BrokerSettings, VerifierSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_WS_", extra="ignore", populate_by_name=True)
 
     retry_interval_s: float = Field(10.0, gt=0)
@@ -26,6 +26,9 @@ class WsSettings(BrokerSettings, AuthSettings):
     """A TCP connection must finish its HTTP request or WebSocket upgrade within this long."""
     close_timeout_s: float = Field(5.0, gt=0)
     """How long a closing connection may take to answer the close frame before the socket is dropped."""
+    content_limit_bytes: int = Field(4096, ge=1)
+    """Largest notification content an event may carry: keep it equal to core's NOTIFIER_CORE_CONTENT_LIMIT_BYTES;
+    a larger event is dead-lettered, never sent to a device."""
     max_frame_bytes: int = Field(4096, ge=64)
     """Largest frame a device may send (acks are a few bytes)."""
     redis_concurrency: int = Field(64, ge=1, le=100)
