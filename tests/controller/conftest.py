@@ -58,7 +58,7 @@ class Cluster:
     def __init__(self, *, client: kubernetes.client.ApiClient, namespace: str, api: ApiServer | None) -> None:
         self.namespace = namespace
         self.api = api
-        self._custom = kubernetes.client.CustomObjectsApi(client)
+        self.custom = kubernetes.client.CustomObjectsApi(client)
         self._core = kubernetes.client.CoreV1Api(client)
         self.created: set[tuple[str, str]] = set()
         self.namespaces_created: list[str] = []
@@ -76,17 +76,28 @@ class Cluster:
             await asyncio.to_thread(self._core.create_namespace, {"metadata": {"name": name}})
             self.namespaces_created.append(name)
 
-    async def create(self, name: str, spec: dict[str, Any], *, namespace: str | None = None) -> dict[str, Any]:
+    async def create(
+        self,
+        name: str,
+        spec: dict[str, Any],
+        *,
+        namespace: str | None = None,
+        labels: dict[str, str] | None = None,
+        finalizers: list[str] | None = None,
+    ) -> dict[str, Any]:
         namespace = namespace or self.namespace
+        meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": labels or {}}
+        if finalizers:
+            meta["finalizers"] = finalizers
         body = {
             "apiVersion": f"{API_GROUP}/{API_VERSION}",
             "kind": "NotificationStream",
-            "metadata": {"name": name, "namespace": namespace},
+            "metadata": meta,
             "spec": spec,
         }
         self.created.add((namespace, name))
         created: dict[str, Any] = await asyncio.to_thread(
-            self._custom.create_namespaced_custom_object, API_GROUP, API_VERSION, namespace, PLURAL, body
+            self.custom.create_namespaced_custom_object, API_GROUP, API_VERSION, namespace, PLURAL, body
         )
         return created
 
@@ -97,12 +108,12 @@ class Cluster:
 
     async def patch(self, name: str, patch: dict[str, Any]) -> None:
         await asyncio.to_thread(
-            self._custom.patch_namespaced_custom_object, API_GROUP, API_VERSION, self.namespace, PLURAL, name, patch
+            self.custom.patch_namespaced_custom_object, API_GROUP, API_VERSION, self.namespace, PLURAL, name, patch
         )
 
     async def delete(self, name: str, *, namespace: str | None = None) -> None:
         await asyncio.to_thread(
-            self._custom.delete_namespaced_custom_object,
+            self.custom.delete_namespaced_custom_object,
             API_GROUP,
             API_VERSION,
             namespace or self.namespace,
@@ -113,7 +124,7 @@ class Cluster:
     async def get(self, name: str, *, namespace: str | None = None) -> dict[str, Any] | None:
         try:
             found: dict[str, Any] = await asyncio.to_thread(
-                self._custom.get_namespaced_custom_object,
+                self.custom.get_namespaced_custom_object,
                 API_GROUP,
                 API_VERSION,
                 namespace or self.namespace,
@@ -131,7 +142,7 @@ class Cluster:
         body = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": name}}
         try:
             await asyncio.to_thread(
-                self._custom.create_namespaced_custom_object, "kopf.dev", "v1", self.namespace, "kopfpeerings", body
+                self.custom.create_namespaced_custom_object, "kopf.dev", "v1", self.namespace, "kopfpeerings", body
             )
         except kubernetes.client.ApiException as exc:
             if exc.status != 409:
@@ -141,7 +152,7 @@ class Cluster:
     async def peers(self, name: str) -> dict[str, Any]:
         """The live peers recorded in the peering object's status: identity -> keep-alive record."""
         peering: dict[str, Any] = await asyncio.to_thread(
-            self._custom.get_namespaced_custom_object, "kopf.dev", "v1", self.namespace, "kopfpeerings", name
+            self.custom.get_namespaced_custom_object, "kopf.dev", "v1", self.namespace, "kopfpeerings", name
         )
         return {peer: record for peer, record in (peering.get("status") or {}).items() if record}
 
@@ -172,7 +183,7 @@ class Cluster:
     async def strip_finalizers(self, namespace: str, name: str) -> None:
         with contextlib.suppress(kubernetes.client.ApiException):
             await asyncio.to_thread(
-                self._custom.patch_namespaced_custom_object,
+                self.custom.patch_namespaced_custom_object,
                 API_GROUP,
                 API_VERSION,
                 namespace,
@@ -186,12 +197,12 @@ class Cluster:
             await self.strip_finalizers(namespace, name)
             with contextlib.suppress(kubernetes.client.ApiException):
                 await asyncio.to_thread(
-                    self._custom.delete_namespaced_custom_object, API_GROUP, API_VERSION, namespace, PLURAL, name
+                    self.custom.delete_namespaced_custom_object, API_GROUP, API_VERSION, namespace, PLURAL, name
                 )
         for peering in self.peerings:
             with contextlib.suppress(kubernetes.client.ApiException):
                 await asyncio.to_thread(
-                    self._custom.delete_namespaced_custom_object,
+                    self.custom.delete_namespaced_custom_object,
                     "kopf.dev",
                     "v1",
                     self.namespace,
@@ -203,12 +214,18 @@ class Cluster:
                 await asyncio.to_thread(self._core.delete_namespace, namespace)
 
 
-def _declare_resources(api: ApiServer) -> None:
+def declare_resources(api: ApiServer) -> None:
     with warnings.catch_warnings():  # kmock 0.8 reads its bundle with a deprecated importlib call
         warnings.simplefilter("ignore", DeprecationWarning)
         api.resources.load_bundled()
     api.resources["kopf.dev/v1/kopfpeerings"] = kmock.ResourceInfo(
         kind="KopfPeering", singular="kopfpeering", namespaced=True, verbs={"list", "watch", "get", "create", "patch"}
+    )
+    api.resources["kopf.dev/v1/clusterkopfpeerings"] = kmock.ResourceInfo(
+        kind="ClusterKopfPeering",
+        singular="clusterkopfpeering",
+        namespaced=False,
+        verbs={"list", "watch", "get", "create", "patch"},
     )
     api.resources[f"{API_GROUP}/{API_VERSION}/{PLURAL}"] = kmock.ResourceInfo(
         kind="NotificationStream",
@@ -248,7 +265,7 @@ async def cluster(
     async def start() -> tuple[ApiServer, kmock.Server]:
         api = ApiServer()
         await api.__aenter__()
-        _declare_resources(api)
+        declare_resources(api)
         server = kmock.Server(api)
         await server.__aenter__()
         return api, server

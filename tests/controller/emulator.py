@@ -7,7 +7,9 @@ KMock's emulator stores objects and serves list and watch, but (0.8):
 - ignores `generateName`: every kopf event is posted with it, so the second event answers 409;
 - lets `PATCH .../status` change the spec (and a plain PATCH change the status);
 - answers a failed JSON-patch `test` with 500 where the API server answers 422 (kopf retries on 422);
-- has no resource versions in lists and ignores `?resourceVersion=` on watch: a watch replays every object
+- answers lists without `kind`/`apiVersion` (Helm's `lookup` then fails) and names the core group version
+  `/v1` in `/api/v1` (Helm then maps no core kind); has no resource versions in lists,
+  and ignores `?resourceVersion=` on watch: a watch replays every object
   as ADDED and misses what changed between its list and its subscription to KMock's event bus, so kopf
   can sit waiting for a MODIFIED event that never comes.
 
@@ -45,6 +47,18 @@ class ApiServer(kmock.KubernetesEmulator):  # type: ignore[misc]
     async def _serve_list(self, request: Any) -> Any:
         listing = await super()._serve_list(request)
         listing["metadata"]["resourceVersion"] = str(self.version)
+        resource = request.resource
+        info = self.resources.get(resource)
+        if info is not None and info.kind:
+            listing.setdefault("kind", f"{info.kind}List")
+            group_version = f"{resource.group}/{resource.version}" if resource.group else resource.version
+            listing.setdefault("apiVersion", group_version)
+        return listing
+
+    async def _serve_version(self, request: Any) -> Any:
+        """`/api/v1` names its groupVersion `v1`, not `/v1` (Helm's discovery finds no core kind otherwise)."""
+        listing = await super()._serve_version(request)
+        listing["groupVersion"] = listing["groupVersion"].lstrip("/")
         return listing
 
     async def _serve_watch(self, request: Any) -> AsyncIterator[Any]:

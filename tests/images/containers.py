@@ -33,17 +33,20 @@ RUN_FLAGS = (
 
 
 def engine() -> list[str]:
-    """The container engine command, or [] when there is none."""
+    """The container engine command, or [] when there is none; the one `make images` (.ci/images) built with."""
     if configured := os.environ.get("CONTAINER_ENGINE"):
         return shlex.split(configured)
-    for name in ("podman", "docker"):
-        if shutil.which(name):
-            return [name]
+    if shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0:
+        return ["docker"]
+    if shutil.which("podman"):
+        return ["podman"]
     return []
 
 
 def image(room: str) -> str:
-    return f"notifier/{room}:{VERSION}"
+    """The name `make images` gives the room's image (fully qualified, the same from docker and podman)."""
+    registry = os.environ.get("IMAGE_REGISTRY", "docker.io").rstrip("/")
+    return f"{registry}/notifier/{room}:{VERSION}" if registry else f"notifier/{room}:{VERSION}"
 
 
 def run(*args: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:

@@ -29,15 +29,31 @@ def helm(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(tool("helm")), *args], capture_output=True, text=True, check=False)
 
 
-def render_text(*options: str, release: str = RELEASE) -> str:
-    result = helm("template", release, str(CHART), "--namespace", NAMESPACE, *options)
+def render_text(*options: str, release: str = RELEASE, namespace: str = NAMESPACE) -> str:
+    result = helm("template", release, str(CHART), "--namespace", namespace, *options)
     if result.returncode != 0:
         raise RuntimeError(f"helm template failed: {result.stderr}")
     return result.stdout
 
 
-def render(*options: str, release: str = RELEASE) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(render_text(*options, release=release)) if doc]
+def render(*options: str, release: str = RELEASE, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(render_text(*options, release=release, namespace=namespace)) if doc]
+
+
+def refusal(*options: str, release: str = RELEASE, namespace: str = NAMESPACE) -> str:
+    """The error of a `helm template` that must fail (an AssertionError when it renders)."""
+    result = helm("template", release, str(CHART), "--namespace", namespace, *options)
+    assert result.returncode != 0, f"rendered although it should have failed: {options}"
+    return result.stderr
+
+
+def controller_part(objects: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The objects of `kind` that belong to the controller room (not to the uninstall hook)."""
+    return [
+        obj
+        for obj in of_kind(objects, kind)
+        if obj["metadata"].get("labels", {}).get("app.kubernetes.io/component") == "controller"
+    ]
 
 
 def of_kind(objects: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:

@@ -28,6 +28,7 @@ from tests.k8s.chart import (
     RELEASE,
     ROOMS,
     by_name,
+    controller_part,
     crd_schemas,
     helm,
     of_kind,
@@ -96,6 +97,10 @@ def test_every_room_gets_a_restricted_deployment_from_the_same_template(default:
         assert security["capabilities"] == {"drop": ["ALL"]}
         assert {"name": "tmp", "mountPath": "/tmp"} in main["volumeMounts"]
         assert any(v["name"] == "tmp" and "emptyDir" in v for v in pod["volumes"])
+        assert main["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "ops"}
+        startup_budget = main["startupProbe"]["periodSeconds"] * main["startupProbe"]["failureThreshold"]
+        assert startup_budget >= 30
+        assert "initialDelaySeconds" not in main["readinessProbe"]
         assert main["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "ops"}
         assert main["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "ops"}
         ports = {port["name"] for port in main["ports"]}
@@ -193,7 +198,7 @@ def test_controller_rbac_is_least_privilege_for_its_scope(default: Objects, all_
     assert pod_id["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
 
     assert of_kind(all_on, "ClusterRole") == []
-    (role,) = of_kind(all_on, "Role")
+    (role,) = controller_part(all_on, "Role")
     assert role["rules"] == [*expected, {**peering, "resources": ["kopfpeerings"]}]
     assert role["metadata"]["namespace"] == "notifier"
     env = {e["name"]: e.get("value") for e in container(deployments(all_on)[f"{RELEASE}-controller"])["env"]}
@@ -202,12 +207,18 @@ def test_controller_rbac_is_least_privilege_for_its_scope(default: Objects, all_
 
 def test_controller_replicas_share_a_peering_object_unless_standalone(default: Objects, all_on: Objects) -> None:
     (cluster_peering,) = of_kind(default, "ClusterKopfPeering")
-    assert cluster_peering["metadata"]["name"] == "notifier"
+    assert cluster_peering["metadata"]["name"] == f"{RELEASE}-controller"
+    env = {e["name"]: e.get("value") for e in container(deployments(default)[f"{RELEASE}-controller"])["env"]}
+    assert env["NOTIFIER_CONTROLLER_PEERING"] == f"{RELEASE}-controller"
     (peering,) = of_kind(all_on, "KopfPeering")
     assert peering["metadata"]["namespace"] == "notifier"
+    (second,) = of_kind(render(release="second"), "ClusterKopfPeering")
+    assert second["metadata"]["name"] == "second-controller"
 
     named = render("--set-json", 'controller.env=[{"name": "NOTIFIER_CONTROLLER_PEERING", "value": "nf-east"}]')
     assert [p["metadata"]["name"] for p in of_kind(named, "ClusterKopfPeering")] == ["nf-east"]
+    named_env = [e for e in container(deployments(named)[f"{RELEASE}-controller"])["env"] if "PEERING" in e["name"]]
+    assert named_env == [{"name": "NOTIFIER_CONTROLLER_PEERING", "value": "nf-east"}]
 
     standalone = render("--set-json", 'controller.env=[{"name": "NOTIFIER_CONTROLLER_PEERING", "value": ""}]')
     assert of_kind(standalone, "ClusterKopfPeering") == []

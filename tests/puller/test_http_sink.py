@@ -15,7 +15,8 @@ from aio_pika.abc import AbstractRobustConnection
 from tests.common.tcp_proxy import TcpProxy
 from tests.core.conftest import SECRET, bearer, running_core, settings_for
 from workers.common import paths
-from workers.common.errors import TemporaryError
+from workers.common.errors import ServiceUnavailable, TemporaryError
+from workers.common.retry import Backoff, retrying
 from workers.common.wire import DIGEST_CONTENT_TYPE
 from workers.puller.http_sink import HttpSink
 from workers.puller.settings import PullerSettings
@@ -32,7 +33,6 @@ def mocked(handler: Callable[[httpx.Request], httpx.Response], **options: object
         base_url="http://core.test",
         secret=SECRET,
         service_id="puller-7",
-        backoff_s=0.001,
         transport=httpx.MockTransport(handler),
         **options,  # type: ignore[arg-type]
     )
@@ -70,14 +70,15 @@ async def test_409_counts_as_delivered() -> None:
     assert sink.counts["duplicate"] == 1
 
 
-async def test_5xx_is_retried_with_backoff_until_it_succeeds() -> None:
+async def test_5xx_is_retried_by_the_kernel_backoff_until_it_succeeds() -> None:
     answers = iter([503, 500, 200])
     sink = mocked(lambda _: httpx.Response(next(answers), json={}))
-    await sink.deliver([digest("alice", "d-1")])
+    await retrying(lambda: sink.deliver([digest("alice", "d-1")]), what="deliver", backoff=Backoff(first_s=0.001))
     assert sink.counts["created"] == 1
+    assert sink.counts["failed"] == 2
 
 
-async def test_lasting_5xx_and_connection_errors_raise_temporary_error() -> None:
+async def test_5xx_and_connection_errors_raise_service_unavailable_of_core() -> None:
     calls = 0
 
     def unavailable(_: httpx.Request) -> httpx.Response:
@@ -85,22 +86,23 @@ async def test_lasting_5xx_and_connection_errors_raise_temporary_error() -> None
         calls += 1
         return httpx.Response(503, json={})
 
-    sink = mocked(unavailable, attempts=3)
-    with pytest.raises(TemporaryError):
+    sink = mocked(unavailable)
+    with pytest.raises(ServiceUnavailable) as raised:
         await sink.deliver([digest("alice", "d-1")])
-    assert calls == 3
+    assert raised.value.dependency == "core"
+    assert calls == 1, "one attempt per call: the puller's loop retries, with the kernel's backoff"
 
     def refused(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    with pytest.raises(TemporaryError):
-        await mocked(refused, attempts=2).deliver([digest("alice", "d-1")])
+    with pytest.raises(ServiceUnavailable):
+        await mocked(refused).deliver([digest("alice", "d-1")])
 
     def slow(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow", request=request)
 
-    with pytest.raises(TemporaryError):
-        await mocked(slow, attempts=2).deliver([digest("alice", "d-1")])
+    with pytest.raises(ServiceUnavailable):
+        await mocked(slow).deliver([digest("alice", "d-1")])
 
 
 async def test_other_4xx_is_permanent_for_that_digest_only() -> None:
@@ -140,7 +142,7 @@ async def test_a_batch_retried_after_core_was_unreachable_is_stored_once(core_ur
     target = urlsplit(core_url)
     batch = [digest("alice", "w1-alice"), digest("bob", "w1-bob")]
     async with TcpProxy(target.hostname or "127.0.0.1", target.port or 80) as proxy:
-        sink = HttpSink(base_url=f"http://127.0.0.1:{proxy.port}", secret=SECRET, service_id="puller", backoff_s=0.01)
+        sink = HttpSink(base_url=f"http://127.0.0.1:{proxy.port}", secret=SECRET, service_id="puller")
         await proxy.cut()
         with pytest.raises(TemporaryError):
             await sink.deliver(batch)

@@ -3,8 +3,6 @@ that optionally removes invalid users on a schedule."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from contextlib import AsyncExitStack
 
@@ -12,8 +10,10 @@ from workers.cleaner import metrics
 from workers.cleaner.purge import Purger
 from workers.cleaner.settings import CleanerSettings
 from workers.common.connections import connect_redis
+from workers.common.faults import REDIS
 from workers.common.keys import BusKeys
 from workers.common.lifecycle import Room, run_room
+from workers.common.retry import repeat
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +34,23 @@ class CleanerRoom(Room):
             self.spawn(self._sweep(purger), name="cleaner-sweep")
 
     async def _sweep(self, purger: Purger) -> None:
-        while not self.stopping.is_set():
-            users = await purger.invalid_users()
-            if users:
-                for removal in await purger.remove_many(users, dry_run=False):
-                    log.warning("%s (belongs to no brand)", removal.describe())
-                    metrics.ENTRIES_REMOVED.inc(removal.pending_entries + removal.inflight_entries)
-                metrics.USERS_REMOVED.inc(len(users))
-                self.removed += len(users)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), timeout=self.settings.invalid_interval_s)
+        await repeat(
+            lambda: self._sweep_once(purger), what="remove invalid users", stopping=self.stopping, dependency=REDIS
+        )
+
+    async def _sweep_once(self, purger: Purger) -> float:
+        users = await purger.invalid_users()
+        if users:
+            for removal in await purger.remove_many(users, dry_run=False):
+                log.warning("%s (belongs to no brand)", removal.describe())
+                metrics.ENTRIES_REMOVED.inc(removal.pending_entries + removal.inflight_entries)
+            metrics.USERS_REMOVED.inc(len(users))
+            self.removed += len(users)
+        return self.settings.invalid_interval_s
 
     def summary(self) -> str:
         return f"{self.removed} invalid users removed"
 
 
 def run() -> int:
-    return run_room(CleanerRoom, settings=CleanerSettings())
+    return run_room(CleanerRoom, settings=CleanerSettings)

@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 
+from workers.common.errors import InvalidSettings
 from workers.common.front import DEFAULT_LIMITS, FrontLimits, server_options
 
 log = logging.getLogger(__name__)
@@ -38,13 +40,22 @@ class EmbeddedServer(uvicorn.Server):
 
 
 async def start_server(
-    app: Any, *, host: str, port: int, name: str, limits: FrontLimits = DEFAULT_LIMITS, **config: Any
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    name: str,
+    setting: str = "",
+    limits: FrontLimits = DEFAULT_LIMITS,
+    **config: Any,
 ) -> tuple[EmbeddedServer, asyncio.Task[None]]:
-    """Start serving `app`; returns once the socket listens (or raises if it cannot bind). Every server has
-    the strict front of `workers.common.front` (header limits and timeouts, a connection cap)."""
+    """Start serving `app`; returns once the socket listens. A port that cannot be bound is InvalidSettings
+    naming `setting` (uvicorn would exit the process from inside its task instead). Every server has the
+    strict front of `workers.common.front` (header limits and timeouts, a connection cap)."""
     settings = {"log_level": "warning", "lifespan": "off", "access_log": False, **server_options(limits), **config}
     server = EmbeddedServer(uvicorn.Config(app, host=host, port=port, **settings))
-    task = asyncio.create_task(server.serve(), name=f"{name}-server")
+    sock = listening_socket(host=host, port=port, setting=setting or name)
+    task = asyncio.create_task(server.serve(sockets=[sock]), name=f"{name}-server")
     while not server.started:
         if task.done():
             task.result()
@@ -52,6 +63,23 @@ async def start_server(
         await asyncio.sleep(0.01)
     log.info("%s listening on %s:%d", name, host, server.port)
     return server, task
+
+
+def listening_socket(*, host: str, port: int, setting: str) -> socket.socket:
+    """A TCP socket bound to `host:port`, or InvalidSettings naming the setting that chose them."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except BaseException:
+            sock.close()
+            raise
+    except OSError as exc:
+        raise InvalidSettings(f"{setting}: cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.set_inheritable(True)
+    return sock
 
 
 async def stop_server(server: EmbeddedServer, task: asyncio.Task[None]) -> None:

@@ -1,4 +1,5 @@
-"""Redis and RabbitMQ connections, each opened with retry and backoff (the only place that retries a connect).
+"""Redis and RabbitMQ connections, each opened with the kernel's retry (`workers.common.retry`) for up to
+`NOTIFIER_CONNECT_TIMEOUT_S`; a room's start-up tries again after that, a command gives up.
 
 RabbitMQ connections are robust: aio-pika reconnects on its own and restores the channels, exchanges,
 queues, bindings and consumers declared through them.
@@ -6,30 +7,21 @@ queues, bindings and consumers declared through them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import aio_pika
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from workers.common import amqpwrites
-from workers.common.errors import ServiceUnavailable
+from workers.common.faults import RABBITMQ, REDIS
+from workers.common.retry import retrying
 from workers.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
-"""What a Redis call raises while the server cannot be reached."""
 
 
 def redacted(url: str) -> str:
@@ -39,30 +31,6 @@ def redacted(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return parts._replace(netloc=netloc).geturl()
-
-
-async def with_retry(
-    what: str,
-    attempt: Callable[[], Awaitable[T]],
-    *,
-    timeout_s: float,
-    retry_on: tuple[type[BaseException], ...],
-    first_delay_s: float = 0.1,
-    max_delay_s: float = 2.0,
-) -> T:
-    """Call `attempt` until it succeeds, backing off exponentially; ServiceUnavailable after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    delay = first_delay_s
-    while True:
-        try:
-            return await attempt()
-        except retry_on as exc:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ServiceUnavailable(f"{what} unavailable after {timeout_s:.0f}s: {exc}") from exc
-            log.warning("%s unavailable (%s), retrying in %.1fs", what, exc, delay)
-            await asyncio.sleep(min(delay, remaining))
-            delay = min(delay * 2, max_delay_s)
 
 
 async def connect_redis(url: str, *, timeout_s: float = 30.0, decode: bool = True) -> aioredis.Redis:
@@ -77,7 +45,7 @@ async def connect_redis(url: str, *, timeout_s: float = 30.0, decode: bool = Tru
             raise
         return client
 
-    client = await with_retry(f"Redis at {redacted(url)}", attempt, timeout_s=timeout_s, retry_on=REDIS_DOWN)
+    client = await retrying(attempt, what=f"connect to {redacted(url)}", dependency=REDIS, deadline_s=timeout_s)
     log.info("connected to Redis at %s", redacted(url))
     return client
 
@@ -90,12 +58,7 @@ async def connect_amqp(url: str, *, timeout_s: float = 30.0) -> AbstractRobustCo
     async def attempt() -> AbstractRobustConnection:
         return await aio_pika.connect_robust(url, timeout=min(timeout_s, 10.0))
 
-    connection = await with_retry(
-        f"RabbitMQ at {redacted(url)}",
-        attempt,
-        timeout_s=timeout_s,
-        retry_on=(ConnectionError, OSError, asyncio.TimeoutError, aio_pika.exceptions.AMQPConnectionError),
-    )
+    connection = await retrying(attempt, what=f"connect to {redacted(url)}", dependency=RABBITMQ, deadline_s=timeout_s)
     log.info("connected to RabbitMQ at %s", redacted(url))
     return connection
 

@@ -1,12 +1,16 @@
 """The one error hierarchy of Notifier.
 
 NotifierError
-├── TemporaryError          retried: AMQP nack + requeue, HTTP 503 with Retry-After, backoff
-│   └── ServiceUnavailable  Redis, RabbitMQ or core cannot be reached right now
+├── TemporaryError          retried: AMQP nack + requeue, HTTP 503 with Retry-After, backoff; never ends a room
+│   └── ServiceUnavailable  Redis, RabbitMQ, core or the Kubernetes API cannot be reached right now
 └── PermanentError          never retried: AMQP dead letter, HTTP 4xx, CLI exit 1
     ├── InvalidInput        a message, file, argument or request that can never succeed
     │   └── InvalidMapping  a NotificationStream / mapping file that does not validate
+    ├── InvalidSettings     a room cannot run as configured (a bad setting, a port in use, an unknown host): exit 2
     └── NotFound            the thing asked for does not exist
+
+Client libraries raise their own exceptions; `workers.common.faults.classify` is the one place that maps
+them onto this tree.
 """
 
 from __future__ import annotations
@@ -23,6 +27,11 @@ class TemporaryError(NotifierError):
 class ServiceUnavailable(TemporaryError):
     """A backing service (Redis, RabbitMQ, core) cannot be reached right now."""
 
+    def __init__(self, message: str, *, dependency: str = "") -> None:
+        super().__init__(message)
+        self.dependency = dependency
+        """Which service: `redis`, `rabbitmq`, `core`, `kubernetes` (the label of the dependency metrics)."""
+
 
 class PermanentError(NotifierError):
     """Retrying the same input can never succeed."""
@@ -34,6 +43,10 @@ class InvalidInput(PermanentError):
 
 class InvalidMapping(InvalidInput):
     """A NotificationStream or mapping file that does not validate."""
+
+
+class InvalidSettings(PermanentError):
+    """The process cannot run as configured; the message names the setting. Rooms exit 2 on it."""
 
 
 class NotFound(PermanentError):

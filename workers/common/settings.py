@@ -23,7 +23,10 @@ def _shared(name: str) -> AliasChoices:
 class CommonSettings(BaseSettings):
     """Settings every room reads. Subclasses set `env_prefix="NOTIFIER_<ROOM>_"` for their own fields."""
 
-    model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="NOTIFIER_", extra="ignore", populate_by_name=True, allow_inf_nan=False
+    )
+    """`allow_inf_nan=False`: every duration and limit is finite (`inf` would wait for ever)."""
 
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_shared("REDIS_URL"))
     amqp_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", validation_alias=_shared("AMQP_URL"))

@@ -14,13 +14,15 @@ import kubernetes
 import urllib3
 
 from workers.common.errors import ServiceUnavailable
+from workers.common.faults import KUBERNETES
 from workers.common.streamspec import API_GROUP, API_VERSION
 from workers.controller.reconcile import Owner
 
 PLURAL = "notificationstreams"
 
 
-def _load_client_config() -> None:
+def load_client_config() -> None:
+    """In-cluster service account, else kubeconfig (`$KUBECONFIG`)."""
     try:
         kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
     except kubernetes.config.ConfigException:
@@ -28,7 +30,7 @@ def _load_client_config() -> None:
 
 
 def _list_owners(namespaces: Sequence[str]) -> set[Owner]:
-    _load_client_config()
+    load_client_config()
     items: list[dict[str, Any]] = []
     with kubernetes.client.ApiClient() as client:
         api = kubernetes.client.CustomObjectsApi(client)
@@ -49,4 +51,4 @@ async def list_owners(namespaces: Sequence[str]) -> set[Owner]:
     try:
         return await asyncio.to_thread(_list_owners, list(namespaces))
     except (kubernetes.client.ApiException, kubernetes.config.ConfigException, urllib3.exceptions.HTTPError) as exc:
-        raise ServiceUnavailable(f"cannot list NotificationStreams: {exc}") from exc
+        raise ServiceUnavailable(f"cannot list NotificationStreams: {exc}", dependency=KUBERNETES) from exc

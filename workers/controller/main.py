@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from workers.common.connections import redacted
 from workers.common.errors import ServiceUnavailable
 from workers.common.lifecycle import Room, run_room
+from workers.common.retry import Backoff, retrying
 from workers.controller.handlers import Context, build_registry
 from workers.controller.kube import list_owners
 from workers.controller.metrics import ORPHANS_REMOVED
@@ -122,21 +123,18 @@ class ControllerRoom(Room):
         async def existing() -> set[Owner]:
             return await list_owners(settings.namespace_list)
 
-        delay = settings.retry_delay_s
-        while not self.stopping.is_set():
-            try:
-                self.orphans_removed = await reconciler.sweep(existing, in_scope=in_scope)
-            except ServiceUnavailable as exc:
-                log.warning("startup sweep failed, retrying in %.1fs: %s", delay, exc)
-                try:
-                    await asyncio.wait_for(self.stopping.wait(), delay)
-                except TimeoutError:
-                    delay = min(delay * 2, settings.max_retry_delay_s)
-                continue
-            self.swept = True
-            ORPHANS_REMOVED.inc(len(self.orphans_removed))
-            log.info("startup sweep done: %d orphaned mappings removed", len(self.orphans_removed))
-            return
+        try:
+            self.orphans_removed = await retrying(
+                lambda: reconciler.sweep(existing, in_scope=in_scope),
+                what="sweep orphaned mappings",
+                stopping=self.stopping,
+                backoff=Backoff(first_s=settings.retry_delay_s, max_s=settings.max_retry_delay_s),
+            )
+        except ServiceUnavailable:
+            return  # stopped before the sweep could run: the next controller sweeps
+        self.swept = True
+        ORPHANS_REMOVED.inc(len(self.orphans_removed))
+        log.info("startup sweep done: %d orphaned mappings removed", len(self.orphans_removed))
 
     async def stop_intake(self) -> None:
         await super().stop_intake()
@@ -163,5 +161,4 @@ def _restore_signal_handlers(saved: dict[int, Any]) -> None:
 
 
 def run() -> int:
-    settings = ControllerSettings()
-    return run_room(ControllerRoom, settings=settings)
+    return run_room(ControllerRoom, settings=ControllerSettings)

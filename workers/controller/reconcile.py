@@ -19,8 +19,8 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from workers.common.clikit import stream_name
-from workers.common.connections import REDIS_DOWN
 from workers.common.errors import InvalidInput, InvalidMapping, ServiceUnavailable
+from workers.common.faults import REDIS, temporary
 from workers.common.keys import BusKeys, ControllerKeys
 from workers.common.mapping import LoadResult, delete_mapping, write_mapping
 from workers.common.settings import CommonSettings
@@ -54,8 +54,11 @@ def redis_errors(what: str) -> Iterator[None]:
     """Turn "Redis cannot be reached" into ServiceUnavailable (retried), whatever the call was."""
     try:
         yield
-    except REDIS_DOWN as exc:
-        raise ServiceUnavailable(f"Redis unavailable while trying to {what}: {exc}") from exc
+    except Exception as exc:
+        away = temporary(exc, dependency=REDIS)
+        if away is None:
+            raise
+        raise ServiceUnavailable(f"Redis unavailable while trying to {what}: {exc}", dependency=REDIS) from exc
 
 
 class Reconciler:
@@ -105,12 +108,13 @@ class Reconciler:
     async def findings(self, owner: Owner) -> dict[str, str] | None:
         """The monitor's latest findings for the object's stream (empty when it reported none).
 
-        None when `owner` does not own the stream: an object refused with StreamConflict must not show the
-        figures of the stream another object (or `notifier mapping load`) manages.
+        None when another object owns the stream: an object refused with StreamConflict must not show the
+        figures of a stream another object manages.
         """
         stream = self.stream_of(owner)
         with redis_errors("read the monitor's findings"):
-            if await self._redis.hget(self._keys.streams, stream) != str(owner):
+            recorded = await self._redis.hget(self._keys.streams, stream)
+            if recorded is not None and recorded != str(owner):
                 return None
             raw: dict[str, str] = await self._redis.hgetall(BusKeys(stream).findings)
         return raw

@@ -14,12 +14,13 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.telemetry import TelemetryConfig
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workers.common import paths
 from workers.common.auth import InvalidToken, Principal
-from workers.common.connections import REDIS_DOWN
+from workers.common.faults import HEALTH, REDIS, temporary
 from workers.core import metrics
 from workers.core.middleware import BodyLimit, RequestMetrics, replay
 from workers.core.model import (
@@ -327,8 +328,7 @@ def create_app(services: Services) -> FastAPI:
         log.info("user %s marked notification %s seen=%s", principal.sub, id, body.seen)
         return Response(status_code=204)
 
-    @app.exception_handler(REDIS_DOWN[0])
-    @app.exception_handler(REDIS_DOWN[1])
+    @app.exception_handler(RedisError)
     async def store_down(_: Request, exc: Exception) -> Response:
         return _store_down(exc)
 
@@ -342,7 +342,11 @@ def create_app(services: Services) -> FastAPI:
 
 
 def _store_down(exc: Exception) -> Response:
-    log.warning("store unavailable: %s", exc)
+    """503 while Redis is away (counted in the dependency metrics); any other Redis error is a bug."""
+    away = temporary(exc, dependency=REDIS)
+    if away is None:
+        raise exc
+    HEALTH.failed(away, what="serve the API")
     return JSONResponse({"detail": "store unavailable, retry later"}, status_code=503, headers={"Retry-After": "1"})
 
 
@@ -385,7 +389,7 @@ class DirectCreate:
             response: Response = JSONResponse({"id": await create_notification(self.services, principal, body)})
         except HTTPException as exc:
             response = JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        except REDIS_DOWN as exc:
+        except RedisError as exc:
             response = _store_down(exc)
         await response(scope, receive, send)
 

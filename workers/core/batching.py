@@ -12,8 +12,6 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from workers.common.connections import REDIS_DOWN
-
 Call = tuple[Any, Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
 
 
@@ -46,7 +44,7 @@ class ScriptBatcher:
                     _settle(future, await _alone(script, keys, args))
                 else:
                     _settle(future, result)
-        except (*REDIS_DOWN, RedisError) as exc:
+        except RedisError as exc:
             for *_, future in batch:
                 _settle(future, exc)
         finally:

@@ -17,10 +17,11 @@ from collections.abc import Iterator
 from aio_pika.abc import AbstractIncomingMessage
 from google.protobuf.message import DecodeError
 
-from workers.common.connections import REDIS_DOWN
 from workers.common.errors import InvalidInput
+from workers.common.faults import HEALTH, REDIS, temporary
 from workers.common.keys import is_valid_id
 from workers.common.publishing import PUBLISH_ERRORS
+from workers.common.retry import Backoff, pause
 from workers.common.wire import BrokerConfirmation
 from workers.core import metrics
 from workers.core.store import Store
@@ -62,6 +63,7 @@ class Confirmations:
         self.batches = 0
         self._inbox: deque[AbstractIncomingMessage] = deque()
         self._arrived = asyncio.Event()
+        self._backoff = Backoff(first_s=retry_delay_s)
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         self._inbox.append(message)
@@ -81,8 +83,10 @@ class Confirmations:
                 await asyncio.sleep(self.linger_s)  # let the batch fill: its cost is mostly per batch
             batch = [self._inbox.popleft() for _ in range(min(BATCH, len(self._inbox)))]
             self.batches += 1
-            if not await self.handle(batch):
-                await asyncio.sleep(self.retry_delay_s)
+            if await self.handle(batch):
+                self._backoff.reset()
+            else:
+                await pause(stopping, self._backoff.next())
 
     async def handle(self, batch: list[AbstractIncomingMessage]) -> bool:
         """Confirm and settle one batch; False when Redis was away (those messages were requeued)."""
@@ -104,7 +108,9 @@ class Confirmations:
                 await settler.reject(message, requeue=False)
                 continue
             outcome = next(results)
-            if isinstance(outcome, REDIS_DOWN):
+            away = temporary(outcome, dependency=REDIS) if isinstance(outcome, Exception) else None
+            if away is not None:
+                HEALTH.failed(away, what="mark notifications delivered")
                 redis_up = False
                 log.warning("confirmation of %s for %s requeued: %s", confirmation.id, confirmation.user_id, outcome)
                 await settler.reject(message, requeue=True)
@@ -120,6 +126,8 @@ class Confirmations:
                 self.handled += 1
                 await settler.ack(message)
         await settler.flush()
+        if redis_up and valid:
+            HEALTH.ok(REDIS)
         return redis_up
 
 

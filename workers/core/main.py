@@ -16,8 +16,10 @@ import uvloop
 from workers.common.asgi import EmbeddedServer, start_server, stop_server
 from workers.common.auth import TokenVerifier
 from workers.common.connections import connect_amqp, connect_redis
+from workers.common.faults import REDIS
 from workers.common.lifecycle import Room, run_room
-from workers.common.topology import Topology, declare_topology
+from workers.common.topology import Topology, declare_topology, watch_dead_letters
+from workers.core import metrics
 from workers.core.api import Services, create_app
 from workers.core.confirmations import Confirmations
 from workers.core.loops import purge_loop
@@ -34,6 +36,8 @@ loop turn per few messages, and under API load the relay fell far behind. Set be
 
 class CoreRoom(Room):
     name = "core"
+    needs = frozenset({REDIS})
+    """The API serves while the broker is away (the outbox keeps the events); without Redis it cannot."""
 
     def __init__(self, settings: CoreSettings) -> None:
         super().__init__()
@@ -57,11 +61,21 @@ class CoreRoom(Room):
         consuming_channel = await amqp.channel()
         await consuming_channel.set_qos(prefetch_count=s.amqp_prefetch)
         consuming = await declare_topology(consuming_channel, topology)
+        self.spawn(
+            watch_dead_letters(
+                consuming_channel,
+                topology,
+                every_s=s.dead_letter_watch_s,
+                stopping=self.stopping,
+                report=metrics.DEAD_LETTERS.set,
+            ),
+            name="dead-letters",
+        )
 
         store = Store(redis, stream=s.stream, retention_s=s.retention_s, feed_retention_s=s.feed_retention_s)
-        wakeups = Wakeups(channel=store.keys.wake, retry_delay_s=s.retry_delay_s)
+        wakeups = Wakeups(channel=store.keys.wake)
         self._listening = self.spawn(wakeups.listen(redis, self.stopping), name="wakeups")
-        await asyncio.wait_for(wakeups.subscribed.wait(), s.connect_timeout_s)
+        await wakeups.subscribed.wait()
 
         consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.relay = Relay(
@@ -97,6 +111,7 @@ class CoreRoom(Room):
             host=s.http_host,
             port=s.http_port,
             name="core api",
+            setting="NOTIFIER_HTTP_PORT",
             limits=s.http_limits,
             proxy_headers=False,
         )
@@ -127,4 +142,4 @@ class CoreRoom(Room):
 
 def run() -> int:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return run_room(CoreRoom, settings=CoreSettings())
+    return run_room(CoreRoom, settings=CoreSettings)

@@ -16,18 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from typing import Any
 
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractChannel
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
-from workers.common.connections import REDIS_DOWN
+from workers.common.faults import HEALTH, RABBITMQ, REDIS, temporary
 from workers.common.publishing import Properties, publish_confirmed
+from workers.common.retry import pause, retrying
 from workers.core import metrics
-from workers.core.loops import sleep_unless
 from workers.core.settings import CoreSettings
 
 log = logging.getLogger(__name__)
@@ -89,25 +90,30 @@ class Relay:
     async def _read_and_publish(self, stopping: asyncio.Event, inflight: asyncio.Queue[Batch]) -> None:
         own_backlog = True
         while not stopping.is_set():
-            try:
-                await self._observe()
-                if self._failed:  # a batch went unconfirmed: let the rest settle, pause, then retry what is pending
-                    await inflight.join()
-                    self._failed, own_backlog = False, True
-                    await sleep_unless(stopping, self.settings.retry_delay_s)
-                    continue
-                entries = await self._claim_stale()
-                if not entries:
-                    if own_backlog:
-                        await inflight.join()  # this relay's pending entries include the ones in flight
-                    entries = await self._read(own_backlog)
-                if not entries:
-                    own_backlog = False
-                    continue
-                await inflight.put((entries, asyncio.ensure_future(self._publish(entries))))
-            except REDIS_DOWN as exc:
-                log.warning("relay cannot reach Redis (%s), retrying in %.1fs", exc, self.settings.retry_delay_s)
-                await sleep_unless(stopping, self.settings.retry_delay_s)
+            own_backlog = await retrying(
+                functools.partial(self._read_one, stopping, inflight, own_backlog),
+                what="relay the outbox",
+                stopping=stopping,
+                dependency=REDIS,
+            )
+
+    async def _read_one(self, stopping: asyncio.Event, inflight: asyncio.Queue[Batch], own_backlog: bool) -> bool:
+        """Read and publish one batch; returns whether this relay's own pending entries come next."""
+        await self._observe()
+        if self._failed:  # a batch went unconfirmed: let the rest settle, pause, then retry what is pending
+            await inflight.join()
+            self._failed = False
+            await pause(stopping, self.settings.retry_delay_s)
+            return True
+        entries = await self._claim_stale()
+        if not entries:
+            if own_backlog:
+                await inflight.join()  # this relay's pending entries include the ones in flight
+            entries = await self._read(own_backlog)
+        if not entries:
+            return False
+        await inflight.put((entries, asyncio.ensure_future(self._publish(entries))))
+        return own_backlog
 
     async def _settle(self, inflight: asyncio.Queue[Batch]) -> None:
         """Forever: take the batches in read order, wait for their confirms and drop the confirmed entries
@@ -127,11 +133,11 @@ class Relay:
                         pipe.xack(self.outbox, GROUP, *done)
                         pipe.xdel(self.outbox, *done)
                         await pipe.execute()
-            except REDIS_DOWN as exc:
-                log.warning("relay could not drop %d published entries (%s); they go out again", len(batches), exc)
-                self._failed = True
-            except Exception:
-                log.exception("relay could not settle published entries; they go out again")
+            except Exception as exc:
+                if temporary(exc, dependency=REDIS) is None:
+                    log.exception("relay could not settle published entries; they go out again")
+                else:
+                    log.warning("relay could not drop %d published batches (%s); they go out again", len(batches), exc)
                 self._failed = True
             finally:
                 for _ in batches:
@@ -143,7 +149,7 @@ class Relay:
             pending = await self.redis.xpending_range(self.outbox, GROUP, "-", "+", 1, consumername=self.consumer)
             if not pending:
                 await self.redis.xgroup_delconsumer(self.outbox, GROUP, self.consumer)
-        except (*REDIS_DOWN, ResponseError) as exc:
+        except RedisError as exc:
             log.warning("relay %s could not leave the outbox group: %s", self.consumer, exc)
 
     async def _read(self, own_backlog: bool) -> list[Entry]:
@@ -210,7 +216,13 @@ class Relay:
             else:
                 failures.append(failure)
         self.published += len(live) - len(failures)
-        if failures:
+        if not failures:
+            if live:
+                HEALTH.ok(RABBITMQ)
+        else:
+            broker_away = temporary(failures[0], dependency=RABBITMQ)
+            if broker_away is not None:
+                HEALTH.failed(broker_away, what="publish outbox events")
             metrics.PUBLISH_FAILURES.inc()
             log.warning(
                 "broker confirmed %d of %d outbox events; %d retried later (%r)",

@@ -6,20 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Iterator
 
 import redis.asyncio as aioredis
 
-from workers.common.connections import REDIS_DOWN
-
-log = logging.getLogger(__name__)
+from workers.common.pubsub import listen
 
 
 class Wakeups:
-    def __init__(self, *, channel: str, retry_delay_s: float = 1.0) -> None:
+    def __init__(self, *, channel: str) -> None:
         self.channel = channel
-        self.retry_delay_s = retry_delay_s
         self.subscribed = asyncio.Event()
         self._waiters: dict[str, set[asyncio.Event]] = {}
 
@@ -49,21 +45,8 @@ class Wakeups:
         self.wake("*")
 
     async def listen(self, redis: aioredis.Redis, stopping: asyncio.Event) -> None:
-        """Relay the channel to local waiters until `stopping`; resubscribes after Redis comes back."""
-        while not stopping.is_set():
-            pubsub = redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self.channel)
-                self.subscribed.set()
-                self.wake_all()  # anything published while we were away
-                while not stopping.is_set():
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and message["type"] == "message":
-                        data = message["data"]
-                        self.wake(data.decode() if isinstance(data, bytes) else str(data))
-            except REDIS_DOWN as exc:
-                self.subscribed.clear()
-                log.warning("wake-up channel lost (%s), resubscribing in %.1fs", exc, self.retry_delay_s)
-                await asyncio.sleep(self.retry_delay_s)
-            finally:
-                await pubsub.aclose()
+        """Relay the channel to local waiters until `stopping`; after a resubscription everyone wakes, for
+        anything published while the subscription was away."""
+        await listen(
+            redis, self.channel, self.wake, stopping=stopping, subscribed=self.subscribed, on_subscribed=self.wake_all
+        )

@@ -32,4 +32,4 @@ class MonitorRoom(Room):
 
 
 def run() -> int:
-    return run_room(MonitorRoom, settings=MonitorSettings())
+    return run_room(MonitorRoom, settings=MonitorSettings)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
 
 import redis.asyncio as aioredis
 
+from workers.common.faults import REDIS
 from workers.common.keys import BusKeys
 from workers.common.mapping import MappingCache, read_settings
+from workers.common.retry import repeat
 from workers.monitor import metrics
 from workers.monitor.findings import Findings, judge
 from workers.monitor.settings import MonitorSettings
@@ -30,10 +31,8 @@ class Monitor:
         self._was_quiet = True
 
     async def run(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            interval = await self.cycle()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), timeout=interval)
+        """A cycle every interval until `stopping`; while Redis is away the cycle is retried, not skipped."""
+        await repeat(self.cycle, what="inspect the stream", stopping=stopping, dependency=REDIS)
 
     async def cycle(self) -> float:
         """Run one cycle; returns the interval to wait before the next."""

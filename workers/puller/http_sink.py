@@ -1,9 +1,10 @@
 """The digest sink towards core: one `POST /api/v1/notifications/undelivered` per digest.
 
 The digest id is the `producer_notification_id`, so a repeated digest (a retried batch, a crashed
-puller's batch taken over) is stored once: core answers 409, which counts as delivered. 5xx answers,
-connection errors and timeouts are retried with backoff, then the whole call raises TemporaryError so the
-batch stays in flight. Any other 4xx is permanent for that digest: logged, counted, not retried.
+puller's batch taken over) is stored once: core answers 409, which counts as delivered. A 5xx answer, a
+connection error or a timeout makes the call raise ServiceUnavailable (dependency `core`), and the puller
+retries the batch with the kernel's backoff while it stays in flight. Any other 4xx is permanent for that
+digest: logged, counted, not retried.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from prometheus_client import Counter
 
 from workers.common import paths
 from workers.common.auth import mint_token
-from workers.common.errors import PermanentError, TemporaryError
+from workers.common.errors import PermanentError, ServiceUnavailable, TemporaryError
+from workers.common.faults import CORE, temporary
 from workers.common.wire import DIGEST_CONTENT_TYPE
 from workers.puller.settings import PullerSettings
 from workers.puller.sink import Digest
@@ -47,9 +49,6 @@ class HttpSink:
         role: str = "notifier_produce",
         roles_claim: str = "realm_access.roles",
         timeout_s: float = 10.0,
-        attempts: int = 4,
-        backoff_s: float = 0.2,
-        max_backoff_s: float = 2.0,
         concurrency: int = 16,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -57,9 +56,6 @@ class HttpSink:
         self.service_id = service_id
         self.role = role
         self.roles_claim = roles_claim
-        self.attempts = max(1, attempts)
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
         self.counts: dict[Outcome, int] = {"created": 0, "duplicate": 0, "rejected": 0, "failed": 0}
         self._slots = asyncio.Semaphore(concurrency)
         self._token = ""
@@ -83,14 +79,15 @@ class HttpSink:
         )
 
     async def deliver(self, digests: Sequence[Digest]) -> None:
-        """Create every digest in core; TemporaryError when any could not be handed over for now."""
+        """Create every digest in core, each once; ServiceUnavailable when any could not be handed over now."""
         results = await asyncio.gather(*(self._deliver_one(d) for d in digests), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         for failure in failures:
             if not isinstance(failure, TemporaryError):
                 raise failure
         if failures:
-            raise TemporaryError(f"{len(failures)} of {len(digests)} digests not handed to core: {failures[0]}")
+            message = f"{len(failures)} of {len(digests)} digests not handed to core: {failures[0]}"
+            raise ServiceUnavailable(message, dependency=CORE)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -114,9 +111,12 @@ class HttpSink:
         except PermanentError as exc:
             outcome = "rejected"
             log.error("core rejected digest %s for user %s: %s", digest.digest_id, digest.user, exc)
-        except TemporaryError:
+        except Exception as exc:
+            error = temporary(exc, dependency=CORE)
+            if error is None:
+                raise
             self._count("failed")
-            raise
+            raise error from exc
         self._count(outcome)
         if outcome != "rejected":
             log.info("digest %s for user %s handed to core (%s)", digest.digest_id, digest.user, outcome)
@@ -129,35 +129,17 @@ class HttpSink:
             "content_type": DIGEST_CONTENT_TYPE,
             "content": base64.b64encode(digest.content).decode("ascii"),
         }
-        delay = self.backoff_s
-        problem = ""
-        for attempt in range(1, self.attempts + 1):
-            try:
-                async with self._slots:
-                    response = await self._client.post(
-                        paths.UNDELIVERED, json=body, headers={"Authorization": f"Bearer {self._bearer()}"}
-                    )
-            except httpx.TransportError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 200:
-                    return "created"
-                if response.status_code == 409:
-                    return "duplicate"
-                if response.status_code < 500:
-                    raise PermanentError(f"HTTP {response.status_code}: {response.text[:200]}")
-                problem = f"HTTP {response.status_code}"
-            if attempt < self.attempts:
-                log.warning(
-                    "digest %s: core unavailable (%s), attempt %d of %d",
-                    digest.digest_id,
-                    problem,
-                    attempt,
-                    self.attempts,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_backoff_s)
-        raise TemporaryError(f"digest {digest.digest_id}: core unavailable ({problem})")
+        async with self._slots:
+            response = await self._client.post(
+                paths.UNDELIVERED, json=body, headers={"Authorization": f"Bearer {self._bearer()}"}
+            )
+        if response.status_code == 200:
+            return "created"
+        if response.status_code == 409:
+            return "duplicate"
+        if response.status_code < 500:
+            raise PermanentError(f"HTTP {response.status_code}: {response.text[:200]}")
+        raise ServiceUnavailable(f"digest {digest.digest_id}: core answered {response.status_code}", dependency=CORE)
 
     def _count(self, outcome: Outcome) -> None:
         self.counts[outcome] += 1

@@ -47,4 +47,4 @@ class PullerRoom(Room):
 
 
 def run() -> int:
-    return run_room(PullerRoom, settings=PullerSettings())
+    return run_room(PullerRoom, settings=PullerSettings)

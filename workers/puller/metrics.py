@@ -12,7 +12,6 @@ USERS = Counter(
 DIGESTS = Counter("notifier_puller_digests_total", "Digests handed to the sink.")
 ENTRIES = Counter("notifier_puller_entries_total", "Pending entries turned into digests.")
 RESUMED = Counter("notifier_puller_batches_resumed_total", "In-flight batches taken over after a lease ran out.")
-SINK_FAILURES = Counter("notifier_puller_sink_failures_total", "Sink calls that failed; the batches stay in flight.")
 CYCLE_SECONDS = Histogram(
     "notifier_puller_cycle_seconds",
     "Time of one claim-digest-release cycle that found work.",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -13,9 +12,9 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from workers.common.errors import TemporaryError
 from workers.common.keys import BusKeys
 from workers.common.mapping import Mapping, MappingCache, StreamSettings, read_settings
+from workers.common.retry import repeat, retrying
 from workers.puller import metrics
 from workers.puller.claims import Batch, Claimed, Claims
 from workers.puller.digest import build_digests
@@ -52,19 +51,17 @@ class Puller:
         self.mapping = MappingCache(redis, keys=keys, refresh_s=settings.mapping_refresh_s)
         self._redis = redis
         self._mapping_version = ""
+        self._stopping: asyncio.Event | None = None
+        """Set while running as a room: retries last until it stops. A command gives up after the connect timeout."""
         self.totals: Tally[str] = Tally()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            try:
-                found = await self.cycle()
-            except TemporaryError as exc:
-                metrics.SINK_FAILURES.inc()
-                log.warning("digests not handed on (%s); their batches stay in flight and are retried", exc)
-                found = 0
-            if not found:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), timeout=self.settings.poll_interval_s)
+        """Pull until `stopping`; Redis or core away only pauses it (the batches in hand stay in flight)."""
+        self._stopping = stopping
+        await repeat(self._next, what="pull due users", stopping=stopping)
+
+    async def _next(self) -> float:
+        return 0.0 if await self.cycle() else self.settings.poll_interval_s
 
     async def cycle(self) -> int:
         """One pass over the users whose window closed; returns how many due users it took."""
@@ -93,7 +90,12 @@ class Puller:
         )
         digests = [digest for batch in claimed.batches for digest in self._digests(batch)]
         if digests:
-            await self.sink.deliver(digests)
+            await retrying(
+                lambda: self.sink.deliver(digests),
+                what="hand digests to core",
+                stopping=self._stopping,
+                deadline_s=None if self._stopping else self.settings.connect_timeout_s,
+            )
         released = await self.claims.release(claimed.batches, now_s=time.time())
         finished = [b.user for b in claimed.batches] + claimed.empty
         await self.claims.reindex(finished, settings=settings, now_s=time.time())

@@ -2,9 +2,10 @@
 
 A message is acked only after its entries are in Redis. An undecodable or invalid event is dead-lettered
 (nack without requeue -> `notifier.dlx`); an event of an unknown brand is counted, logged and acked.
-While Redis is down the batch is retried with backoff and stays unacked; if the process dies the broker
-redelivers it. A redelivered event whose key is in `pushed` was written before its ack was lost and is
-acked without writing it again, so it cannot count in a second digest after a window closed between.
+While Redis is down the batch is retried (`workers.common.retry`) and stays unacked; if the process dies,
+or stops before Redis is back, the broker redelivers it. A redelivered event whose key is in `pushed` was
+written before its ack was lost and is acked without writing it again, so it cannot count in a second
+digest after a window closed between.
 """
 
 from __future__ import annotations
@@ -13,26 +14,26 @@ import asyncio
 import logging
 import time
 from collections import Counter as Tally
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from google.protobuf.message import DecodeError
 
-from workers.common.connections import REDIS_DOWN
 from workers.common.entries import Entry
 from workers.common.errors import InvalidInput
+from workers.common.faults import REDIS
 from workers.common.keys import BusKeys
 from workers.common.mapping import MappingCache, read_settings
+from workers.common.retry import retrying
+from workers.common.topology import dead_letter
 from workers.common.wire import ReviewEvent
 from workers.pusher import metrics
 from workers.pusher.fanout import FanOut, entry_of, event_key
 from workers.pusher.writer import already_pushed, append_entries
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class BatchConsumer:
@@ -90,7 +91,7 @@ class BatchConsumer:
         started = time.perf_counter()
         now_s = time.time()
         now_ms = int(now_s * 1000)
-        mapping = await self._mapping.get()
+        mapping = await retrying(self._mapping.get, what="read the mapping", stopping=stopping, dependency=REDIS)
         fan = FanOut()
         placed: list[tuple[Entry, Sequence[str], str, bool]] = []
         last_good: AbstractIncomingMessage | None = None
@@ -111,13 +112,16 @@ class BatchConsumer:
         if last_good is None:
             return
         redelivered = [key for _entry, _users, key, again in placed if again]
-        written_before = await self._retrying(
-            lambda: already_pushed(self._redis, keys=self._keys, event_keys=redelivered), what="check"
+        written_before = await retrying(
+            lambda: already_pushed(self._redis, keys=self._keys, event_keys=redelivered),
+            what="check redelivered events",
+            stopping=stopping,
+            dependency=REDIS,
         )
         for entry, recipients, key, again in placed:
             if not (again and key in written_before):
                 fan.add(entry, recipients, key=key)
-        await self._retrying(lambda: self._write(fan, now_s=now_s), what="write")
+        await retrying(lambda: self._write(fan, now_s=now_s), what="write a batch", stopping=stopping, dependency=REDIS)
         unknown = sum(fan.unknown_brands.values())
         repeated = len(placed) - fan.events
         metrics.EVENTS.labels("written").inc(fan.events)
@@ -147,24 +151,12 @@ class BatchConsumer:
             horizon_s=self._horizon_s,
         )
 
-    async def _retrying(self, step: Callable[[], Awaitable[T]], *, what: str) -> T:
-        """Run one Redis step of a batch until Redis answers; the batch stays unacked meanwhile."""
-        delay = 0.05
-        while True:
-            try:
-                return await step()
-            except REDIS_DOWN as exc:
-                metrics.REDIS_RETRIES.inc()
-                log.warning("Redis unavailable (%s): batch kept, retrying its %s", exc, what)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-
     async def _dead_letter(self, message: AbstractIncomingMessage, *, reason: str) -> None:
         metrics.EVENTS.labels("invalid").inc()
         self.totals.update(dead_lettered=1)
         log.warning("dead-lettering message %s: %s", message.message_id or message.delivery_tag, reason)
         try:
-            await message.nack(requeue=False)
+            await dead_letter(message, reason=reason)
         except (AMQPError, ChannelInvalidStateError) as exc:
             metrics.ACK_FAILURES.inc()
             log.warning("nack lost (%s); the broker redelivers the message", exc)

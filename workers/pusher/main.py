@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from contextlib import AsyncExitStack
 
 from aio_pika.abc import AbstractQueue
 
 from workers.common.connections import connect_amqp, connect_redis
+from workers.common.faults import REDIS
 from workers.common.keys import BusKeys
 from workers.common.lifecycle import Room, run_room
 from workers.common.mapping import MappingCache
+from workers.common.retry import pause, retrying
 from workers.common.topology import Topology, declare_topology
 from workers.pusher.consumer import BatchConsumer
 from workers.pusher.settings import PusherSettings
@@ -53,15 +54,14 @@ class PusherRoom(Room):
 
     async def _consume(self, queue: AbstractQueue, consumer: BatchConsumer, mapping: MappingCache) -> None:
         announced = False
-        while not (await mapping.get()).version:
+        while not (
+            await retrying(mapping.get, what="read the mapping", stopping=self.stopping, dependency=REDIS)
+        ).version:
             if not announced:
                 log.warning("no mapping loaded for stream %s yet: waiting before consuming", self.settings.stream)
                 announced = True
-            try:
-                await asyncio.wait_for(self.stopping.wait(), timeout=self.settings.mapping_refresh_s)
+            if await pause(self.stopping, self.settings.mapping_refresh_s):
                 return
-            except TimeoutError:
-                continue
         self._consumer_tag = await queue.consume(consumer.on_message)
         log.info("consuming %s for stream %s", queue.name, self.settings.stream)
         await consumer.run(self.stopping)
@@ -81,5 +81,4 @@ class PusherRoom(Room):
 
 
 def run() -> int:
-    settings = PusherSettings()
-    return run_room(PusherRoom, settings=settings)
+    return run_room(PusherRoom, settings=PusherSettings)

@@ -15,7 +15,6 @@ BATCH_SECONDS = Histogram(
     "Time to write one batch to Redis.",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
 )
-REDIS_RETRIES = Counter("notifier_pusher_redis_retries_total", "Batch writes retried because Redis was unavailable.")
 ACK_FAILURES = Counter(
     "notifier_pusher_ack_failures_total", "Acks lost to a broken channel (the broker redelivers those events)."
 )

@@ -18,13 +18,15 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
-from google.protobuf.message import DecodeError
 
 from workers.common.connections import connect_amqp
+from workers.common.errors import ServiceUnavailable
+from workers.common.faults import HEALTH, RABBITMQ
 from workers.common.publishing import PUBLISH_ERRORS, Properties, publish_confirmed
-from workers.common.topology import ROUTING_ALL, Topology, declare_topology
-from workers.common.wire import BrokerConfirmation, BrokerNotification
-from workers.ws_delivery import metrics
+from workers.common.retry import Backoff, first_of, pause
+from workers.common.topology import ROUTING_ALL, Topology, dead_letter, declare_topology
+from workers.common.wire import BrokerConfirmation
+from workers.ws_delivery import metrics, validate
 from workers.ws_delivery.hub import Hub
 from workers.ws_delivery.settings import WsSettings
 
@@ -75,11 +77,12 @@ class BrokerLink:
         self._up = asyncio.Event()
         self._channel: AbstractChannel | None = None
         self._connection: AbstractRobustConnection | None = None
-        self._settling: deque[tuple[AbstractIncomingMessage, bool]] = deque()
-        """Handled events to ack (False: with `multiple`) or reject (True), in delivery order."""
+        self._settling: deque[tuple[AbstractIncomingMessage, str]] = deque()
+        """Handled events to ack ("": with `multiple`) or dead-letter (the reason), in delivery order."""
         self._settler: asyncio.Future[None] | None = None
         self.stopping = False
         self.published = 0
+        self._backoff = Backoff()
 
     async def start(self, stack: AsyncExitStack) -> None:
         connection = await connect_amqp(self._settings.amqp_url, timeout_s=self._settings.connect_timeout_s)
@@ -100,6 +103,7 @@ class BrokerLink:
         connection.close_callbacks.add(self._on_lost)
         connection.reconnect_callbacks.add(self._on_restored)
         self._up.set()
+        HEALTH.ok(RABBITMQ)
         metrics.BROKER_CONNECTED.set(1)
         log.info("consuming notification events on queue %s", queue.name)
 
@@ -111,36 +115,36 @@ class BrokerLink:
     def _on_lost(self, _sender: Any, exc: BaseException | None = None) -> None:
         if self.stopping:
             return
-        log.warning("broker connection lost: %s", exc)
+        HEALTH.failed(ServiceUnavailable(f"connection lost: {exc!r}", dependency=RABBITMQ), what="receive events")
         self._up.clear()
         self._hub.set_broker(up=False)
 
     def _on_restored(self, _sender: Any) -> None:
-        log.warning("broker connection restored")
+        HEALTH.ok(RABBITMQ)
         self._up.set()
         self._hub.set_broker(up=True)
 
     async def _on_event(self, message: AbstractIncomingMessage) -> None:
         try:
-            event = BrokerNotification.FromString(message.body)
-        except DecodeError:
+            event = validate.notification_event(message.body, content_limit=self._settings.content_limit_bytes)
+        except validate.InvalidEvent as exc:
             metrics.EVENTS.labels("invalid").inc()
-            log.warning("undecodable notification event %s dead-lettered", message.message_id or message.delivery_tag)
-            self._settle(message, reject=True)
+            log.warning("notification event %s dead-lettered: %s", message.message_id or message.delivery_tag, exc)
+            self._settle(message, dead=str(exc))
             return
         sent = self._hub.deliver(event)
         log.debug(
             "notification %s (status %d) sent to %d devices", event.notification.id, event.notification.status, sent
         )
-        self._settle(message, reject=False)
+        self._settle(message, dead="")
 
-    def _settle(self, message: AbstractIncomingMessage, *, reject: bool) -> None:
-        """Queue the ack (or dead-lettering reject) of a handled event; consecutive acks become one."""
+    def _settle(self, message: AbstractIncomingMessage, *, dead: str) -> None:
+        """Queue the ack (or, with a reason, the dead letter) of a handled event; consecutive acks become one."""
         settling = self._settling
-        if not reject and settling and not settling[-1][1]:
-            settling[-1] = (message, False)  # an ack with `multiple` of the later tag covers the earlier
+        if not dead and settling and not settling[-1][1]:
+            settling[-1] = (message, "")  # an ack with `multiple` of the later tag covers the earlier
         else:
-            settling.append((message, reject))
+            settling.append((message, dead))
         if self._settler is None or self._settler.done():
             self._settler = asyncio.ensure_future(self._send_settlements())
 
@@ -148,10 +152,10 @@ class BrokerLink:
         """One sender keeps the acks and rejects in tag order: aiormq's bounded write queue does not (a
         new put may overtake a waiting one), and an ack with `multiple` past a later reject breaks the channel."""
         while self._settling:
-            message, reject = self._settling.popleft()
+            message, dead = self._settling.popleft()
             try:
-                if reject:
-                    await message.reject(requeue=False)
+                if dead:
+                    await dead_letter(message, exchange=self._topology.dead_letter_exchange, reason=dead)
                 else:
                     await message.ack(multiple=True)
             except PUBLISH_ERRORS as exc:  # the channel went away, and its unsettled events with the queue
@@ -163,13 +167,13 @@ class BrokerLink:
             if not len(self._confirmations):
                 if stopping.is_set():
                     return
-                await _first(self._confirmations.wait(), stopping.wait())
+                await first_of(self._confirmations.wait(), stopping.wait())
                 continue
             if not self._up.is_set():
                 if stopping.is_set():
                     log.warning("%d confirmations not published: broker away at shutdown", len(self._confirmations))
                     return
-                await _first(self._up.wait(), stopping.wait())
+                await first_of(self._up.wait(), stopping.wait())
                 continue
             await self._publish(self._confirmations.take(BATCH))
 
@@ -190,13 +194,6 @@ class BrokerLink:
             reason = next(failure for failure in failures if failure is not None)
             log.warning("publishing %d of %d confirmations failed (%r), retrying", len(failed), len(batch), reason)
             self._confirmations.give_back(failed)
-            await asyncio.sleep(0.2)
-
-
-async def _first(*waits: Any) -> None:
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
+            await pause(None, self._backoff.next())
+        else:
+            self._backoff.reset()

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 
+from workers.common.asgi import listening_socket
 from workers.common.auth import TokenVerifier
 from workers.common.connections import connect_redis
+from workers.common.faults import REDIS
 from workers.common.keys import GatewayKeys
 from workers.common.lifecycle import Room, run_room
 from workers.ws_delivery import heap
@@ -25,6 +27,8 @@ from workers.ws_delivery.settings import WsSettings
 
 class WsDeliveryRoom(Room):
     name = "ws-delivery"
+    needs = frozenset({REDIS})
+    """Devices connect while the broker is away (they are told to long-poll); tickets need Redis."""
 
     def __init__(self, settings: WsSettings) -> None:
         super().__init__()
@@ -46,8 +50,8 @@ class WsDeliveryRoom(Room):
             keys=GatewayKeys(settings.stream),
             on_close=lambda user: self.hub.close_user(user, code=CLOSE_ADMIN, reason="closed by an admin", why="admin"),
         )
-        await closer.subscribe()
         self.spawn(closer.run(self.stopping), name="admin-closes")
+        await closer.subscribed.wait()
         self.spawn(
             heap.keep_frozen(
                 self.stopping, freeze_every_s=settings.gc_freeze_every_s, collect_every_s=settings.gc_collect_every_s
@@ -57,8 +61,7 @@ class WsDeliveryRoom(Room):
         router = Router(redis=redis, settings=settings, verifier=TokenVerifier.from_settings(settings))
         self.server = await asyncio.get_running_loop().create_server(
             lambda: DeviceConnection(hub=self.hub, router=router, settings=settings),
-            host=settings.http_host,
-            port=settings.http_port,
+            sock=listening_socket(host=settings.http_host, port=settings.http_port, setting="NOTIFIER_HTTP_PORT"),
             backlog=4096,
         )
         self.port = int(self.server.sockets[0].getsockname()[1])
@@ -87,4 +90,4 @@ def run() -> int:
         pass
     else:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    return run_room(WsDeliveryRoom, settings=WsSettings())
+    return run_room(WsDeliveryRoom, settings=WsSettings)

@@ -15,12 +15,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from workers.common import paths
 from workers.common.auth import InvalidToken, Principal, TokenVerifier
-from workers.common.connections import REDIS_DOWN
+from workers.common.faults import HEALTH, REDIS, temporary
 from workers.common.keys import GatewayKeys, is_valid_id
 from workers.ws_delivery import tickets
 from workers.ws_delivery.openapi import OPENAPI
@@ -62,8 +63,11 @@ class Router:
         try:
             async with self._redis_gate:
                 return await self._dispatch(request, url.path, url.query)
-        except REDIS_DOWN as exc:
-            log.warning("Redis unavailable for %s %s: %s", request.method, url.path, exc)
+        except RedisError as exc:
+            away = temporary(exc, dependency=REDIS)
+            if away is None:
+                raise
+            HEALTH.failed(away, what=f"serve {request.method} {url.path}")
             return respond(503, {"detail": "Redis unavailable"}, headers={"Retry-After": "1"})
 
     async def _dispatch(self, request: Request, path: str, query: str) -> Response | str:

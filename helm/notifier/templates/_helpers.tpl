@@ -53,8 +53,23 @@ app.kubernetes.io/part-of: notifier
 {{- end }}
 {{- end }}
 
+{{/*
+A room's image, `<registry>/<repository>:<tag>`; takes (dict "root" $ "image" ROOM_IMAGE). The room's registry
+and tag override the global image.registry and image.tag; the tag falls back to the chart's appVersion.
+*/}}
 {{- define "notifier.image" -}}
-{{- printf "%s:%s" .image.repository (default .root.Chart.AppVersion .image.tag) }}
+{{- $registry := default .root.Values.image.registry .image.registry }}
+{{- $tag := default (default .root.Chart.AppVersion .root.Values.image.tag) .image.tag }}
+{{- if $registry }}
+{{- printf "%s/%s:%s" (trimSuffix "/" $registry) .image.repository $tag }}
+{{- else }}
+{{- printf "%s:%s" .image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* A room's image pull policy; takes (dict "root" $ "image" ROOM_IMAGE). */}}
+{{- define "notifier.pullPolicy" -}}
+{{- default .root.Values.image.pullPolicy .image.pullPolicy }}
 {{- end }}
 
 {{- define "notifier.secretName" -}}
@@ -159,7 +174,7 @@ spec:
       containers:
         - name: {{ .room }}
           image: {{ include "notifier.image" (dict "root" $root "image" $v.image) }}
-          imagePullPolicy: {{ $v.image.pullPolicy }}
+          imagePullPolicy: {{ include "notifier.pullPolicy" (dict "root" $root "image" $v.image) }}
           command: ["notifier", {{ .room | quote }}]
           env:
             {{- include "notifier.env" $root | nindent 12 }}
@@ -167,6 +182,10 @@ spec:
             - name: POD_ID
               valueFrom:
                 fieldRef: {fieldPath: metadata.name}
+            {{- if not (include "notifier.envValue" (dict "env" $v.env "name" "NOTIFIER_CONTROLLER_PEERING")) }}
+            - name: NOTIFIER_CONTROLLER_PEERING
+              value: {{ include "notifier.peeringName" $root | quote }}
+            {{- end }}
             {{- if not $root.Values.rbac.clusterScoped }}
             - name: NOTIFIER_CONTROLLER_NAMESPACES
               value: {{ $root.Release.Namespace | quote }}
@@ -184,6 +203,9 @@ spec:
             - name: ops
               containerPort: {{ $root.Values.ports.ops }}
               protocol: TCP
+          startupProbe:
+            httpGet: {path: /healthz, port: ops}
+            {{- toYaml $v.probes.startup | nindent 12 }}
           livenessProbe:
             httpGet: {path: /healthz, port: ops}
             {{- toYaml $v.probes.liveness | nindent 12 }}
@@ -215,15 +237,43 @@ spec:
 {{- end }}
 
 {{/*
-The controller's kopf peering name: NOTIFIER_CONTROLLER_PEERING from controller.env, else the room's default
-`notifier`; empty means standalone (no peering object, one replica only).
+"set" when the env list `env` names variable `name` (whatever its value), else ""; takes (dict "env" LIST "name" NAME).
+*/}}
+{{- define "notifier.envValue" -}}
+{{- range .env }}
+{{- if eq .name $.name }}set{{ end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The controller's kopf peering name: NOTIFIER_CONTROLLER_PEERING from controller.env, else `<fullname>-controller`,
+so that every release has a peering object of its own; empty means standalone (no peering object, one replica).
 */}}
 {{- define "notifier.peeringName" -}}
-{{- $name := "notifier" }}
+{{- $name := include "notifier.roomName" (dict "root" . "room" "controller") }}
 {{- range .Values.controller.env }}
 {{- if eq .name "NOTIFIER_CONTROLLER_PEERING" }}
 {{- $name = .value | default "" }}
 {{- end }}
 {{- end }}
 {{- $name }}
+{{- end }}
+
+{{/*
+The namespaces a controller serves, comma-separated, or "*" for every namespace; takes (dict "clusterScoped" BOOL
+"namespace" RELEASE_NAMESPACE "env" ENV_LIST). A namespaced release serves its own namespace; a cluster-scoped
+one the namespaces in NOTIFIER_CONTROLLER_NAMESPACES, or every namespace when it is empty or absent.
+*/}}
+{{- define "notifier.servedNamespaces" -}}
+{{- if not .clusterScoped }}
+{{- .namespace }}
+{{- else }}
+{{- $served := "" }}
+{{- range .env }}
+{{- if eq .name "NOTIFIER_CONTROLLER_NAMESPACES" }}
+{{- $served = (.value | default "") | replace " " "" }}
+{{- end }}
+{{- end }}
+{{- default "*" $served }}
+{{- end }}
 {{- end }}

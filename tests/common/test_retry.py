@@ -1,0 +1,154 @@
+"""The kernel's one retry mechanism: backoff, stop-aware pauses, exception mapping, outage records."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+
+import aio_pika
+import aiormq.exceptions
+import httpx
+import pytest
+import redis.asyncio as aioredis
+import redis.exceptions
+from prometheus_client import REGISTRY
+
+from workers.common.errors import InvalidSettings, ServiceUnavailable
+from workers.common.faults import HEALTH, classify, temporary
+from workers.common.retry import Backoff, pause, repeat, retrying
+from workers.local.stack import free_port
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_backoff_doubles_up_to_its_cap_with_jitter() -> None:
+    backoff = Backoff(first_s=0.1, max_s=1.0)
+    delays = [backoff.next() for _ in range(8)]
+    nominal = [0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 1.0]
+    for delay, expected in zip(delays, nominal, strict=True):
+        assert expected * 0.8 <= delay <= expected * 1.2
+    backoff.reset()
+    assert backoff.next() <= 0.12
+
+
+async def test_a_stop_aware_pause_ends_when_stopping() -> None:
+    stopping = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.05, stopping.set)
+    assert await asyncio.wait_for(pause(stopping, 60.0), 5.0) is True
+    assert await pause(asyncio.Event(), 0.01) is False
+
+
+async def test_redis_away_is_temporary_and_an_unknown_host_is_a_setting() -> None:
+    client = aioredis.Redis(host="127.0.0.1", port=free_port())
+    with pytest.raises(redis.exceptions.ConnectionError) as refused:
+        await client.ping()
+    await client.aclose()
+    away = temporary(refused.value)
+    assert isinstance(away, ServiceUnavailable)
+    assert away.dependency == "redis"
+
+    client = aioredis.Redis(host="no-such-host.invalid", port=6379)
+    with pytest.raises(redis.exceptions.ConnectionError) as unknown:
+        await client.ping()
+    await client.aclose()
+    assert isinstance(classify(unknown.value), InvalidSettings)
+    assert temporary(unknown.value) is None
+
+
+async def test_broker_and_core_away_are_temporary_with_their_names() -> None:
+    with pytest.raises(aiormq.exceptions.AMQPConnectionError) as broker:
+        await aio_pika.connect(f"amqp://guest:guest@127.0.0.1:{free_port()}/", timeout=5)
+    assert getattr(temporary(broker.value), "dependency", None) == "rabbitmq"
+    with pytest.raises(httpx.ConnectError) as core:
+        async with httpx.AsyncClient() as http:
+            await http.get(f"http://127.0.0.1:{free_port()}/")
+    assert getattr(temporary(core.value), "dependency", None) == "core"
+
+
+def test_a_port_in_use_is_a_setting_and_a_bug_is_nothing_known() -> None:
+    assert isinstance(classify(OSError(errno.EADDRINUSE, "Address already in use")), InvalidSettings)
+    assert classify(KeyError("bug")) is None
+    assert classify(ValueError("bad")) is None
+
+
+async def test_retrying_waits_out_an_outage_and_logs_it_once(caplog: pytest.LogCaptureFixture) -> None:
+    calls = 0
+    before = sample("notifier_dependency_errors_total", dependency="redis", room=HEALTH.room)
+
+    async def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls <= 4:
+            raise ConnectionRefusedError(111, "refused")
+        return "done"
+
+    with caplog.at_level(logging.WARNING, logger="workers.common.faults"):
+        result = await retrying(flaky, what="test", dependency="redis", backoff=Backoff(first_s=0.001))
+    assert result == "done"
+    assert calls == 5
+    assert sample("notifier_dependency_errors_total", dependency="redis", room=HEALTH.room) == before + 4
+    assert sample("notifier_dependency_up", dependency="redis") == 1
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("unavailable" in line for line in lines) == 1, lines
+    assert sum("back after" in line for line in lines) == 1, lines
+    assert HEALTH.all_up()
+
+
+async def test_retrying_lets_anything_else_through_at_once() -> None:
+    calls = 0
+
+    async def buggy() -> None:
+        nonlocal calls
+        calls += 1
+        raise KeyError("a bug")
+
+    with pytest.raises(KeyError):
+        await retrying(buggy, what="test", dependency="redis")
+    assert calls == 1
+
+
+async def test_retrying_gives_up_when_stopping_and_marks_the_dependency_down() -> None:
+    stopping = asyncio.Event()
+
+    async def away() -> None:
+        raise ConnectionResetError(104, "reset")
+
+    task = asyncio.ensure_future(retrying(away, what="test", dependency="rabbitmq", stopping=stopping))
+    await asyncio.sleep(0.2)
+    assert not HEALTH.is_up("rabbitmq")
+    assert not HEALTH.all_up()
+    assert HEALTH.all_up(frozenset({"redis"})), "an outage of rabbitmq leaves a room that needs only redis ready"
+    assert sample("notifier_dependency_up", dependency="rabbitmq") == 0
+    stopping.set()
+    with pytest.raises(ServiceUnavailable):
+        await asyncio.wait_for(task, 5.0)
+    HEALTH.ok("rabbitmq")
+
+
+async def test_retrying_until_a_deadline_for_commands() -> None:
+    async def away() -> None:
+        raise ConnectionRefusedError(111, "refused")
+
+    with pytest.raises(ServiceUnavailable):
+        await asyncio.wait_for(retrying(away, what="test", dependency="core", deadline_s=0.2), 5.0)
+    HEALTH.ok("core")
+
+
+async def test_repeat_pauses_as_the_step_says_and_survives_outages() -> None:
+    stopping = asyncio.Event()
+    runs: list[int] = []
+
+    async def step() -> float:
+        runs.append(len(runs))
+        if len(runs) == 2:
+            raise ConnectionRefusedError(111, "refused")
+        if len(runs) >= 5:
+            stopping.set()
+        return 0.0
+
+    await asyncio.wait_for(repeat(step, what="test", stopping=stopping, dependency="redis"), 5.0)
+    assert len(runs) == 5
+    assert HEALTH.is_up("redis")

@@ -1,0 +1,165 @@
+"""What a client exception means, and whether each dependency is up: the one place that decides both.
+
+`classify` maps what redis-py, aiormq/aio-pika, httpx and the OS raise onto the kernel's error tree:
+
+- the service cannot be reached right now (refused, reset, timed out, loading its data set, a cluster slot
+  moving, a broker connection or channel closed) -> `ServiceUnavailable(dependency=...)`, retried;
+- the process is configured for something that cannot work (an unknown host, a refused login, a port in
+  use) -> `InvalidSettings`, the room exits 2;
+- anything else -> None: a bug or a refusal the caller handles itself (a script error, a bad request).
+
+`HEALTH` keeps one record per dependency of this process. An outage is logged once when it starts and once
+when it ends, however many retries it takes; every failure counts in
+`notifier_dependency_errors_total{dependency, room}` and `notifier_dependency_up{dependency}` is 0 while the
+dependency is away, which is also when `/readyz` answers 503.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import time
+from dataclasses import dataclass
+
+import aiormq.exceptions
+import httpx
+import redis.exceptions
+from prometheus_client import Counter, Gauge
+
+from workers.common.errors import InvalidSettings, NotifierError, ServiceUnavailable, TemporaryError
+
+log = logging.getLogger(__name__)
+
+DEPENDENCY_ERRORS = Counter(
+    "notifier_dependency_errors_total",
+    "Calls that failed because a dependency could not be reached",
+    ["dependency", "room"],
+)
+DEPENDENCY_UP = Gauge("notifier_dependency_up", "1 while the dependency answers, 0 during an outage", ["dependency"])
+
+REDIS = "redis"
+RABBITMQ = "rabbitmq"
+CORE = "core"
+KUBERNETES = "kubernetes"
+
+_REDIS_AWAY = (
+    redis.exceptions.ConnectionError,  # refused, reset, BusyLoadingError while it loads its append-only file
+    redis.exceptions.TimeoutError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.MasterDownError,
+    redis.exceptions.ReadOnlyError,  # connected to a replica during a failover
+)
+_AMQP_AWAY = (
+    aiormq.exceptions.AMQPConnectionError,
+    aiormq.exceptions.ChannelInvalidStateError,
+    aiormq.exceptions.ConnectionClosed,
+)
+_AMQP_REFUSED = (aiormq.exceptions.ProbableAuthenticationError, aiormq.exceptions.AuthenticationError)
+
+
+def classify(exc: BaseException, *, dependency: str = "") -> NotifierError | None:
+    """The kernel error `exc` stands for, or None when it is not about reaching a dependency.
+
+    `dependency` names the service for exceptions that do not tell (a plain `ConnectionError`)."""
+    if isinstance(exc, NotifierError):
+        return exc
+    if _unknown_host(exc):
+        return InvalidSettings(f"cannot resolve the host of {dependency or 'a dependency'}: {exc}")
+    if isinstance(exc, redis.exceptions.AuthenticationError | redis.exceptions.AuthorizationError):
+        return InvalidSettings(f"Redis refused the credentials of NOTIFIER_REDIS_URL: {exc}")
+    if isinstance(exc, _AMQP_REFUSED):
+        return InvalidSettings(f"RabbitMQ refused the credentials of NOTIFIER_AMQP_URL: {exc}")
+    if isinstance(exc, _REDIS_AWAY):
+        return ServiceUnavailable(f"Redis unavailable: {exc}", dependency=REDIS)
+    if isinstance(exc, _AMQP_AWAY):
+        return ServiceUnavailable(f"RabbitMQ unavailable: {exc!r}", dependency=RABBITMQ)
+    if isinstance(exc, httpx.TransportError):
+        name = dependency or CORE
+        return ServiceUnavailable(f"{name} unavailable: {type(exc).__name__}: {exc}", dependency=name)
+    if isinstance(exc, OSError) and exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+        return InvalidSettings(f"cannot listen: {exc}")
+    if isinstance(exc, ConnectionError | TimeoutError | OSError):
+        return ServiceUnavailable(f"{dependency or 'a dependency'} unavailable: {exc!r}", dependency=dependency)
+    return None
+
+
+def temporary(exc: BaseException, *, dependency: str = "") -> ServiceUnavailable | None:
+    """`exc` as a temporary error worth retrying, or None when it is permanent or not about a dependency."""
+    error = classify(exc, dependency=dependency)
+    if isinstance(error, ServiceUnavailable):
+        error.dependency = error.dependency or dependency
+        return error
+    if isinstance(error, TemporaryError):
+        return ServiceUnavailable(str(error), dependency=dependency)
+    return None
+
+
+def _unknown_host(exc: BaseException) -> bool:
+    """A name that does not resolve: the URL is wrong, retrying will not fix it."""
+    seen: BaseException | None = exc
+    for _ in range(4):  # the client's own exception wraps the resolver's
+        if seen is None:
+            return False
+        if isinstance(seen, socket.gaierror) and seen.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+@dataclass(slots=True)
+class _Outage:
+    since: float
+    failures: int
+
+
+class Health:
+    """Which dependencies of this process are away, since when; logs each outage once."""
+
+    def __init__(self) -> None:
+        self.room = "notifier"
+        self._outages: dict[str, _Outage] = {}
+        self._up: set[str] = set()
+
+    def failed(self, error: ServiceUnavailable, *, what: str = "") -> None:
+        dependency = error.dependency or "unknown"
+        DEPENDENCY_ERRORS.labels(dependency, self.room).inc()
+        outage = self._outages.get(dependency)
+        if outage is not None:
+            outage.failures += 1
+            return
+        self._outages[dependency] = _Outage(since=time.monotonic(), failures=1)
+        self._up.discard(dependency)
+        DEPENDENCY_UP.labels(dependency).set(0)
+        log.warning(
+            "%s unavailable%s (%s): retrying until it is back", dependency, f" to {what}" if what else "", error
+        )
+
+    def ok(self, dependency: str) -> None:
+        """`dependency` answered: ends its outage, if there was one. Cheap when nothing changes."""
+        if dependency in self._up:
+            return
+        self._up.add(dependency)
+        DEPENDENCY_UP.labels(dependency).set(1)
+        outage = self._outages.pop(dependency, None)
+        if outage is not None:
+            log.warning(
+                "%s back after %.1fs (%d failed attempts)", dependency, time.monotonic() - outage.since, outage.failures
+            )
+
+    def is_up(self, dependency: str) -> bool:
+        return dependency not in self._outages
+
+    def all_up(self, needs: frozenset[str] | None = None) -> bool:
+        """No dependency away (of `needs`, when given)."""
+        if needs is None:
+            return not self._outages
+        return not needs.intersection(self._outages)
+
+    def away(self) -> list[str]:
+        return sorted(self._outages)
+
+
+HEALTH = Health()
+"""The process's one record of its dependencies."""
