@@ -262,17 +262,30 @@ async def cluster(
         await cluster.remove_all()
         return
 
-    async def start() -> tuple[ApiServer, kmock.Server]:
-        api = ApiServer()
-        await api.__aenter__()
-        declare_resources(api)
-        server = kmock.Server(api)
-        await server.__aenter__()
-        return api, server
+    api, server = await servers.arun(start_api())
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", server)
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
+    client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
+    yield Cluster(client=client, namespace=namespace, api=api)
+    client.close()
 
-    api, server = await servers.arun(start())
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
+    await servers.arun(asyncio.wait_for(stop_api(api, server), 10))
+
+
+async def start_api() -> tuple[ApiServer, kmock.Server]:
+    """A KMock-based API server with Notifier's resources."""
+    api = ApiServer()
+    await api.__aenter__()
+    declare_resources(api)
+    server = kmock.Server(api)
+    await server.__aenter__()
+    return api, server
+
+
+def write_kubeconfig(path: Path, server: kmock.Server) -> Path:
+    """A kubeconfig at `path` for `server`, as kubectl, the kubernetes client and Helm read it."""
+    path.write_text(
         yaml.safe_dump(
             {
                 "apiVersion": "v1",
@@ -284,17 +297,12 @@ async def cluster(
             }
         )
     )
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    monkeypatch.setattr(kubernetes.config.kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
-    client = kubernetes.config.new_client_from_config(config_file=str(kubeconfig))
-    yield Cluster(client=client, namespace=namespace, api=api)
-    client.close()
+    return path
 
-    async def stop() -> None:
-        await server.__aexit__(None, None, None)
-        await api.__aexit__(None, None, None)
 
-    await servers.arun(asyncio.wait_for(stop(), 10))
+async def stop_api(api: ApiServer, server: kmock.Server) -> None:
+    await server.__aexit__(None, None, None)
+    await api.__aexit__(None, None, None)
 
 
 def _install_crds(client: kubernetes.client.ApiClient) -> None:

@@ -14,10 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
-from tests.controller.conftest import declare_resources
-from tests.controller.emulator import ApiServer, BackgroundServers
+from tests.controller.conftest import start_api, stop_api, write_kubeconfig
+from tests.controller.emulator import BackgroundServers
 from tests.k8s.chart import CHART, RELEASE, ROOMS, by_name, controller_part, helm, of_kind, refusal, render
 
 STREAM = ("--set", "stream.create=true", "--set-json", 'stream.brands={"Brand1": ["1"]}')
@@ -126,40 +125,11 @@ SOME_NAMESPACES = ("--set-json", 'controller.env=[{"name": "NOTIFIER_CONTROLLER_
 
 @pytest.fixture
 def kubeconfig(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A kubeconfig for a fresh KMock API server, and the server's URL."""
     servers = BackgroundServers()
-
-    async def start() -> tuple[ApiServer, Any]:
-        import kmock
-
-        api = ApiServer()
-        await api.__aenter__()
-        declare_resources(api)
-        server = kmock.Server(api)
-        await server.__aenter__()
-        return api, server
-
-    api, server = servers.run(start())
-    url = str(server.url).rstrip("/")
-    path = tmp_path / "kubeconfig"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "kmock", "cluster": {"server": url}}],
-                "users": [{"name": "kmock", "user": {"token": "kmock"}}],
-                "contexts": [{"name": "kmock", "context": {"cluster": "kmock", "user": "kmock"}}],
-                "current-context": "kmock",
-            }
-        )
-    )
-    yield path, url
-
-    async def stop() -> None:
-        await server.__aexit__(None, None, None)
-        await api.__aexit__(None, None, None)
-
-    servers.run(stop())
+    api, server = servers.run(start_api())
+    yield write_kubeconfig(tmp_path / "kubeconfig", server), str(server.url).rstrip("/")
+    servers.run(stop_api(api, server))
     servers.close()
 
 
