@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import aio_pika
 import pytest
 import redis.asyncio as aioredis
-from aio_pika.abc import AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from workers.common.topology import Topology
 from workers.local.stack import free_port
@@ -76,16 +76,23 @@ async def take_bodies(
     connection: AbstractRobustConnection, queue_name: str, count: int, *, timeout_s: float = 10.0
 ) -> list[bytes]:
     """The next `count` message bodies of a queue, in order, taken off it (fails on fewer within the timeout)."""
+    return [message.body for message in await take_messages(connection, queue_name, count, timeout_s=timeout_s)]
+
+
+async def take_messages(
+    connection: AbstractRobustConnection, queue_name: str, count: int, *, timeout_s: float = 10.0
+) -> list[AbstractIncomingMessage]:
+    """The next `count` messages of a queue (body and headers), in order, taken off it."""
     channel = await connection.channel()
     queue = await channel.get_queue(queue_name)
-    found: list[bytes] = []
+    found: list[AbstractIncomingMessage] = []
     async with asyncio.timeout(timeout_s):
         while len(found) < count:
             message = await queue.get(no_ack=True, fail=False)
             if message is None:
                 await asyncio.sleep(0.02)
                 continue
-            found.append(message.body)
+            found.append(message)
     await channel.close()
     return found
 

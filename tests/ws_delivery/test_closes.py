@@ -66,7 +66,7 @@ async def test_a_device_answering_pings_stays_connected(start_instance: StartIns
 async def test_overflowing_send_buffer_closes_as_lagged(
     start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
 ) -> None:
-    instance = await start_instance(send_buffer=4, close_timeout_s=5)
+    instance = await start_instance(send_buffer=4, close_timeout_s=5, content_limit_bytes=65536)
     ticket = await get_ticket(http, ws_url=instance.url, token=token("alice"))
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

@@ -7,18 +7,46 @@
 
 Every name can carry a namespace prefix (`NOTIFIER_AMQP_NAMESPACE`), so tests and several local stacks
 share one broker without seeing each other.
+
+Dead letters: a consumer that refuses a message publishes a copy to `notifier.dlx` with the reason in the
+header `x-notifier-reason` (and the queue, routing key and size it came with), then acks the original
+(`dead_letter`); messages the broker dead-letters itself (`x-delivery-limit` reached) carry RabbitMQ's
+`x-death` instead. `notifier.dead` is bounded: at most `DEAD_LETTER_MAX_MESSAGES` messages and
+`DEAD_LETTER_MAX_BYTES` bytes, and past either the oldest dead letters are dropped (`x-overflow:
+drop-head`): the newest garbage is the one worth reading, and a flood of it must not fill the broker's
+disk. A copy keeps at most `DEAD_LETTER_BODY_BYTES` of the body (`x-notifier-truncated` says when cut).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractQueue
 from aiormq.abc import FieldTable
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError
+from pamqp.commands import Basic
+
+log = logging.getLogger(__name__)
 
 DELIVERY_LIMIT = 5
 """Redeliveries of one message (quorum queue `x-delivery-limit`) before it is dead-lettered."""
+DEAD_LETTER_MAX_MESSAGES = 10_000
+DEAD_LETTER_MAX_BYTES = 64 * 1024 * 1024
+DEAD_LETTER_BODY_BYTES = 64 * 1024
+REASON_HEADER = "x-notifier-reason"
+DEAD_LETTER_ARGUMENTS: FieldTable = {
+    "x-queue-type": "quorum",
+    "x-max-length": DEAD_LETTER_MAX_MESSAGES,
+    "x-max-length-bytes": DEAD_LETTER_MAX_BYTES,
+    "x-overflow": "drop-head",
+}
+"""Arguments of `notifier.dead`. A broker holding the queue from a release without them refuses the
+declaration (PRECONDITION_FAILED): read what it holds, delete it once, and the rooms declare it bounded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +115,7 @@ class Declared:
 async def declare_topology(channel: AbstractChannel, topology: Topology) -> Declared:
     """Declare every durable exchange and queue. Idempotent; robust channels repeat it after a reconnect."""
     dlx = await channel.declare_exchange(topology.dead_letter_exchange, aio_pika.ExchangeType.FANOUT, durable=True)
-    dead = await channel.declare_queue(topology.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"})
+    dead = await channel.declare_queue(topology.dead_letter_queue, durable=True, arguments=DEAD_LETTER_ARGUMENTS)
     await dead.bind(dlx, routing_key="")
     competing: FieldTable = {
         "x-queue-type": "quorum",
@@ -114,3 +142,64 @@ async def declare_topology(channel: AbstractChannel, topology: Topology) -> Decl
         dead_letters=dlx,
         dead_queue=dead,
     )
+
+
+def dead_letter_exchange_for(exchange: str) -> str:
+    """The dead-letter exchange of the namespace an exchange's name carries (`<namespace><base name>`)."""
+    plain = Topology()
+    for base in (plain.reviews_exchange, plain.notifications_exchange, plain.confirmations_exchange):
+        if exchange.endswith(base):
+            return Topology(exchange[: -len(base)]).dead_letter_exchange
+    return plain.dead_letter_exchange
+
+
+async def dead_letter(message: AbstractIncomingMessage, *, reason: str, exchange: str = "") -> None:
+    """Publish a copy of `message` with `reason` to the dead-letter exchange (by default the one of the
+    exchange the message came through), then ack the original.
+
+    On the message's own channel, so the copy and the ack go out in order; the channel is in confirm
+    mode in every room, so the copy is on the broker before the original is acked. Raises what the
+    channel raises (the broker redelivers the original, which is judged again).
+    """
+    body = message.body
+    headers: FieldTable = {
+        REASON_HEADER: reason[:512],
+        "x-notifier-exchange": message.exchange or "",
+        "x-notifier-routing-key": message.routing_key or "",
+        "x-notifier-bytes": len(body),
+    }
+    if len(body) > DEAD_LETTER_BODY_BYTES:
+        body = body[:DEAD_LETTER_BODY_BYTES]
+        headers["x-notifier-truncated"] = True
+    properties = Basic.Properties(
+        headers=headers, delivery_mode=2, message_id=message.message_id, content_type=message.content_type
+    )
+    target = exchange or dead_letter_exchange_for(message.exchange or "")
+    await message.channel.basic_publish(body, exchange=target, routing_key="", properties=properties)
+    await message.ack()
+
+
+async def dead_letter_depth(channel: AbstractChannel, topology: Topology) -> int:
+    """Messages in `notifier.dead` now (a passive declaration: it never changes the queue)."""
+    underlay = await channel.get_underlay_channel()  # a robust channel answers a passive one from its cache
+    declared = await underlay.queue_declare(topology.dead_letter_queue, passive=True)
+    return int(declared.message_count or 0)
+
+
+async def watch_dead_letters(
+    channel: AbstractChannel,
+    topology: Topology,
+    *,
+    every_s: float,
+    stopping: asyncio.Event,
+    report: Callable[[int], None],
+) -> None:
+    """Report the depth of `notifier.dead` every `every_s` until stopped; a failed look is skipped (the
+    connection's own recovery brings the channel back), so the gauge keeps its last value meanwhile."""
+    while not stopping.is_set():
+        try:
+            report(await dead_letter_depth(channel, topology))
+        except (AMQPError, ChannelInvalidStateError, ConnectionError) as exc:
+            log.debug("dead-letter depth unknown for now: %r", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), every_s)

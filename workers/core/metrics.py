@@ -31,6 +31,9 @@ DELIVERED = Counter(
 WAITING_POLLS = Gauge("notifier_core_waiting_polls", "Long polls waiting for a notification right now.")
 OUTBOX_ENTRIES = Gauge("notifier_core_outbox_entries", "Events in the outbox not yet confirmed by the broker.")
 OUTBOX_AGE = Gauge("notifier_core_outbox_age_seconds", "Age of the oldest event in the outbox (0 when empty).")
+DEAD_LETTERS = Gauge(
+    "notifier_core_dead_letter_messages", "Messages in notifier.dead (refused messages waiting to be read)."
+)
 PUBLISHED = Counter(
     "notifier_core_events_published_total",
     "Events the broker confirmed, by routing key.",

@@ -45,6 +45,8 @@ class CoreSettings(BrokerSettings, VerifierSettings):
     """How long the confirmation consumer lets a batch fill after its first message (0: handle at once)."""
     retry_delay_s: float = Field(1.0, gt=0)
     """Pause of the relay and the confirmation consumer after the broker or Redis failed."""
+    dead_letter_watch_s: float = Field(15.0, gt=0, le=3600)
+    """How often the depth of notifier.dead is read for `notifier_core_dead_letter_messages`."""
 
     @property
     def http_limits(self) -> FrontLimits:

@@ -39,17 +39,32 @@ def event_key(event: ReviewEvent) -> str:
     return f"{event.brand_id}|{event.review_id}|{event.kind}|{occurred_ms}"
 
 
+OCCURRED_MAX_AGE_S = 365 * 86_400
+"""A review event may report a change up to a year old (a replayed backlog), not older."""
+OCCURRED_MAX_AHEAD_S = 3600
+"""... and up to an hour in the future (clocks of other systems), not more."""
+
+
 def entry_of(event: ReviewEvent, *, now_ms: int) -> Entry:
-    """The entry for a decoded event; InvalidInput when its ids or kind are unusable."""
+    """The entry for a decoded event; InvalidInput when its ids, kind or `occurred_at` are unusable.
+
+    `occurred_at` is required and must lie within [now - 1 year, now + 1 hour]: without it an event was
+    stored as of 1970, and year 1 or 9999 would sort it out of every digest window.
+    """
+    review = event.review_id[:80]
     if event.kind not in range(len(KINDS)):
-        raise InvalidInput(f"review {event.review_id[:80]!r} has unknown kind {event.kind}")
+        raise InvalidInput(f"review {review!r} has unknown kind {event.kind}")
+    if not event.HasField("occurred_at"):
+        raise InvalidInput(f"review {review!r} has no occurred_at")
     occurred_ms = event.occurred_at.seconds * 1000 + event.occurred_at.nanos // 1_000_000
+    if not now_ms - OCCURRED_MAX_AGE_S * 1000 <= occurred_ms <= now_ms + OCCURRED_MAX_AHEAD_S * 1000:
+        raise InvalidInput(f"review {review!r} occurred_at {event.occurred_at.seconds} s is out of range")
     return make_entry(
         brand=event.brand_id,
         review=event.review_id,
         kind=KINDS[event.kind],
         pushed_ms=now_ms,
-        occurred_ms=occurred_ms or now_ms,
+        occurred_ms=occurred_ms,
     )
 
 
