@@ -6,26 +6,45 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from workers.local.devices import Receipt
 from workers.local.ledger import Outcome
 from workers.local.reviews import Published
 from workers.local.rooms import Rooms
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+"""soft_wrap: lines are never broken at the console width, so addresses, commands and log lines stay whole
+(and copyable) in a narrow terminal, a pipe, a log file or CI, where rich would otherwise assume 80 columns."""
 
 
-def where(rooms: Rooms) -> Table:
+def where(rooms: Rooms, *, on: Console = console) -> RenderableType:
+    """Where each process listens: a table when it fits the terminal, else (and when not a terminal) a plain
+    list, one process per line, so no address or path is ever cut or wrapped."""
+    rows = [
+        (
+            proc.name,
+            str(proc.process.pid),
+            proc.http_url if proc.room in ("core", "ws-delivery") else "",
+            proc.ops_url,
+            str(proc.log_path),
+        )
+        for group in rooms.groups()
+        for proc in group
+    ]
     table = Table(title="rooms (every port on 127.0.0.1)", title_justify="left")
     for column in ("process", "pid", "HTTP", "ops (/metrics /healthz /readyz)", "log"):
-        table.add_column(column)
-    for group in rooms.groups():
-        for proc in group:
-            http = proc.http_url if proc.room in ("core", "ws-delivery") else ""
-            table.add_row(proc.name, str(proc.process.pid), http, proc.ops_url, str(proc.log_path))
-    return table
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    if on.is_terminal and on.measure(table, options=on.options.update_width(10_000)).maximum <= on.width:
+        return table
+    lines = ["rooms (every port on 127.0.0.1; ops serves /metrics /healthz /readyz):"]
+    for name, pid, http, ops, log in rows:
+        lines.append(f"  {name} pid {pid}" + (f" http {http}" if http else "") + f" ops {ops} log {log}")
+    return Text("\n".join(lines))
 
 
 def receipt_line(receipt: Receipt, *, published: dict[str, Published]) -> str:
