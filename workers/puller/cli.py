@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from contextlib import AsyncExitStack
+from typing import Annotated
 
 import typer
 
@@ -15,13 +16,15 @@ from workers.puller.main import make_sink
 from workers.puller.settings import PullerSettings
 from workers.puller.worker import Puller
 
-SHOWN_IDS = 20
-"""Review ids printed per user; the rest are counted."""
+SummaryOption = Annotated[
+    bool, typer.Option("--summary", help="Print per user only how many entries and reviews were drained, no ids.")
+]
 
 
-def pull(stream: StreamOption = None) -> None:
+def pull(stream: StreamOption = None, summary: SummaryOption = False) -> None:
     """Drain every user who belongs to a brand, hand the digests on (core if NOTIFIER_CORE_URL is set, else the
-    log) and print per user the review ids drained. Users who belong to no brand are left alone."""
+    log) and print per user every review id drained (--summary: the counts only). Users who belong to no brand
+    are left alone."""
     settings = PullerSettings()
     keys = BusKeys(stream_name(stream, settings))
 
@@ -35,7 +38,7 @@ def pull(stream: StreamOption = None) -> None:
             puller = Puller(redis, keys=keys, sink=sink, settings=settings)
             started = time.monotonic()
             found, busy = await _drain(puller, sorted(mapping.user_brands), await read_settings(redis, keys=keys))
-            _report(found, busy)
+            _report(found, busy, ids=not summary)
             out.print(
                 f"pulled {puller.totals['entries']} entries into {puller.totals['digests']} digests "
                 f"in {time.monotonic() - started:.2f}s"
@@ -58,15 +61,16 @@ async def _drain(puller: Puller, users: list[str], settings: StreamSettings) -> 
     return found, busy
 
 
-def _report(found: dict[str, list[str]], busy: set[str]) -> None:
+def _report(found: dict[str, list[str]], busy: set[str], *, ids: bool) -> None:
+    """One line per user: every distinct review id drained (the digests themselves may list fewer, see
+    NOTIFIER_PULLER_MAX_IDS_PER_BRAND), or with `ids` false only the counts."""
     for user, reviews in found.items():
         if user in busy:
             out.print(f"user {user}: being pulled by another puller, skipped")
         elif reviews:
             unique = list(dict.fromkeys(reviews))
-            shown = ", ".join(unique[:SHOWN_IDS])
-            more = f" and {len(unique) - SHOWN_IDS} more" if len(unique) > SHOWN_IDS else ""
-            out.print(f"user {user}: {len(reviews)} entries, reviews {shown}{more}")
+            listed = f"reviews {', '.join(unique)}" if ids else f"{len(unique)} reviews"
+            out.print(f"user {user}: {len(reviews)} entries, {listed}", markup=False)
         else:
             out.print(f"user {user}: nothing pending")
 
