@@ -39,7 +39,8 @@ async def get_ticket(http: httpx.AsyncClient, *, ws_url: str, token: str) -> str
 
 
 class CursorExpired(Exception):
-    """Core answered 410: the cursor is older than the feed's retention; read again from the oldest change kept."""
+    """Core answered 410 (the cursor is older than the feed's retention) or refused the cursor with 422 (it is
+    from another store, e.g. one that was reset): read again from the oldest change kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +62,8 @@ async def read_feed(
     response = await http.get(
         http_base(core_url) + paths.FEED, params=params, headers=bearer(token), timeout=wait_s + 10
     )
-    if response.status_code == 410:
-        raise CursorExpired(response.json().get("detail", "cursor expired"))
+    if response.status_code == 410 or (response.status_code == 422 and after is not None):
+        raise CursorExpired(f"HTTP {response.status_code}: {response.json().get('detail', '')}")
     response.raise_for_status()
     body = response.json()
     return FeedPage(notifications=[from_feed_item(item) for item in body["items"]], next=str(body["next"]))

@@ -1,8 +1,11 @@
 """Demo devices: `notifier listen` processes whose JSON lines are read back as receipts.
 
-Each device is one `notifier listen --user U` process on one ws_delivery replica, long-polling one core
-replica when it must. Every line it prints becomes a `Receipt` stamped with the time it was read; a
-review digest's content is decoded so the demo can tell which reviews reached which device.
+Each device is one `notifier listen --user U --device NAME` process on one ws_delivery replica, reading and
+long-polling the feed of one core replica when it must (the device protocol of DESIGN section 9). Its
+cursor lives in a state file under `<log dir>/device-state/`: the first start of a device removes it (a
+new device), `restart()` keeps it, so a device that was away catches up on what it missed. Every line it
+prints becomes a `Receipt` stamped with the time it was read; a review digest's content is decoded so the
+demo can tell which reviews reached which device.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import base64
 import binascii
 import contextlib
 import json
+import shutil
 import signal
 import sys
 import time
@@ -61,6 +65,8 @@ class Receipt:
     via: str
     at_s: float
     digest: DigestView | None
+    position: str = ""
+    """The change's feed position (empty from an earlier core): one change shown twice is a duplicate."""
 
 
 def parse_digest(line: Mapping[str, Any]) -> DigestView | None:
@@ -104,9 +110,27 @@ class Device:
     process: asyncio.subprocess.Process | None = None
     on_receipt: Callable[[Receipt], None] | None = None
     _reader: asyncio.Task[None] | None = None
+    _started_with: tuple[Mapping[str, str], Path] | None = None
+
+    def state_home(self, log_dir: Path) -> Path:
+        """The device's `XDG_STATE_HOME`: its cursor is `<this>/notifier/devices/<user>/<name>.json`."""
+        return log_dir / "device-state" / self.name
 
     async def start(self, *, env: Mapping[str, str], log_dir: Path) -> None:
-        """Start `notifier listen` for this device (in its own session, so Ctrl-C reaches only the demo)."""
+        """Start `notifier listen` for this device as a new device (any state of an earlier run removed), in
+        its own session, so Ctrl-C reaches only the demo."""
+        shutil.rmtree(self.state_home(log_dir), ignore_errors=True)
+        await self._spawn(env=env, log_dir=log_dir)
+
+    async def restart(self) -> None:
+        """Stop the device (as Ctrl-C does) and start it again with its cursor: it catches up on what it missed."""
+        assert self._started_with is not None, "restart() needs a started device"
+        await self.stop()
+        env, log_dir = self._started_with
+        await self._spawn(env=env, log_dir=log_dir)
+
+    async def _spawn(self, *, env: Mapping[str, str], log_dir: Path) -> None:
+        self._started_with = (env, log_dir)
         with open_log(log_dir / f"device-{self.name}.log") as log:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -115,11 +139,13 @@ class Device:
                 "listen",
                 "--user",
                 self.user,
+                "--device",
+                self.name,
                 "--ws-url",
                 self.ws_url,
                 "--core-url",
                 self.core_url,
-                env={**env, "PYTHONUNBUFFERED": "1"},
+                env={**env, "PYTHONUNBUFFERED": "1", "XDG_STATE_HOME": str(self.state_home(log_dir))},
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=log,
@@ -142,6 +168,7 @@ class Device:
                 via=str(line.get("via", "")),
                 at_s=time.time(),
                 digest=parse_digest(line),
+                position=str(line.get("position", "")),
             )
             self.receipts.append(receipt)
             if self.on_receipt is not None:

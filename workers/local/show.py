@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rich.console import Console, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -97,7 +97,23 @@ def _ms(seconds: float) -> str:
     return "-" if math.isnan(seconds) else f"{seconds * 1000:,.0f} ms"
 
 
-def summary(story: Story) -> Table:
+def summary(story: Story) -> Group:
+    """The demo's summary table, then one row per device (every review must reach each device once)."""
+    return Group(_totals(story), per_device(story.outcome))
+
+
+def per_device(outcome: Outcome) -> Table:
+    table = Table(title="per device: each review of its user's brands exactly once", title_justify="left")
+    for column in ("device", "user", "digests", "reviews expected", "listed", "lost", "duplicates"):
+        table.add_column(column, justify="left" if column in ("device", "user") else "right")
+    for t in outcome.devices_tally.values():
+        table.add_row(
+            t.device, t.user, f"{t.digests:,}", f"{t.expected:,}", f"{t.listed:,}", f"{t.lost:,}", f"{t.duplicates:,}"
+        )
+    return table
+
+
+def _totals(story: Story) -> Table:
     o = story.outcome
     table = Table(title=f"Notifier demo — stream {story.stream}" + (" (interrupted)" if story.interrupted else ""))
     table.add_column("measure")
@@ -109,8 +125,13 @@ def summary(story: Story) -> Table:
         ("digests shown on devices", f"{o.receipts:,}"),
         ("acks (ws_delivery)", f"{story.acks:,}"),
         ("marked delivered in core (user, digest)", f"{story.delivered_in_core:,} of {story.delivered_pairs:,}"),
-        ("events not shown yet (interrupted)" if story.interrupted else "events lost", f"{o.lost:,}"),
-        ("duplicates", f"{o.duplicates:,}"),
+        (
+            "(device, review) events not shown yet (interrupted)"
+            if story.interrupted
+            else "(device, review) events lost",
+            f"{o.lost:,}",
+        ),
+        ("per-device duplicates", f"{o.duplicates:,}"),
         (f"review-to-device latency p50 (window {story.window_s:g}s)", _ms(o.percentile(0.50))),
         (f"review-to-device latency p99 (window {story.window_s:g}s)", _ms(o.percentile(0.99))),
         (
