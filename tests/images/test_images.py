@@ -23,8 +23,9 @@ from aio_pika.abc import AbstractRobustConnection
 from tests.conftest import free_port
 from tests.conftest import room_env as env_for
 from tests.controller.conftest import Cluster, eventually
-from tests.images.containers import ROOMS, Container, engine, image, start
-from tests.processes import ROOT, clean_env, notifier
+from tests.images.containers import ROOMS, Container, engine, image, run, start
+from tests.k8s.chart import RELEASE, by_name, render
+from tests.processes import clean_env, notifier
 from tests.pusher.test_pusher import event, publish
 from workers.client.http import bearer
 from workers.client.ws import Listener, Received
@@ -179,8 +180,8 @@ async def _listed(core: Container, user: str, notification_id: str) -> bool:
 
 
 def test_chart_defaults_name_exactly_the_images_make_images_builds() -> None:
-    chart = yaml.safe_load((ROOT / "helm" / "notifier" / "Chart.yaml").read_text())
-    values = yaml.safe_load((ROOT / "helm" / "notifier" / "values.yaml").read_text())
+    deployments = by_name(render(), "Deployment")
     for room in ROOMS:
-        settings = values["wsDelivery" if room == "ws-delivery" else room]["image"]
-        assert f"{settings['repository']}:{settings['tag'] or chart['appVersion']}" == image(room)
+        (container,) = deployments[f"{RELEASE}-{room}"]["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == image(room)
+        assert run("image", "inspect", container["image"]).returncode == 0, container["image"]
