@@ -8,7 +8,7 @@ PY := .venv/bin/python
 PROTO_OUT := workers/common/pb
 TOOLS := .tools
 
-.PHONY: help setup services proto lint fmt test demo up bench clean
+.PHONY: help setup services proto lint fmt test demo up bench chaos clean
 
 help: ## List every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,6 +57,9 @@ up: setup services ## Every room as local processes until Ctrl-C (no generated l
 
 bench: setup services ## Benchmarks: a table on stdout, JSON in .bench/
 	$(PY) -m tests.bench
+
+chaos: setup services ## Kills, a broker cut and Redis restarts under load: a table on stdout, JSON in .bench/
+	$(PY) -m tests.chaos
 
 # Kubernetes: images, chart checks' tools, generated manifests, a local kind cluster (docs/kubernetes.md).
 .PHONY: tools manifests images test-images kind-up

@@ -14,6 +14,8 @@ from typing import Generic, TypeVar
 
 import httpx
 
+from workers.common.retry import Backoff
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -46,17 +48,17 @@ class Poller(Generic[T]):
             self._task = asyncio.create_task(self._run(), name="long-poll")
 
     async def _run(self) -> None:
-        delay = 0.2
+        backoff = Backoff(first_s=0.2, max_s=5.0)
         while True:
             polling = self._polling
             try:
                 items = await self._fetch(self._wait_s if polling else 0.0)
             except httpx.HTTPError as exc:
+                delay = backoff.next()
                 log.warning("polling core failed (%s), retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
                 continue
-            delay = 0.2
+            backoff.reset()
             for item in items:
                 self._emit(item)
             if not polling and not self._polling:

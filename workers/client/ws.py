@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Literal
@@ -33,6 +32,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from workers.client.http import CursorExpired, get_ticket, read_feed, websocket_url
 from workers.client.poller import Poller
 from workers.client.state import DeviceState, Key
+from workers.common.retry import Backoff
 from workers.common.wire import Notification, WebSocketConfirmation, WebSocketMessage
 
 log = logging.getLogger(__name__)
@@ -141,11 +141,12 @@ class Listener:
         self.state.save()
 
     async def _run(self) -> None:
-        delay = 0.2
+        backoff = Backoff(first_s=0.2, max_s=self._backoff_max_s)
         while True:
+            delay = backoff.next()
             try:
                 await self._session()
-                delay = 0.2
+                backoff.reset()
             except httpx.HTTPStatusError as exc:
                 if exc.response.status_code in (401, 403):
                     raise  # a bad token does not get better by retrying
@@ -155,8 +156,7 @@ class Listener:
             self.connected.clear()
             if self._core_url:
                 self._poller.want(polling=True)
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-            delay = min(delay * 2, self._backoff_max_s)
+            await asyncio.sleep(delay)
 
     async def _session(self) -> None:
         ticket = await get_ticket(self._http, ws_url=self._ws_url, token=self._token)

@@ -58,11 +58,11 @@ async def pause(stopping: asyncio.Event | None, seconds: float) -> bool:
     return stopping.is_set()
 
 
-async def first_of(*waits: Awaitable[object]) -> None:
-    """Wait until any of `waits` completes; the others are cancelled."""
+async def first_of(*waits: Awaitable[object], timeout_s: float | None = None) -> None:
+    """Wait until any of `waits` completes (or `timeout_s` passed); the others are cancelled."""
     tasks = [asyncio.ensure_future(wait) for wait in waits]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(tasks, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
     finally:
         for task in tasks:
             task.cancel()

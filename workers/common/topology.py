@@ -20,7 +20,6 @@ disk. A copy keeps at most `DEAD_LETTER_BODY_BYTES` of the body (`x-notifier-tru
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,8 +27,10 @@ from dataclasses import dataclass
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractQueue
 from aiormq.abc import FieldTable
-from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from pamqp.commands import Basic
+
+from workers.common.faults import RABBITMQ
+from workers.common.retry import repeat
 
 log = logging.getLogger(__name__)
 
@@ -194,12 +195,12 @@ async def watch_dead_letters(
     stopping: asyncio.Event,
     report: Callable[[int], None],
 ) -> None:
-    """Report the depth of `notifier.dead` every `every_s` until stopped; a failed look is skipped (the
-    connection's own recovery brings the channel back), so the gauge keeps its last value meanwhile."""
-    while not stopping.is_set():
-        try:
-            report(await dead_letter_depth(channel, topology))
-        except (AMQPError, ChannelInvalidStateError, ConnectionError) as exc:
-            log.debug("dead-letter depth unknown for now: %r", exc)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), every_s)
+    """Report the depth of `notifier.dead` every `every_s` until stopped; while the broker is away the look
+    is retried with the kernel's backoff (the connection's own recovery brings the channel back), and the
+    gauge keeps its last value meanwhile."""
+
+    async def look() -> float:
+        report(await dead_letter_depth(channel, topology))
+        return every_s
+
+    await repeat(look, what="watch the dead letters", stopping=stopping, dependency=RABBITMQ)

@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from workers.common import paths
 from workers.common.auth import InvalidToken, Principal
 from workers.common.faults import HEALTH, REDIS, temporary
+from workers.common.retry import first_of
 from workers.core import metrics
 from workers.core.middleware import BodyLimit, RequestMetrics, replay
 from workers.core.model import (
@@ -83,15 +84,6 @@ def _unauthorized(detail: str) -> HTTPException:
 
 def _not_found() -> HTTPException:
     return HTTPException(404, "notification not found")
-
-
-async def _wait_any(events: tuple[asyncio.Event, ...], seconds: float) -> None:
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
 
 
 def _services(request: Request) -> Services:
@@ -202,7 +194,7 @@ async def _long_poll(
             if not empty(found) or remaining <= 0 or services.stopping.is_set():
                 return found
             with metrics.WAITING_POLLS.track_inprogress():
-                await _wait_any((woken, services.stopping), remaining)
+                await first_of(woken.wait(), services.stopping.wait(), timeout_s=remaining)
             if await request.is_disconnected():
                 return None
 

@@ -1,0 +1,1 @@
+"""The chaos scenario (`make chaos`) and its short run in `make test`."""
