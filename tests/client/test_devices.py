@@ -13,7 +13,7 @@ import httpx
 
 from tests.client.conftest import Core, auth
 from tests.processes import ROOT
-from tests.ws_delivery.conftest import Instance, StartInstance, token, wait_until
+from tests.ws_delivery.conftest import SECRET, Instance, StartInstance, token, wait_until
 from workers.client.state import DeviceState
 from workers.client.ws import Listener, Received
 from workers.common import paths
@@ -180,7 +180,7 @@ async def test_notifier_listen_keeps_its_cursor_per_device(
             "--count",
             str(count),
             cwd=ROOT,
-            env={**os.environ, "XDG_STATE_HOME": str(tmp_path)},
+            env={**os.environ, "XDG_STATE_HOME": str(tmp_path), "NOTIFIER_JWT_SECRET": SECRET},
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -198,3 +198,18 @@ async def test_notifier_listen_keeps_its_cursor_per_device(
     assert [line["id"] for line in await listen("tablet", 3)] == [first, second, third], "per device"
     saved = json.loads((tmp_path / "notifier" / "devices" / "erin" / "phone.json").read_text())
     assert saved["cursor"] == lines[-1]["position"]
+
+
+async def test_a_cursor_core_refuses_makes_the_device_resync_from_the_oldest_kept(
+    start_instance: StartInstance, core: Core, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    instance = await start_instance()
+    kept = [await core.create("frank", content=f"kept {n}".encode()) for n in range(2)]
+    path = tmp_path / "reset.json"
+    path.write_text(json.dumps({"cursor": "999999999", "shown": []}))  # from a store that was reset since
+    device = Device(instance, core, http, user="frank", path=path)
+    await device.start()
+    await device.wait_shown(2)
+    assert device.ids() == kept
+    await device.stop()
+    assert json.loads(path.read_text())["cursor"] != "999999999"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator
 
@@ -16,7 +17,7 @@ from tests.client.conftest import Core
 from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import free_port
 from tests.processes import ROOT
-from tests.ws_delivery.conftest import Instance, StartInstance, token, wait_until
+from tests.ws_delivery.conftest import SECRET, Instance, StartInstance, token, wait_until
 from workers.client.ws import ClosedByAdmin, Listener, Received
 
 
@@ -134,6 +135,7 @@ async def test_notifier_listen_prints_notifications_and_exits_after_count(
         "--count",
         "1",
         cwd=ROOT,
+        env={**os.environ, "NOTIFIER_JWT_SECRET": SECRET},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
