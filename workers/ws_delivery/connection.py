@@ -22,6 +22,7 @@ from collections import deque
 from typing import TYPE_CHECKING, cast
 
 from google.protobuf.message import DecodeError
+from websockets.exceptions import InvalidMessage
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
@@ -50,6 +51,10 @@ CLOSE_ADMIN = 4003
 CLOSE_SHUTDOWN = 1001
 CLOSE_TEXT = 1003
 CLOSE_BAD_PROTOBUF = 1007
+BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 34\r\n\r\n{"detail": "invalid HTTP request"}'
+)
 
 
 class DeviceConnection(asyncio.Protocol):
@@ -60,6 +65,7 @@ class DeviceConnection(asyncio.Protocol):
         "_close_timer",
         "_corked",
         "_fragments",
+        "_head_tail",
         "_hub",
         "_loop",
         "_missed_pongs",
@@ -96,6 +102,7 @@ class DeviceConnection(asyncio.Protocol):
         self._ping_timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._request_task: asyncio.Task[None] | None = None
+        self._head_tail = b""
         self.user = ""
 
     @property
@@ -118,7 +125,13 @@ class DeviceConnection(asyncio.Protocol):
         self._close_timer = self._loop.call_later(self._settings.handshake_timeout_s, self._abort)
 
     def data_received(self, data: bytes) -> None:
+        if not self.user:
+            data = self._request_head(data)
+            if not data:
+                return
         self._ws.receive_data(data)
+        if type(self._ws.handshake_exc) is InvalidMessage:
+            self._write_now(BAD_REQUEST)  # websockets closes on a garbage request without a word (then flushed)
         for event in self._ws.events_received():
             if isinstance(event, Request):
                 self._request_task = self._loop.create_task(self._answer(event))
@@ -153,6 +166,22 @@ class DeviceConnection(asyncio.Protocol):
         log.info("device of user %s disconnected (%s, %d unacknowledged)", self.user, reason, len(self._outbox))
 
     # HTTP and handshake
+
+    def _request_head(self, data: bytes) -> bytes:
+        """What of `data` the handshake parser may read: up to the end of the first request head only.
+
+        One HTTP request per connection: what follows the head (pipelined requests, which the parser
+        would take for WebSocket frames and fail the connection on) is not read; the response says
+        `Connection: close`, so the client sends them again on a new connection.
+        """
+        if self._request_task is not None:
+            return b""
+        seen = self._head_tail + data
+        end = seen.find(b"\r\n\r\n")
+        if end < 0:
+            self._head_tail = seen[-3:]
+            return data
+        return data[: end + 4 - len(self._head_tail)]
 
     async def _answer(self, request: Request) -> None:
         outcome = await self._router.route(request)

@@ -8,6 +8,14 @@ from workers.common import paths
 
 _ERROR: dict[str, Any] = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+_ALWAYS: dict[str, Any] = {
+    "400": {"description": "Not an HTTP request", **_ERROR},
+    "405": {"description": "Method not allowed", **_ERROR},
+    "414": {"description": "Request line too long"},
+    "431": {"description": "Request header fields too large"},
+    "503": {"description": "Redis unavailable, retry later (Retry-After)", **_ERROR},
+}
+"""Answers every path can give: the request itself was refused, or Redis is away."""
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -23,6 +31,7 @@ OPENAPI: dict[str, Any] = {
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ticket"}}},
                     },
                     "401": {"description": "Missing or invalid token", **_ERROR},
+                    **_ALWAYS,
                 },
             }
         },
@@ -36,6 +45,7 @@ OPENAPI: dict[str, Any] = {
                     "401": {"description": "Missing or invalid token", **_ERROR},
                     "403": {"description": "Admin role missing", **_ERROR},
                     "422": {"description": "Invalid user id", **_ERROR},
+                    **_ALWAYS,
                 },
             }
         },
@@ -45,8 +55,10 @@ OPENAPI: dict[str, Any] = {
                 "parameters": [{"name": "ticket", "in": "query", "required": True, "schema": {"type": "string"}}],
                 "responses": {
                     "101": {"description": "Switching protocols"},
-                    "400": {"description": "No ticket", **_ERROR},
+                    **_ALWAYS,
+                    "400": {"description": "No ticket, or not an HTTP request", **_ERROR},
                     "401": {"description": "Unknown, used or expired ticket", **_ERROR},
+                    "426": {"description": "Not a WebSocket upgrade; the ticket is not spent", **_ERROR},
                 },
             }
         },
@@ -55,7 +67,7 @@ OPENAPI: dict[str, Any] = {
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         "schemas": {
             "Ticket": {"type": "object", "required": ["ticket"], "properties": {"ticket": {"type": "string"}}},
-            "Error": {"type": "object", "required": ["detail"], "properties": {"detail": {}}},
+            "Error": {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}},
         },
     },
 }

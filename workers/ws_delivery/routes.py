@@ -7,6 +7,8 @@ Each response closes its TCP connection (`Connection: close`).
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import email.utils
 import http
 import json
@@ -49,6 +51,28 @@ def detail(status: int, text: str) -> Response:
     return respond(status, {"detail": text})
 
 
+def one(headers: Headers, name: str) -> str:
+    """The header's value, or "" when it is missing or repeated (`Headers.get` raises on a repeat)."""
+    values = headers.get_all(name)
+    return values[0] if len(values) == 1 else ""
+
+
+def is_upgrade(request: Request) -> bool:
+    """Whether the request is a WebSocket handshake the protocol will accept (RFC 6455 section 4.2.1)."""
+    headers = request.headers
+    connection = {token.strip().lower() for value in headers.get_all("Connection") for token in value.split(",")}
+    try:
+        key = base64.b64decode(one(headers, "Sec-WebSocket-Key"), validate=True)
+    except binascii.Error:
+        return False
+    return (
+        "upgrade" in connection
+        and one(headers, "Upgrade").lower() == "websocket"
+        and one(headers, "Sec-WebSocket-Version") == "13"
+        and len(key) == 16
+    )
+
+
 class Router:
     def __init__(self, *, redis: aioredis.Redis, settings: WsSettings, verifier: TokenVerifier) -> None:
         self._redis = redis
@@ -87,6 +111,12 @@ class Router:
         ticket = parse_qs(query).get("ticket", [""])[0]
         if not ticket:
             return detail(400, "ticket is required")
+        if not is_upgrade(request):  # checked before the ticket is spent: a plain GET must not burn it
+            return respond(
+                426,
+                {"detail": "a WebSocket upgrade is required"},
+                headers={"Upgrade": "websocket", "Sec-WebSocket-Version": "13"},
+            )
         user = await tickets.redeem(self._redis, self._keys, ticket)
         if user is None:
             return detail(401, "unknown, used or expired ticket")
@@ -116,7 +146,7 @@ class Router:
         return respond(204)
 
     def _principal(self, request: Request) -> Principal | Response:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        scheme, _, token = one(request.headers, "Authorization").partition(" ")
         if scheme.lower() != "bearer" or not token:
             return respond(401, {"detail": "bearer token required"}, headers={"WWW-Authenticate": "Bearer"})
         try:
