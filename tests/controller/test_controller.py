@@ -294,3 +294,36 @@ async def test_a_refused_object_shows_no_figures_of_the_stream_it_does_not_own(
     assert refused is not None
     for figure in ("brands", "users", "staleUsers", "invalidUsers"):
         assert figure not in refused["status"], figure
+
+
+async def test_a_namespaced_controller_leaves_other_namespaces_objects_alone(
+    cluster: Cluster, controller: Any, redis: aioredis.Redis, stream: str, owned_streams: list[str]
+) -> None:
+    other_namespace = f"{cluster.namespace}-other"
+    await cluster.ensure_namespace(other_namespace)
+    theirs = f"{stream}-theirs"
+    owned_streams.append(theirs)
+    # Another release's controller serves `other_namespace` and owns the stream of its object.
+    await write_mapping(redis, keys=BusKeys(theirs), spec=parse_spec(SPEC))
+    await redis.hset(ControllerKeys().streams, theirs, f"{other_namespace}/{theirs}")  # type: ignore[misc]
+    await cluster.create(theirs, {"brands": {"Other": ["9"]}}, namespace=other_namespace)
+    async with controller(namespaces=cluster.namespace) as room:
+        await cluster.create_ready(stream, SPEC, what="the served namespace's object Ready")
+
+        async def swept() -> bool:
+            return room.swept
+
+        await eventually(swept, what="the startup sweep")
+        untouched = await cluster.get(theirs, namespace=other_namespace)
+        await cluster.delete(theirs, namespace=other_namespace)
+        gone_at_once = await cluster.gone(theirs, namespace=other_namespace)
+        mine = await cluster.ready(stream)
+
+    assert untouched is not None
+    assert "finalizers" not in untouched["metadata"] or not untouched["metadata"]["finalizers"]
+    assert not untouched.get("status")
+    assert gone_at_once
+    assert mine is not None
+    assert (await read_mapping(redis, keys=BusKeys(theirs))).brand_users == {"Brand1": ("1", "2"), "Brand2": ("4",)}
+    owner = await redis.hget(ControllerKeys().streams, theirs)  # type: ignore[misc]
+    assert owner == f"{other_namespace}/{theirs}"
