@@ -92,6 +92,10 @@ async def test_device_offline_while_another_acks_gets_it_on_reconnect(
     await laptop.wait_shown(3)
     await phone.wait_shown(3)
     assert laptop.ids() == phone.ids() == [first, missed, later]
+    assert {r.via for r in phone.shown} == {"websocket"}
+    assert [r.notification.position for r in phone.shown] == [r.notification.position for r in laptop.shown], (
+        "frames carry the same positions as the feed"
+    )
     await phone.stop()
     await laptop.stop()
 
