@@ -56,7 +56,7 @@ async def test_refusals_keep_their_headers_and_json_detail(http: httpx.AsyncClie
     assert anonymous.json() == {"detail": "missing bearer token"}
     content = body(["alice"], "bad-content") | {"content": "not base64!"}
     assert (await http.post(paths.UNDELIVERED, json=content, headers=producer())).json() == {
-        "detail": "content is not valid base64"
+        "detail": [{"loc": [], "msg": "content is not valid base64", "type": "value_error"}]
     }
     assert await take(http, "alice") == []
 

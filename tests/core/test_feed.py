@@ -179,7 +179,7 @@ async def test_a_cursor_from_the_future_is_422(http: httpx.AsyncClient) -> None:
     page = await read(http, "alice")
     response = await http.get(paths.FEED, params={"after": str(int(page["next"]) + 1)}, headers=bearer("alice"))
     assert response.status_code == 422
-    assert "ahead" in response.json()["detail"]
+    assert "ahead" in response.json()["detail"][0]["msg"]
 
 
 async def test_bad_limit_and_wait_are_422(http: httpx.AsyncClient) -> None:

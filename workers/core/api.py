@@ -43,6 +43,7 @@ from workers.core.model import (
     parse_cursor,
     seen_event,
 )
+from workers.core.responses import document, error_response, http_error
 from workers.core.settings import CoreSettings
 from workers.core.store import (
     DEFAULT_FEED_LIMIT,
@@ -324,6 +325,8 @@ def create_app(services: Services) -> FastAPI:
     async def store_down(_: Request, exc: Exception) -> Response:
         return _store_down(exc)
 
+    app.add_exception_handler(HTTPException, http_error)
+    document(app)
     route = next(
         r for r in app.routes if isinstance(r, APIRoute) and r.path == paths.UNDELIVERED and "POST" in (r.methods or ())
     )
@@ -380,7 +383,7 @@ class DirectCreate:
             principal = _producing(self.services, authorization)
             response: Response = JSONResponse({"id": await create_notification(self.services, principal, body)})
         except HTTPException as exc:
-            response = JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+            response = error_response(exc)
         except RedisError as exc:
             response = _store_down(exc)
         await response(scope, receive, send)

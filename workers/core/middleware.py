@@ -1,4 +1,4 @@
-"""ASGI middleware of the core API: the HTTP body limit (checked before any parsing) and request metrics."""
+"""ASGI middleware of the core API: the HTTP body limit and UTF-8 check (before any parsing), request metrics."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from workers.core import metrics
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-async def send_json(send: Send, status: int, detail: str) -> None:
+async def send_json(send: Send, status: int, detail: str | list[dict[str, object]]) -> None:
     body = json.dumps({"detail": detail}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -55,8 +55,20 @@ class BodyLimit:
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
-        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        whole = b"".join(chunks)
+        if not _utf8(whole):  # FastAPI would answer 400; JSON is UTF-8, and any body problem is 422
+            await send_json(send, 422, [{"loc": ["body"], "msg": "request body is not UTF-8", "type": "json_invalid"}])
+            return
+        body = {"type": "http.request", "body": whole, "more_body": False}
         await self.app(scope, replay([body], receive), send)
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def replay(messages: list[Message], receive: Receive) -> Receive:

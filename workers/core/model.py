@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
 
 from workers.common.keys import ID_PATTERN
 from workers.common.topology import ROUTING_BY_STATUS
@@ -91,7 +91,8 @@ class InvalidateBody(_Body):
 
 
 class SeenBody(_Body):
-    seen: bool
+    seen: StrictBool
+    """true or false only: 0, 1, "yes" or "true" are 422."""
 
 
 class Created(BaseModel):
