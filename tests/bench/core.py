@@ -1,5 +1,6 @@
 """Core benchmarks: creates/s of one core process (unicast, 1 KiB content) under a concurrent load generator,
-latency at a fixed 1k creates/s, and undelivered polling across many users.
+latency at a fixed 1k creates/s, undelivered polling across many users, feed reads across the same users,
+and the catch-up of one device that missed 1,000 notifications (paging the feed as `notifier listen` does).
 
 Core runs as a real subprocess (`python -m workers.core`, log level WARNING). The load generator is
 tests/bench/http.py, a minimal keep-alive HTTP/1.1 client, so the generator costs less CPU than core.
@@ -12,6 +13,7 @@ import contextlib
 import json
 import os
 import statistics
+import time
 import uuid
 from collections.abc import Callable, Sequence
 
@@ -23,6 +25,7 @@ from tests.bench.harness import Bench, Row
 from tests.bench.http import closed_loop, http_request, open_loop
 from tests.conftest import AMQP_URL, REDIS_URL, delete_topology, free_port, room_env
 from tests.core.processes import CoreProcess, core_process
+from workers.client.http import read_feed
 from workers.common import paths
 from workers.common.auth import mint_token
 from workers.common.topology import Topology
@@ -30,6 +33,7 @@ from workers.common.topology import Topology
 GROUP = "core"
 SECRET = "bench-secret-" + "0123456789abcdef" * 4
 CONTENT = base64.b64encode(os.urandom(1024)).decode()
+CATCH_UP_PAGE = 100
 
 
 def create_request(token: str, *, user: str, key: str) -> bytes:
@@ -119,23 +123,56 @@ async def run(bench: Bench) -> None:
             )
 
             await closed_loop(core.http_port, creates_for(users, lambda i: f"poll-{i}"), connections=32)
-            polls = [
-                http_request(
-                    "GET",
-                    paths.UNDELIVERED,
-                    token=mint_token(secret=SECRET, sub=f"poll-{i}", ttl_s=3600),
-                )
-                for i in range(users)
-            ]
-            rate, latencies = await closed_loop(core.http_port, polls, connections=32)
             note = f"{users:,} users, one notification each"
-            bench.add(row("undelivered polls/s, 32 connections", rate, "ops/s", note=note))
-            bench.add(row("poll p50", ms(statistics.median(latencies)), "ms"))
-            bench.add(row("poll p99", ms(percentile(latencies, 0.99)), "ms"))
+            await every_user_reads(bench, core, paths.UNDELIVERED, users=users, names=UNDELIVERED_ROWS, note=note)
+            await feed(bench, core, users=users, creates=creates_for)
             outbox = await core.metric("notifier_core_outbox_entries", {})
             bench.add(row("outbox entries left at the end", outbox, "entries", note="relay keeps up when ~0"))
     finally:
         await cleanup(stream, Topology(namespace=namespace))
+
+
+UNDELIVERED_ROWS = ("undelivered polls/s, 32 connections", "poll p50", "poll p99")
+FEED_ROWS = ("feed reads/s, 32 connections", "feed read p50", "feed read p99")
+
+
+async def every_user_reads(
+    bench: Bench, core: CoreProcess, path: str, *, users: int, names: tuple[str, str, str], note: str
+) -> None:
+    """One GET of `path` by each of the users `poll-<i>`, 32 at a time: the rate, p50 and p99 rows."""
+    reads = [
+        http_request("GET", path, token=mint_token(secret=SECRET, sub=f"poll-{i}", ttl_s=3600)) for i in range(users)
+    ]
+    rate, latencies = await closed_loop(core.http_port, reads, connections=32)
+    bench.add(row(names[0], rate, "ops/s", note=note))
+    bench.add(row(names[1], ms(statistics.median(latencies)), "ms"))
+    bench.add(row(names[2], ms(percentile(latencies, 0.99)), "ms"))
+
+
+async def feed(bench: Bench, core: CoreProcess, *, users: int, creates: Callable[..., list[bytes]]) -> None:
+    """Feed reads of every user (each has one notification, already taken by the undelivered poll), then one
+    device catching up on 1,000 notifications it missed, 100 a page, from where its cursor was."""
+    note = f"{users:,} users, one entry each, no cursor"
+    await every_user_reads(bench, core, paths.FEED, users=users, names=FEED_ROWS, note=note)
+
+    device = mint_token(secret=SECRET, sub="away", ttl_s=3600)
+    url = f"http://127.0.0.1:{core.http_port}"
+    async with httpx.AsyncClient(timeout=30) as http:
+        cursor = (await read_feed(http, core_url=url, token=device, after=None, limit=CATCH_UP_PAGE)).next
+        missed = 1_000
+        await closed_loop(core.http_port, creates(missed, lambda _: "away"), connections=8)
+        started = time.perf_counter()
+        shown, pages = 0, 0
+        while True:
+            page = await read_feed(http, core_url=url, token=device, after=cursor, limit=CATCH_UP_PAGE)
+            shown, pages, cursor = shown + len(page.notifications), pages + 1, page.next
+            if len(page.notifications) < CATCH_UP_PAGE:
+                break
+        elapsed = time.perf_counter() - started
+    if shown != missed:
+        raise RuntimeError(f"the catch-up showed {shown} of {missed} notifications")
+    note = f"{missed:,} missed, 1 KiB each, {pages} pages of {CATCH_UP_PAGE}"
+    bench.add(row("one device caught up on 1,000 missed", ms(elapsed), "ms", note=note))
 
 
 async def cleanup(stream: str, topology: Topology) -> None:
