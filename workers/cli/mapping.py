@@ -16,7 +16,7 @@ from workers.common.errors import InvalidMapping
 from workers.common.keys import BusKeys
 from workers.common.mapping import delete_mapping, read_mapping, read_settings, write_mapping
 from workers.common.settings import CommonSettings
-from workers.common.streamspec import parse_document
+from workers.common.streamspec import MAX_DOCUMENT_BYTES, parse_document
 
 mapping_app = typer.Typer(help="The brand -> users mapping of a stream.", no_args_is_help=True)
 
@@ -28,9 +28,13 @@ def load(
 ) -> None:
     """Validate FILE and swap it in as the stream's mapping and settings (nothing written when invalid)."""
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as handle:
+            data = handle.read(MAX_DOCUMENT_BYTES + 1)  # never more: a huge file is refused, not parsed for minutes
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise fail(f"cannot read {file}: {exc}") from None
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise fail(f"{file}: over {MAX_DOCUMENT_BYTES} bytes, the largest NotificationStream the API server takes")
     try:
         name, spec = parse_document(text)
     except InvalidMapping as exc:

@@ -3,7 +3,14 @@
 Accepts a NotificationStream document (YAML or JSON, DESIGN section 10) or the prototype's bare mapping
 `{"Brand1": [1, 2], "Brand2": [4]}`. Everything the CRD schema checks is checked here too, plus what a
 schema cannot say (a user twice in one brand, an empty brand), so a file and a custom resource are
-judged alike.
+judged alike:
+
+- types are strict, as the API server's: `maxItems: true`, `windowSeconds: "30"` or an integer user id
+  in a NotificationStream are refused (only the prototype's bare mapping keeps its integer user ids);
+- a key given twice in one mapping is refused naming it (YAML and JSON parsers keep the last silently,
+  which drops a brand's users without a word); YAML aliases are refused (a custom resource has none,
+  and they let a small file expand without bound);
+- a document over `MAX_DOCUMENT_BYTES` (the API server's 3 MiB request limit) is refused unread.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from workers.common.errors import InvalidMapping
 from workers.common.keys import ID_PATTERN, is_valid_id
 
+MAX_DOCUMENT_BYTES = 3 * 1024 * 1024
 MAX_BRANDS = 10_000
 MAX_USERS_PER_BRAND = 10_000
 KIND = "NotificationStream"
@@ -24,7 +32,7 @@ API_VERSION = "v1alpha1"
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", frozen=True, strict=True)
 
 
 class DigestSpec(_Spec):
@@ -47,7 +55,7 @@ class StreamSpec(_Spec):
     def _ids_as_strings(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             return value
-        return {str(brand): _users_as_strings(users) for brand, users in value.items()}
+        return {str(brand): users for brand, users in value.items()}
 
     @field_validator("brands")
     @classmethod
@@ -98,8 +106,11 @@ def parse_spec(spec: Any) -> StreamSpec:
 
 def parse_document(text: str) -> tuple[str | None, StreamSpec]:
     """Parse a file's text: returns (metadata.name or None, spec)."""
+    size = len(text.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_DOCUMENT_BYTES:
+        raise InvalidMapping(f"document of {size} bytes is over the limit of {MAX_DOCUMENT_BYTES} bytes")
     try:
-        docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+        docs = [doc for doc in yaml.load_all(text, Loader=_StrictLoader) if doc is not None]
     except yaml.YAMLError as exc:
         raise InvalidMapping(f"not valid YAML or JSON: {exc}") from None
     if len(docs) != 1:
@@ -113,7 +124,26 @@ def parse_document(text: str) -> tuple[str | None, StreamSpec]:
         metadata = doc.get("metadata") or {}
         name = metadata.get("name") if isinstance(metadata, dict) else None
         return (str(name) if name else None), parse_spec(doc.get("spec"))
-    return None, parse_spec({"brands": doc})
+    return None, parse_spec({"brands": {brand: _users_as_strings(users) for brand, users in doc.items()}})
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A safe loader that refuses a key given twice in one mapping and YAML aliases."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.constructor.ConstructorError(None, None, "YAML aliases are not accepted", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def _describe(exc: ValidationError) -> str:
