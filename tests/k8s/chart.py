@@ -15,6 +15,8 @@ from tests.k8s.tools import ROOT, tool
 
 CHART = ROOT / "helm" / "notifier"
 ALL_ON = Path(__file__).with_name("values-all-on.yaml")
+CONNECTIONS = ("-f", str(Path(__file__).with_name("values-connections.yaml")))
+"""Given first to every render: the chart refuses to render without connection settings."""
 CRD_DIR = CHART / "crds"
 KUBERNETES_VERSION = "1.33.0"
 NAMESPACE = "notifier"
@@ -30,7 +32,7 @@ def helm(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def render_text(*options: str, release: str = RELEASE, namespace: str = NAMESPACE) -> str:
-    result = helm("template", release, str(CHART), "--namespace", namespace, *options)
+    result = helm("template", release, str(CHART), "--namespace", namespace, *CONNECTIONS, *options)
     if result.returncode != 0:
         raise RuntimeError(f"helm template failed: {result.stderr}")
     return result.stdout
@@ -40,9 +42,10 @@ def render(*options: str, release: str = RELEASE, namespace: str = NAMESPACE) ->
     return [doc for doc in yaml.safe_load_all(render_text(*options, release=release, namespace=namespace)) if doc]
 
 
-def refusal(*options: str, release: str = RELEASE, namespace: str = NAMESPACE) -> str:
+def refusal(*options: str, release: str = RELEASE, namespace: str = NAMESPACE, connections: bool = True) -> str:
     """The error of a `helm template` that must fail (an AssertionError when it renders)."""
-    result = helm("template", release, str(CHART), "--namespace", namespace, *options)
+    given = CONNECTIONS if connections else ()
+    result = helm("template", release, str(CHART), "--namespace", namespace, *given, *options)
     assert result.returncode != 0, f"rendered although it should have failed: {options}"
     return result.stderr
 

@@ -23,6 +23,7 @@ from tests.k8s import generate
 from tests.k8s.chart import (
     ALL_ON,
     CHART,
+    CONNECTIONS,
     CRD_DIR,
     HTTP_ROOMS,
     RELEASE,
@@ -34,6 +35,7 @@ from tests.k8s.chart import (
     of_kind,
     prometheus_rules,
     promtool,
+    refusal,
     render,
     selectors,
     validate,
@@ -42,7 +44,7 @@ from tests.k8s.chart import (
 from tests.k8s.tools import ROOT
 from workers.common.streamspec import parse_spec
 
-VARIANTS = {"default": (), "all-on": ("-f", str(ALL_ON))}
+VARIANTS = {"default": CONNECTIONS, "all-on": ("-f", str(ALL_ON))}
 Objects = list[dict[str, Any]]
 
 
@@ -108,27 +110,66 @@ def test_every_room_gets_a_restricted_deployment_from_the_same_template(default:
         assert pod.get("automountServiceAccountToken", True) is (room == "controller")
 
 
-def test_rooms_read_connections_from_the_secret_and_listen_on_all_interfaces(default: Objects) -> None:
+SECRET_KEYS = {"REDIS_URL": "redis-url", "AMQP_URL": "amqp-url", "JWT_SECRET": "jwt-secret"}
+NEEDS = {
+    "pusher": {"REDIS_URL", "AMQP_URL"},
+    "puller": {"REDIS_URL", "JWT_SECRET"},
+    "monitor": {"REDIS_URL"},
+    "cleaner": {"REDIS_URL"},
+    "core": {"REDIS_URL", "AMQP_URL", "JWT_SECRET"},
+    "ws-delivery": {"REDIS_URL", "AMQP_URL", "JWT_SECRET"},
+    "controller": {"REDIS_URL"},
+}
+"""Secret keys per room: the JWT secret only where tokens are verified or minted, broker credentials only where
+the room talks to RabbitMQ."""
+
+
+def secret_refs(container: dict[str, Any]) -> dict[str, dict[str, str]]:
+    return {
+        e["name"].removeprefix("NOTIFIER_"): e["valueFrom"]["secretKeyRef"]
+        for e in container["env"]
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+
+
+def test_each_room_reads_only_the_connections_it_uses_and_listens_on_all_interfaces(default: Objects) -> None:
     (secret,) = of_kind(default, "Secret")
     assert set(secret["data"]) == {"redis-url", "amqp-url", "jwt-secret"}
-    for deployment in deployments(default).values():
-        env = {item["name"]: item for item in container(deployment)["env"]}
+    for room in ROOMS:
+        main = container(deployments(default)[f"{RELEASE}-{room}"])
+        env = {item["name"]: item for item in main["env"]}
         assert all(name.startswith("NOTIFIER_") or name == "POD_ID" for name in env)
-        for name, key in (("REDIS_URL", "redis-url"), ("AMQP_URL", "amqp-url"), ("JWT_SECRET", "jwt-secret")):
-            ref = env[f"NOTIFIER_{name}"]["valueFrom"]["secretKeyRef"]
-            assert ref == {"name": secret["metadata"]["name"], "key": key}
+        refs = secret_refs(main)
+        assert set(refs) == NEEDS[room], room
+        for name, ref in refs.items():
+            assert ref == {"name": secret["metadata"]["name"], "key": SECRET_KEYS[name]}
         assert env["NOTIFIER_HTTP_HOST"]["value"] == env["NOTIFIER_OPS_HOST"]["value"] == "0.0.0.0"
         assert env["NOTIFIER_STREAM"]["value"] == "reviews"
-        assert env["NOTIFIER_CORE_URL"]["value"] == f"http://{RELEASE}-core:8000"
+        assert ("NOTIFIER_CORE_URL" in env) is (room == "puller"), room
+    puller_env = {e["name"]: e.get("value") for e in container(deployments(default)[f"{RELEASE}-puller"])["env"]}
+    assert puller_env["NOTIFIER_CORE_URL"] == f"http://{RELEASE}-core:8000"
+    (cronjob,) = of_kind(render("--set", "cleanerCronJob.enabled=true"), "CronJob")
+    (job,) = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert set(secret_refs(job)) == {"REDIS_URL"}
+
+
+def test_without_connection_settings_the_chart_refuses_to_render() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["secrets"] == {"existingSecret": "", "redisUrl": "", "amqpUrl": "", "jwtSecret": ""}
+    message = refusal(connections=False)
+    assert "no connection settings" in message
+    assert "secrets.existingSecret" in message
+    assert "secrets.amqpUrl" in refusal("--set", "secrets.redisUrl=redis://r:6379/0", connections=False)
 
 
 def test_an_existing_secret_replaces_the_chart_secret() -> None:
     objects = render("--set", "secrets.existingSecret=vault-notifier")
     assert of_kind(objects, "Secret") == []
     for deployment in deployments(objects).values():
-        env = container(deployment)["env"]
-        refs = [e["valueFrom"]["secretKeyRef"]["name"] for e in env if "secretKeyRef" in e.get("valueFrom", {})]
-        assert refs == ["vault-notifier"] * 3
+        refs = secret_refs(container(deployment))
+        assert {ref["name"] for ref in refs.values()} == {"vault-notifier"}
+    bare = helm("template", RELEASE, str(CHART), "--set", "secrets.existingSecret=vault-notifier")
+    assert bare.returncode == 0, bare.stderr
 
 
 def test_room_env_lists_are_appended_after_the_shared_settings(all_on: Objects) -> None:
@@ -301,9 +342,7 @@ def test_notificationstream_from_values_is_a_valid_stream(all_on: Objects) -> No
 
 
 def test_stream_creation_without_brands_is_refused() -> None:
-    result = helm("template", RELEASE, str(CHART), "--set", "stream.create=true")
-    assert result.returncode != 0
-    assert "stream.brands" in result.stderr
+    assert "stream.brands" in refusal("--set", "stream.create=true")
 
 
 @pytest.mark.parametrize(

@@ -84,32 +84,58 @@ and tag override the global image.registry and image.tag; the tag falls back to 
 {{- end }}
 {{- end }}
 
-{{/* The shared settings of every room (DESIGN section 13), from values and the connections Secret. */}}
+{{/*
+What each room reaches: Redis, RabbitMQ (amqp), the JWT secret (jwt: it verifies or mints tokens), core's
+HTTP API, the Kubernetes API. The connection settings and the NetworkPolicies follow it.
+*/}}
+{{- define "notifier.needs" -}}
+pusher: [redis, amqp]
+puller: [redis, jwt, core]
+monitor: [redis]
+cleaner: [redis]
+core: [redis, amqp, jwt]
+ws-delivery: [redis, amqp, jwt]
+controller: [redis, kubernetes]
+{{- end }}
+
+{{/*
+The shared settings of a room (DESIGN section 13), from values and the connections Secret; takes (dict "root" $
+"room" ROOM). Only the Secret keys the room uses are injected: a room that never verifies or mints tokens
+cannot mint an admin token, one that never talks to RabbitMQ holds no broker credentials.
+*/}}
 {{- define "notifier.env" -}}
-{{- $secret := include "notifier.secretName" . -}}
+{{- $root := .root -}}
+{{- $need := index (include "notifier.needs" $root | fromYaml) .room -}}
+{{- $secret := include "notifier.secretName" $root -}}
 - name: NOTIFIER_REDIS_URL
   valueFrom:
     secretKeyRef: {name: {{ $secret }}, key: redis-url}
+{{- if has "amqp" $need }}
 - name: NOTIFIER_AMQP_URL
   valueFrom:
     secretKeyRef: {name: {{ $secret }}, key: amqp-url}
+{{- end }}
+{{- if has "jwt" $need }}
 - name: NOTIFIER_JWT_SECRET
   valueFrom:
     secretKeyRef: {name: {{ $secret }}, key: jwt-secret}
+{{- end }}
 - name: NOTIFIER_STREAM
-  value: {{ .Values.stream.name | quote }}
+  value: {{ $root.Values.stream.name | quote }}
+{{- if has "core" $need }}
 - name: NOTIFIER_CORE_URL
-  value: {{ printf "http://%s:%v" (include "notifier.roomName" (dict "root" . "room" "core")) .Values.ports.http | quote }}
+  value: {{ printf "http://%s:%v" (include "notifier.roomName" (dict "root" $root "room" "core")) $root.Values.ports.http | quote }}
+{{- end }}
 - name: NOTIFIER_HTTP_HOST
   value: 0.0.0.0
 - name: NOTIFIER_HTTP_PORT
-  value: {{ .Values.ports.http | quote }}
+  value: {{ $root.Values.ports.http | quote }}
 - name: NOTIFIER_OPS_HOST
   value: 0.0.0.0
 - name: NOTIFIER_OPS_PORT
-  value: {{ .Values.ports.ops | quote }}
+  value: {{ $root.Values.ports.ops | quote }}
 - name: NOTIFIER_LOG_FORMAT
-  value: {{ .Values.logFormat | quote }}
+  value: {{ $root.Values.logFormat | quote }}
 {{- end }}
 
 {{/* The writable /tmp of every container (the root filesystem is read-only). */}}
@@ -177,7 +203,7 @@ spec:
           imagePullPolicy: {{ include "notifier.pullPolicy" (dict "root" $root "image" $v.image) }}
           command: ["notifier", {{ .room | quote }}]
           env:
-            {{- include "notifier.env" $root | nindent 12 }}
+            {{- include "notifier.env" (dict "root" $root "room" .room) | nindent 12 }}
             {{- if $isController }}
             - name: POD_ID
               valueFrom:
