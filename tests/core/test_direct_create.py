@@ -97,7 +97,7 @@ async def test_only_bodies_that_do_not_validate_go_on_to_fastapi(stream: str, am
     store = Store(redis, stream=stream, retention_s=60)
     services = Services(
         store=store,
-        wakeups=Wakeups(channel=store.keys.wake, retry_delay_s=1),
+        wakeups=Wakeups(channel=store.keys.wake),
         verifier=CachingVerifier(TokenVerifier.from_settings(settings)),
         settings=settings,
         stopping=asyncio.Event(),
