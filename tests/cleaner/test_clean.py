@@ -6,6 +6,7 @@ import time
 
 import redis.asyncio as aioredis
 
+from tests.bus import indexed
 from tests.processes import notifier
 from workers.common.keys import BusKeys
 from workers.common.mapping import read_settings, write_mapping
@@ -39,8 +40,8 @@ async def test_clean_user_removes_its_keys_and_index_entries_only(
     output = clean(stream, env, "900")
     assert "user 900: removed 2 pending entries, an in-flight batch of 1 entries, last_pulled_at" in output
     assert await redis.exists(*keys.user_keys("900")) == 0
-    assert await redis.zscore(keys.due, "900") is None
-    assert await redis.zscore(keys.pending_since, "900") is None
+    assert "900" not in await indexed(redis, keys, keys.due)
+    assert "900" not in await indexed(redis, keys, keys.pending_since)
     assert await redis.llen(keys.pending("901")) == 1
     assert await redis.llen(keys.pending("1")) == 1
 
@@ -52,7 +53,7 @@ async def test_dry_run_shows_and_removes_nothing(redis: aioredis.Redis, stream: 
     assert "user 901: would remove 1 pending entries" in output
     assert "would remove 2 invalid users" in output
     assert await redis.llen(keys.pending("900")) == 2
-    assert await redis.zscore(keys.pending_since, "901") is not None
+    assert "901" in await indexed(redis, keys, keys.pending_since)
 
 
 async def test_clean_invalid_removes_every_user_of_no_brand_and_keeps_valid_ones(
@@ -61,7 +62,7 @@ async def test_clean_invalid_removes_every_user_of_no_brand_and_keeps_valid_ones
     keys = await seed(redis, stream)
     output = clean(stream, env, "--invalid")
     assert "removed 2 invalid users" in output
-    assert set(await redis.zrange(keys.pending_since, 0, -1)) == {"1"}
+    assert set(await indexed(redis, keys, keys.pending_since)) == {"1"}
     assert await redis.llen(keys.pending("1")) == 1
 
 

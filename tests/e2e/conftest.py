@@ -18,6 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
 
+from tests.bus import indexed
 from tests.conftest import AMQP_URL, REDIS_URL
 from workers.common.settings import BrokerSettings
 from workers.common.streamspec import StreamSpec, parse_spec
@@ -96,7 +97,7 @@ class Run:
         keys = self.session.keys
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if not await redis.zcard(keys.due) and not await redis.zcard(keys.pending_since):
+            if not await indexed(redis, keys, keys.due) and not await indexed(redis, keys, keys.pending_since):
                 return
             await asyncio.sleep(0.1)
         raise AssertionError(f"the bus still has due users after {timeout_s}s")

@@ -8,6 +8,7 @@ from collections import Counter
 
 import redis.asyncio as aioredis
 
+from tests.bus import indexed
 from tests.conftest import REDIS_URL
 from tests.puller.collect import CollectingSink
 from workers.common.entries import make_entry
@@ -75,6 +76,6 @@ async def test_three_pushers_and_three_pullers_lose_nothing_and_duplicate_nothin
     digest_ids = [d.digest_id for s in sinks for d in s.digests]
     assert len(digest_ids) == len(set(digest_ids))
     assert all(sink.digests for sink in sinks), "every puller took part"
-    assert await redis.zcard(keys.due) == 0
-    assert await redis.zcard(keys.pending_since) == 0
+    assert await indexed(redis, keys, keys.due) == {}
+    assert await indexed(redis, keys, keys.pending_since) == {}
     assert [k async for k in redis.scan_iter(match=f"nf:{stream}:u:*:inflight")] == []

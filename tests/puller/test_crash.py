@@ -11,6 +11,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
+from tests.bus import indexed
 from tests.processes import ROOT
 from tests.puller.collect import CollectingSink
 from workers.common.entries import make_entry
@@ -79,5 +80,5 @@ async def test_batch_of_a_killed_puller_is_resumed_once_with_the_same_digest_id(
     assert by_user["2"]["total"] == 10
     assert rescuer.totals["resumed"] == 2
     assert await redis.exists(keys.inflight("1"), keys.inflight("2")) == 0
-    assert await redis.zcard(keys.due) == 0
+    assert await indexed(redis, keys, keys.due) == {}
     assert float(await redis.get(keys.last_pulled_at("1"))) >= now_ms / 1000

@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
 
+from tests.bus import indexed
 from tests.conftest import free_port, take_bodies
 from tests.processes import RoomProcess, metric_value, notifier, start_room
 from workers.common.entries import decode
@@ -68,10 +69,12 @@ async def test_each_event_reaches_every_user_of_its_brand_with_indexes(
     assert reviews_1 == [f"r{i}" for i in range(50)]
     [deleted] = await redis.lrange(keys.pending("4"), 0, -1)
     assert decode(deleted).kind == "deleted"
-    assert set(await redis.zrange(keys.due, 0, -1)) == {"1", "2", "4"}
-    assert set(await redis.zrange(keys.pending_since, 0, -1)) == {"1", "2", "4"}
-    due_4 = await redis.zscore(keys.due, "4")
-    since_4 = await redis.zscore(keys.pending_since, "4")
+    due = await indexed(redis, keys, keys.due)
+    assert set(due) == {"1", "2", "4"}
+    since = await indexed(redis, keys, keys.pending_since)
+    assert set(since) == {"1", "2", "4"}
+    due_4 = due["4"]
+    since_4 = since["4"]
     assert due_4 == pytest.approx(since_4 + 30, abs=0.01)
 
 
@@ -127,7 +130,7 @@ async def test_max_items_makes_the_user_due_at_once(
     )
     await publish(amqp, topology, *(event("Brand2", f"r{i}") for i in range(5)))
     await wait_until(lambda: _len(redis, keys.pending("4"), 5))
-    assert await redis.zscore(keys.due, "4") <= time.time()
+    assert (await indexed(redis, keys, keys.due))["4"] <= time.time()
 
 
 def test_push_commands_print_what_they_pushed_and_refuse_misuse(

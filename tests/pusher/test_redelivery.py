@@ -16,9 +16,10 @@ import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
+from tests.bus import indexed
 from tests.puller.collect import CollectingSink
 from tests.pusher.test_pusher import event, publish
-from workers.common.keys import BusKeys
+from workers.common.keys import BusKeys, shard_of
 from workers.common.mapping import MappingCache, StreamSettings, write_mapping
 from workers.common.streamspec import parse_spec
 from workers.common.topology import Topology, declare_topology
@@ -125,10 +126,17 @@ async def test_event_keys_are_kept_for_the_horizon_only(redis: aioredis.Redis, s
     now = time.time()
     for at, key in ((now - 10, "old"), (now - 1, "recent"), (now, "new")):
         await append_entries(
-            redis, keys=keys, by_user={"1": [f"B|{key}|A|0|0"]}, settings=settings, now_s=at, pushed=[key], horizon_s=5
+            redis,
+            keys=keys,
+            by_user={"1": [f"B|{key}|A|0|0"]},
+            settings=settings,
+            now_s=at,
+            pushed={shard_of("1"): [key]},
+            horizon_s=5,
         )
-    assert await already_pushed(redis, keys=keys, event_keys=["old", "recent", "new", "never"]) == {"recent", "new"}
-    assert await redis.zcard(keys.pushed) == 2
+    found = await already_pushed(redis, keys=keys, event_keys=["old", "recent", "new", "never"])
+    assert found == {(shard_of("1"), "recent"), (shard_of("1"), "new")}
+    assert set(await indexed(redis, keys, keys.pushed)) == {"recent", "new"}
 
 
 def test_an_event_is_keyed_by_what_it_says_not_by_when_it_arrives() -> None:

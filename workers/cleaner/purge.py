@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from workers.common.keys import BusKeys
+from workers.common.keys import BusKeys, shard_of
 from workers.common.mapping import read_mapping
 
 INSPECT_OR_DELETE = """
@@ -58,10 +58,10 @@ class Purger:
         self._script = redis.register_script(INSPECT_OR_DELETE)
 
     async def remove(self, user: str, *, dry_run: bool) -> Removal:
-        keys = self.keys
+        keys, shard = self.keys, shard_of(user)
         pipe = self._redis.pipeline(transaction=False)
-        pipe.zscore(keys.due, user)
-        pipe.zscore(keys.pending_since, user)
+        pipe.zscore(keys.due(shard), user)
+        pipe.zscore(keys.pending_since(shard), user)
         due, since = await pipe.execute()
         pending, inflight, stamped = await self._script(
             keys=list(keys.user_keys(user)), args=["inspect" if dry_run else "delete"]
@@ -69,8 +69,8 @@ class Purger:
         indexed = due is not None or since is not None
         if not dry_run and indexed:
             pipe = self._redis.pipeline(transaction=False)
-            pipe.zrem(keys.due, user)
-            pipe.zrem(keys.pending_since, user)
+            pipe.zrem(keys.due(shard), user)
+            pipe.zrem(keys.pending_since(shard), user)
             await pipe.execute()
         return Removal(user, int(pending), int(inflight), bool(stamped), indexed, done=not dry_run)
 
@@ -80,10 +80,10 @@ class Purger:
         if not mapping.version:
             return None
         pipe = self._redis.pipeline(transaction=False)
-        pipe.zrange(self.keys.pending_since, 0, -1)
-        pipe.zrange(self.keys.due, 0, -1)
-        since, due = await pipe.execute()
-        users = {str(u) for u in since} | {str(u) for u in due}
+        for shard in self.keys.shards:
+            pipe.zrange(self.keys.pending_since(shard), 0, -1)
+            pipe.zrange(self.keys.due(shard), 0, -1)
+        users = {str(user) for found in await pipe.execute() for user in found}
         return sorted(u for u in users if not mapping.is_valid_user(u))
 
     async def remove_many(self, users: Sequence[str], *, dry_run: bool) -> list[Removal]:

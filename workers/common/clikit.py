@@ -6,7 +6,8 @@ Exit codes: 0 success, 1 failure (message on stderr), 2 usage error.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import sys
+from collections.abc import Coroutine, Iterable
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -23,6 +24,15 @@ StreamOption = Annotated[
     str | None,
     typer.Option("--stream", help="Stream name (default: $NOTIFIER_STREAM, else `default`).", show_default=False),
 ]
+
+
+def print_lines(lines: Iterable[str]) -> None:
+    """Write plain lines to stdout at once: a command that reports one line per user or brand must not pay a
+    console renderer per line (100,000 users are 100,000 lines)."""
+    text = "\n".join(lines)
+    if text:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
 
 
 def stream_name(option: str | None, settings: CommonSettings) -> str:

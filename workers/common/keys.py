@@ -1,13 +1,16 @@
 """Every Redis key of Notifier, declared once.
 
-All keys start with `nf:<stream>:`. Keys of one user carry the hash tag `{<user_id>}`, so a Lua script
-over one user's keys also runs on Redis Cluster; global indexes are sorted sets whose scores are unix
-seconds. Scripts never touch a per-user key and a global key together.
+All keys start with `nf:<stream>:`. The review bus groups users into `BUS_SHARDS` shards (`shard_of`): a
+user's keys and the indexes of its shard (`due`, `pending_since`, `pushed`) carry the shard's hash tag
+`{<stream>.<shard>}`, so one Lua script serves a whole batch of users of one shard, on a single Redis and on
+Redis Cluster alike, and no index is one hot key. The store's per-user keys carry the hash tag
+`{<user_id>}`. Sorted-set scores are unix seconds.
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
 
 ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
@@ -20,6 +23,16 @@ def is_valid_id(value: str) -> bool:
     return bool(_ID.fullmatch(value))
 
 
+BUS_SHARDS = 16
+"""Shards of one stream's review bus. Every room derives a user's shard from this number, so it is part of
+the key layout: changing it is a data migration (drain the bus first), not a setting."""
+
+
+def shard_of(user: str) -> int:
+    """The bus shard of `user`: CRC-32 of the id, the same in every process and every release."""
+    return zlib.crc32(user.encode()) % BUS_SHARDS
+
+
 @dataclass(frozen=True, slots=True)
 class BusKeys:
     """The review bus of one stream: per-user pending lists, their indexes, the mapping and settings."""
@@ -30,35 +43,50 @@ class BusKeys:
     def prefix(self) -> str:
         return f"nf:{self.stream}:"
 
+    @property
+    def shards(self) -> range:
+        return range(BUS_SHARDS)
+
+    def tag(self, shard: int) -> str:
+        """The hash tag of one shard: its users' keys and its indexes live in one Redis Cluster slot."""
+        return f"{{{self.stream}.{shard}}}"
+
+    def user_prefix(self, shard: int) -> str:
+        """The start of every per-user key of `shard`; scripts append `<user>:pending` and the like."""
+        return f"nf:{self.stream}:u:{self.tag(shard)}:"
+
     def pending(self, user: str) -> str:
         """List of review entries waiting for the user's next digest (RPUSH by pushers, LPOP by pullers)."""
-        return f"nf:{self.stream}:u:{{{user}}}:pending"
+        return f"{self.user_prefix(shard_of(user))}{user}:pending"
 
     def inflight(self, user: str) -> str:
         """Hash: the batch a puller claimed but has not handed on yet (digest id, lease, entries)."""
-        return f"nf:{self.stream}:u:{{{user}}}:inflight"
+        return f"{self.user_prefix(shard_of(user))}{user}:inflight"
 
     def last_pulled_at(self, user: str) -> str:
         """String: unix time of the user's last pull."""
-        return f"nf:{self.stream}:u:{{{user}}}:last_pulled_at"
+        return f"{self.user_prefix(shard_of(user))}{user}:last_pulled_at"
 
     def user_keys(self, user: str) -> tuple[str, str, str]:
         return (self.pending(user), self.inflight(user), self.last_pulled_at(user))
 
-    @property
-    def due(self) -> str:
+    def due(self, shard: int) -> str:
         """Zset user -> time the user's digest window closes (or a claimed user's lease runs out)."""
-        return f"nf:{self.stream}:due"
+        return f"nf:{self.stream}:b:{self.tag(shard)}:due"
+
+    def pending_since(self, shard: int) -> str:
+        """Zset user -> time of the user's oldest unpulled entry; the monitor reads these, never SCAN."""
+        return f"nf:{self.stream}:b:{self.tag(shard)}:pending_since"
+
+    def pushed(self, shard: int) -> str:
+        """Zset event key -> push time (ms) of each review event whose entries for this shard's users were
+        written lately; redeliveries check it."""
+        return f"nf:{self.stream}:b:{self.tag(shard)}:pushed"
 
     @property
-    def pending_since(self) -> str:
-        """Zset user -> time of the user's oldest unpulled entry; the monitor reads this, never SCAN."""
-        return f"nf:{self.stream}:pending_since"
-
-    @property
-    def pushed(self) -> str:
-        """Zset event key -> push time (ms) of each review event written lately; redeliveries check it."""
-        return f"nf:{self.stream}:pushed"
+    def wake(self) -> str:
+        """Pub/sub channel: a pusher made users due; idle pullers look at once instead of at their next poll."""
+        return f"nf:{self.stream}:bus:wake"
 
     @property
     def map_current(self) -> str:

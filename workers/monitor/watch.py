@@ -45,8 +45,10 @@ class Monitor:
 
     async def inspect(self, *, stale_after_s: float) -> Findings:
         mapping = await self.mapping.get()
-        since = await self._redis.zrange(self.keys.pending_since, 0, -1, withscores=True)
-        users = [(str(user), float(score)) for user, score in since]
+        pipe = self._redis.pipeline(transaction=False)
+        for shard in self.keys.shards:
+            pipe.zrange(self.keys.pending_since(shard), 0, -1, withscores=True)
+        users = [(str(user), float(score)) for since in await pipe.execute() for user, score in since]
         pipe = self._redis.pipeline(transaction=False)
         for user, _ in users:
             pipe.llen(self.keys.pending(user))

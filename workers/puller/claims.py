@@ -1,27 +1,29 @@
-"""The puller's side of the bus protocol: claiming due users, leasing their batches, finishing them.
+"""The puller's side of the bus protocol: many users per Redis round trip, one script per bus shard.
 
-    1. claim_due       one script on `due`: take users whose window closed and push their score to
-                       now + lease, so other pullers skip them while this one works (and retry after a crash)
-    2. claim_batch     one script on the user's own keys: resume the user's in-flight batch (same digest id)
-                       when its lease expired or is ours, else pop up to max_items pending entries into a new
-                       in-flight batch; refuses while another puller's lease runs
+    1. claim_due   per shard: take users whose window closed and push their score to now + lease, so other
+                   pullers skip them while this one works (and take them after a crash)
+    2. take        per shard, for the users to digest: resume a user's in-flight batch (same digest id) when
+                   its lease expired or is ours, else pop up to max_items pending entries into a new in-flight
+                   batch, refusing while another puller's lease runs; users who belong to no brand leave `due`
+                   (their data stays for the monitor and the cleaner)
     3. (hand the digests to the sink)
-    4. release         per user: drop the in-flight batch of that digest id, stamp last_pulled_at; then
-                       remove the user from `due` and `pending_since`; then look at the pending list again
-                       and re-index what arrived meanwhile (pushers RPUSH before they ZADD NX)
+    4. finish      per shard: drop the in-flight batch of each delivered digest id and stamp last_pulled_at,
+                   take the user out of `due` and `pending_since`, and index again what is still pending
 
-Scripts never mix a user's keys with a global key, so every step also runs on Redis Cluster.
+Every script touches the keys of one shard only (they share its hash tag), so it also runs on Redis Cluster;
+the calls for all shards go out in one pipeline. Whatever a pass holds, a step is one round trip.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
 from workers.common.entries import Entry, decode
-from workers.common.keys import BusKeys
+from workers.common.keys import BusKeys, shard_of
 from workers.common.mapping import StreamSettings
 
 CLAIM_DUE = """
@@ -32,38 +34,73 @@ end
 return users
 """
 
-CLAIM_BATCH = """
-local pending, inflight = KEYS[1], KEYS[2]
-local owner, now_ms, lease_ms = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+TAKE = """
+local prefix, owner, now_ms, lease_ms, max_items = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local until_ms = tostring(now_ms + lease_ms)
-if redis.call('EXISTS', inflight) == 1 then
-  local holder = redis.call('HGET', inflight, 'owner')
-  local lease = tonumber(redis.call('HGET', inflight, 'lease_until_ms'))
-  if holder ~= owner and lease > now_ms then
-    return {'busy'}
+local takes, out = tonumber(ARGV[6]), {}
+for i = 0, takes - 1 do
+  local user, new_id = ARGV[7 + 2 * i], ARGV[8 + 2 * i]
+  local pending, inflight = prefix .. user .. ':pending', prefix .. user .. ':inflight'
+  local state, id, entries, claimed = 'empty', '', '', ''
+  if redis.call('EXISTS', inflight) == 1 then
+    local holder = redis.call('HGET', inflight, 'owner')
+    local lease = tonumber(redis.call('HGET', inflight, 'lease_until_ms'))
+    if holder ~= owner and lease > now_ms then
+      state = 'busy'
+    else
+      redis.call('HSET', inflight, 'owner', owner, 'lease_until_ms', until_ms)
+      redis.call('HINCRBY', inflight, 'attempts', 1)
+      local batch = redis.call('HMGET', inflight, 'digest_id', 'entries', 'claimed_ms')
+      state, id, entries, claimed = 'resumed', batch[1], batch[2], batch[3]
+    end
+  else
+    local popped = redis.call('LPOP', pending, tonumber(max_items))
+    if popped then
+      entries = table.concat(popped, '\\n')
+      redis.call('HSET', inflight, 'digest_id', new_id, 'owner', owner, 'lease_until_ms', until_ms,
+                 'entries', entries, 'claimed_ms', ARGV[3], 'attempts', 1)
+      state, id, claimed = 'new', new_id, ARGV[3]
+    end
   end
-  redis.call('HSET', inflight, 'owner', owner, 'lease_until_ms', until_ms)
-  redis.call('HINCRBY', inflight, 'attempts', 1)
-  local batch = redis.call('HMGET', inflight, 'digest_id', 'entries', 'claimed_ms')
-  return {'resumed', batch[1], batch[2], batch[3]}
+  out[#out + 1] = user
+  out[#out + 1] = state
+  out[#out + 1] = id
+  out[#out + 1] = entries
+  out[#out + 1] = claimed
 end
-local entries = redis.call('LPOP', pending, tonumber(ARGV[4]))
-if not entries then
-  return {'empty'}
+for j = 7 + 2 * takes, #ARGV do
+  redis.call('ZREM', KEYS[1], ARGV[j])
 end
-local joined = table.concat(entries, '\\n')
-redis.call('HSET', inflight, 'digest_id', ARGV[5], 'owner', owner, 'lease_until_ms', until_ms,
-           'entries', joined, 'claimed_ms', ARGV[2], 'attempts', 1)
-return {'new', ARGV[5], joined, ARGV[2]}
+return out
 """
 
-RELEASE = """
-if redis.call('HGET', KEYS[1], 'digest_id') == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  redis.call('SET', KEYS[2], ARGV[2])
-  return 1
+FINISH = """
+local prefix, now_s, window_s, max_items = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local released = 0
+for i = 5, #ARGV, 2 do
+  local user, digest = ARGV[i], ARGV[i + 1]
+  local inflight = prefix .. user .. ':inflight'
+  if digest ~= '' and redis.call('HGET', inflight, 'digest_id') == digest then
+    redis.call('DEL', inflight)
+    redis.call('SET', prefix .. user .. ':last_pulled_at', ARGV[2])
+    released = released + 1
+  end
+  redis.call('ZREM', KEYS[1], user)
+  redis.call('ZREM', KEYS[2], user)
+  local pending = prefix .. user .. ':pending'
+  local length = redis.call('LLEN', pending)
+  if length > 0 then
+    local oldest = redis.call('LINDEX', pending, 0)
+    local since = tonumber(string.match(oldest, '^[^|]*|[^|]*|[^|]*|(%d+)')) / 1000
+    local due = since + window_s
+    if length >= max_items then
+      due = now_s
+    end
+    redis.call('ZADD', KEYS[1], due, user)
+    redis.call('ZADD', KEYS[2], since, user)
+  end
 end
-return 0
+return released
 """
 
 
@@ -83,6 +120,13 @@ class Claimed:
     busy: list[str]
 
 
+def by_shard(users: Iterable[str]) -> dict[int, list[str]]:
+    shards: dict[int, list[str]] = defaultdict(list)
+    for user in users:
+        shards[shard_of(user)].append(user)
+    return shards
+
+
 class Claims:
     def __init__(self, redis: aioredis.Redis, *, keys: BusKeys, owner: str, lease_s: float) -> None:
         self._redis = redis
@@ -90,83 +134,99 @@ class Claims:
         self._owner = owner
         self._lease_s = lease_s
         self._claim_due = redis.register_script(CLAIM_DUE)
-        self._claim_batch = redis.register_script(CLAIM_BATCH)
-        self._release = redis.register_script(RELEASE)
+        self._take = redis.register_script(TAKE)
+        self._finish = redis.register_script(FINISH)
 
     async def claim_due(self, *, now_s: float, limit: int) -> list[str]:
-        users = await self._claim_due(keys=[self._keys.due], args=[repr(now_s), limit, repr(now_s + self._lease_s)])
-        return [str(u) for u in users]
+        """Up to `limit` due users of every shard, leased to this puller."""
+        pipe = self._redis.pipeline(transaction=False)
+        for shard in self._keys.shards:
+            await self._claim_due(
+                keys=[self._keys.due(shard)], args=[repr(now_s), limit, repr(now_s + self._lease_s)], client=pipe
+            )
+        return [str(user) for users in await pipe.execute() for user in users]
+
+    async def next_due_s(self) -> float | None:
+        """The earliest time any user of the stream becomes due (a lease running out included), or None."""
+        pipe = self._redis.pipeline(transaction=False)
+        for shard in self._keys.shards:
+            pipe.zrange(self._keys.due(shard), 0, 0, withscores=True)
+        firsts = [float(found[0][1]) for found in await pipe.execute() if found]
+        return min(firsts, default=None)
 
     async def claim_batches(
-        self, users: Sequence[str], *, now_ms: int, max_items: int, new_ids: Sequence[str]
+        self,
+        users: Sequence[str],
+        *,
+        now_ms: int,
+        max_items: int,
+        new_ids: Sequence[str],
+        unschedule: Sequence[str] = (),
     ) -> Claimed:
+        """Lease the batches of `users` (each with its new digest id, used unless a batch is resumed); the
+        `unschedule` users only leave `due`."""
+        ids = dict(zip(users, new_ids, strict=True))
+        taking, leaving = by_shard(users), by_shard(unschedule)
+        shards = sorted(taking.keys() | leaving.keys())
         pipe = self._redis.pipeline(transaction=False)
-        for user, new_id in zip(users, new_ids, strict=True):
-            await self._claim_batch(
-                keys=[self._keys.pending(user), self._keys.inflight(user)],
-                args=[self._owner, now_ms, int(self._lease_s * 1000), max_items, new_id],
-                client=pipe,
-            )
+        for shard in shards:
+            chosen = taking.get(shard, [])
+            args: list[str | int] = [
+                self._keys.user_prefix(shard),
+                self._owner,
+                now_ms,
+                int(self._lease_s * 1000),
+                max_items,
+                len(chosen),
+            ]
+            for user in chosen:
+                args += [user, ids[user]]
+            args += leaving.get(shard, [])
+            await self._take(keys=[self._keys.due(shard)], args=args, client=pipe)
         claimed = Claimed([], [], [])
-        for user, reply in zip(users, await pipe.execute(), strict=True):
-            state = str(reply[0])
-            if state == "empty":
-                claimed.empty.append(user)
-            elif state == "busy":
-                claimed.busy.append(user)
-            else:
-                entries = [decode(raw) for raw in str(reply[2]).split("\n")]
-                claimed.batches.append(Batch(user, str(reply[1]), entries, int(reply[3]), state == "resumed"))
+        for reply in await pipe.execute():
+            for at in range(0, len(reply), 5):
+                user, state, digest_id, raw, claimed_ms = (str(part) for part in reply[at : at + 5])
+                if state == "empty":
+                    claimed.empty.append(user)
+                elif state == "busy":
+                    claimed.busy.append(user)
+                else:
+                    entries = [decode(line) for line in raw.split("\n")]
+                    claimed.batches.append(Batch(user, digest_id, entries, int(claimed_ms), state == "resumed"))
         return claimed
 
-    async def release(self, batches: Sequence[Batch], *, now_s: float) -> int:
-        """Drop delivered batches; returns how many were still ours to drop."""
+    async def finish(
+        self, batches: Sequence[Batch], *, empty: Sequence[str] = (), settings: StreamSettings, now_s: float
+    ) -> int:
+        """Drop delivered batches and index again what the users still hold (the `empty` users too); returns
+        how many batches were still ours to drop."""
+        digests = {batch.user: batch.digest_id for batch in batches}
+        shards = by_shard([*digests, *empty])
+        if not shards:
+            return 0
         pipe = self._redis.pipeline(transaction=False)
-        for batch in batches:
-            await self._release(
-                keys=[self._keys.inflight(batch.user), self._keys.last_pulled_at(batch.user)],
-                args=[batch.digest_id, repr(now_s)],
-                client=pipe,
-            )
-        return sum(int(r) for r in await pipe.execute())
-
-    async def reindex(self, users: Sequence[str], *, settings: StreamSettings, now_s: float) -> list[str]:
-        """Unindex finished users, then index again those whose pending list is not empty; returns those."""
-        if not users:
-            return []
-        await self._redis.zrem(self._keys.due, *users)
-        await self._redis.zrem(self._keys.pending_since, *users)
-        pipe = self._redis.pipeline(transaction=False)
-        for user in users:
-            pipe.llen(self._keys.pending(user))
-            pipe.lindex(self._keys.pending(user), 0)
-        replies = await pipe.execute()
-        due: dict[str, float] = {}
-        since: dict[str, float] = {}
-        for index, user in enumerate(users):
-            length, oldest = int(replies[2 * index]), replies[2 * index + 1]
-            if not length or oldest is None:
-                continue
-            first_s = decode(str(oldest)).pushed_ms / 1000
-            since[user] = first_s
-            due[user] = now_s if length >= settings.max_items else first_s + settings.window_s
-        if due:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.zadd(self._keys.due, due, lt=True)
-            pipe.zadd(self._keys.pending_since, since, lt=True)
-            await pipe.execute()
-        return list(due)
-
-    async def unschedule(self, users: Sequence[str]) -> None:
-        """Take users out of `due` without touching their data (users who belong to no brand)."""
-        if users:
-            await self._redis.zrem(self._keys.due, *users)
+        for shard, users in shards.items():
+            args: list[str | int | float] = [
+                self._keys.user_prefix(shard),
+                repr(now_s),
+                repr(settings.window_s),
+                settings.max_items,
+            ]
+            for user in users:
+                args += [user, digests.get(user, "")]
+            keys = [self._keys.due(shard), self._keys.pending_since(shard)]
+            await self._finish(keys=keys, args=args, client=pipe)
+        return sum(int(n) for n in await pipe.execute())
 
     async def schedule_valid(self, valid: set[str], *, settings: StreamSettings) -> int:
         """Put back into `due` every valid user with pending data missing from it (after a mapping change)."""
-        since = await self._redis.zrange(self._keys.pending_since, 0, -1, withscores=True)
-        candidates = {str(user): float(score) for user, score in since if str(user) in valid}
-        if not candidates:
-            return 0
-        due = {user: score + settings.window_s for user, score in candidates.items()}
-        return int(await self._redis.zadd(self._keys.due, due, nx=True))
+        pipe = self._redis.pipeline(transaction=False)
+        for shard in self._keys.shards:
+            pipe.zrange(self._keys.pending_since(shard), 0, -1, withscores=True)
+        added = 0
+        for shard, since in zip(self._keys.shards, await pipe.execute(), strict=True):
+            due = {str(user): float(score) + settings.window_s for user, score in since if str(user) in valid}
+            if due:
+                added += int(await self._redis.zadd(self._keys.due(shard), due, nx=True))
+        return added

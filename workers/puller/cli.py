@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from workers.common.clikit import StreamOption, fail, out, run, stream_name
+from workers.common.clikit import StreamOption, fail, out, print_lines, run, stream_name
 from workers.common.connections import redis_session
 from workers.common.keys import BusKeys
 from workers.common.mapping import StreamSettings, read_mapping, read_settings
@@ -62,17 +62,19 @@ async def _drain(puller: Puller, users: list[str], settings: StreamSettings) -> 
 
 
 def _report(found: dict[str, list[str]], busy: set[str], *, ids: bool) -> None:
-    """One line per user: every distinct review id drained (the digests themselves may list fewer, see
+    """One plain line per user: every distinct review id drained (the digests themselves may list fewer, see
     NOTIFIER_PULLER_MAX_IDS_PER_BRAND), or with `ids` false only the counts."""
-    for user, reviews in found.items():
-        if user in busy:
-            out.print(f"user {user}: being pulled by another puller, skipped")
-        elif reviews:
-            unique = list(dict.fromkeys(reviews))
-            listed = f"reviews {', '.join(unique)}" if ids else f"{len(unique)} reviews"
-            out.print(f"user {user}: {len(reviews)} entries, {listed}", markup=False)
-        else:
-            out.print(f"user {user}: nothing pending")
+    print_lines(_line(user, reviews, busy=user in busy, ids=ids) for user, reviews in found.items())
+
+
+def _line(user: str, reviews: list[str], *, busy: bool, ids: bool) -> str:
+    if busy:
+        return f"user {user}: being pulled by another puller, skipped"
+    if not reviews:
+        return f"user {user}: nothing pending"
+    unique = list(dict.fromkeys(reviews))
+    listed = f"reviews {', '.join(unique)}" if ids else f"{len(unique)} reviews"
+    return f"user {user}: {len(reviews)} entries, {listed}"
 
 
 def register(app: typer.Typer) -> None:

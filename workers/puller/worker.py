@@ -14,7 +14,8 @@ import redis.asyncio as aioredis
 
 from workers.common.keys import BusKeys
 from workers.common.mapping import Mapping, MappingCache, StreamSettings, read_settings
-from workers.common.retry import repeat, retrying
+from workers.common.pubsub import listen
+from workers.common.retry import first_of, repeat, retrying
 from workers.puller import metrics
 from workers.puller.claims import Batch, Claimed, Claims
 from workers.puller.digest import build_digests
@@ -51,42 +52,66 @@ class Puller:
         self.mapping = MappingCache(redis, keys=keys, refresh_s=settings.mapping_refresh_s)
         self._redis = redis
         self._mapping_version = ""
+        self._woken = asyncio.Event()
         self._stopping: asyncio.Event | None = None
         """Set while running as a room: retries last until it stops. A command gives up after the connect timeout."""
         self.totals: Tally[str] = Tally()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Pull until `stopping`; Redis or core away only pauses it (the batches in hand stay in flight)."""
+        """Pull until `stopping`; Redis or core away only pauses it (the batches in hand stay in flight).
+
+        Between passes the puller sleeps until the earliest due time of the stream, a pusher's wake-up
+        (`BusKeys.wake`: users became due) or at most `poll_interval_s`, whichever comes first, so a zero
+        window costs no poll interval and an idle puller one look per interval."""
         self._stopping = stopping
-        await repeat(self._next, what="pull due users", stopping=stopping)
+        subscribed = asyncio.Event()
+        listening = asyncio.create_task(
+            listen(self._redis, self.keys.wake, lambda _: self._woken.set(), stopping=stopping, subscribed=subscribed),
+            name="puller-wakeups",
+        )
+        try:
+            await repeat(self._next, what="pull due users", stopping=stopping)
+        finally:
+            listening.cancel()
+            await asyncio.gather(listening, return_exceptions=True)
 
     async def _next(self) -> float:
-        return 0.0 if await self.cycle() else self.settings.poll_interval_s
+        self._woken.clear()
+        if await self.cycle():
+            return 0.0
+        next_due = await self.claims.next_due_s()
+        idle = self.settings.poll_interval_s
+        wait = idle if next_due is None else min(max(next_due - time.time(), 0.0), idle)
+        assert self._stopping is not None
+        await first_of(self._woken.wait(), self._stopping.wait(), timeout_s=wait)
+        return 0.0
 
     async def cycle(self) -> int:
         """One pass over the users whose window closed; returns how many due users it took."""
         mapping = await self._current_mapping()
         stream_settings = await read_settings(self._redis, keys=self.keys)
-        now_s = time.time()
-        users = await self.claims.claim_due(now_s=now_s, limit=self.settings.batch_users)
+        users = await self.claims.claim_due(now_s=time.time(), limit=self.settings.batch_users)
         if not users:
             return 0
         started = time.perf_counter()
         invalid = [u for u in users if not mapping.is_valid_user(u)]
         if invalid:
-            await self.claims.unschedule(invalid)
             metrics.USERS.labels("invalid").inc(len(invalid))
             log.warning("users %s belong to no brand: left for the monitor and the cleaner", ", ".join(invalid[:10]))
         valid = [u for u in users if mapping.is_valid_user(u)]
-        await self.pull(valid, settings=stream_settings)
+        await self.pull(valid, settings=stream_settings, unschedule=invalid)
         metrics.CYCLE_SECONDS.observe(time.perf_counter() - started)
         return len(users)
 
-    async def pull(self, users: Sequence[str], *, settings: StreamSettings) -> Pulled:
-        """Claim, digest, hand on and release the batches of `users` (due or not)."""
-        now_ms = int(time.time() * 1000)
+    async def pull(self, users: Sequence[str], *, settings: StreamSettings, unschedule: Sequence[str] = ()) -> Pulled:
+        """Claim, digest, hand on and finish the batches of `users` (due or not), a few round trips in all;
+        the `unschedule` users (of no brand) only leave `due`."""
         claimed = await self.claims.claim_batches(
-            users, now_ms=now_ms, max_items=settings.max_items, new_ids=[uuid.uuid4().hex for _ in users]
+            users,
+            now_ms=int(time.time() * 1000),
+            max_items=settings.max_items,
+            new_ids=[uuid.uuid4().hex for _ in users],
+            unschedule=unschedule,
         )
         digests = [digest for batch in claimed.batches for digest in self._digests(batch)]
         if digests:
@@ -96,9 +121,7 @@ class Puller:
                 stopping=self._stopping,
                 deadline_s=None if self._stopping else self.settings.connect_timeout_s,
             )
-        released = await self.claims.release(claimed.batches, now_s=time.time())
-        finished = [b.user for b in claimed.batches] + claimed.empty
-        await self.claims.reindex(finished, settings=settings, now_s=time.time())
+        released = await self.claims.finish(claimed.batches, empty=claimed.empty, settings=settings, now_s=time.time())
         self._count(claimed, digests, released)
         return Pulled(claimed.batches, digests, claimed)
 

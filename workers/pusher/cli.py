@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from workers.common.clikit import StreamOption, fail, out, run, stream_name
+from workers.common.clikit import StreamOption, fail, out, print_lines, run, stream_name
 from workers.common.connections import connect_amqp, redis_session
 from workers.common.entries import KINDS, make_entry
 from workers.common.keys import ID_PATTERN, BusKeys, is_valid_id
@@ -39,15 +39,17 @@ def push_valid_data(stream: StreamOption = None) -> None:
                 raise fail(f"stream {keys.stream} has no mapping: run `notifier mapping load FILE` first")
             now_ms = int(time.time() * 1000)
             fan = FanOut()
+            lines = []
             for brand, users in sorted(mapping.brand_users.items()):
                 entry = make_entry(
                     brand=brand, review=_review_id(), kind=random.choice(KINDS), pushed_ms=now_ms, occurred_ms=now_ms
                 )
                 fan.add(entry, users)
-                out.print(f"pushed review {entry.review} ({entry.kind}) of {brand} to users {', '.join(users)}")
+                lines.append(f"pushed review {entry.review} ({entry.kind}) of {brand} to users {', '.join(users)}")
             stream_settings = await read_settings(redis, keys=keys)
             await append_entries(redis, keys=keys, by_user=fan.by_user, settings=stream_settings, now_s=now_ms / 1000)
-            out.print(f"{fan.entries} entries for {len(fan.by_user)} users in stream {keys.stream}")
+            lines.append(f"{fan.entries} entries for {len(fan.by_user)} users in stream {keys.stream}")
+            print_lines(lines)
 
     run(go())
 

@@ -24,7 +24,7 @@ from google.protobuf.message import DecodeError
 from workers.common.entries import Entry
 from workers.common.errors import InvalidInput
 from workers.common.faults import REDIS
-from workers.common.keys import BusKeys
+from workers.common.keys import BusKeys, shard_of
 from workers.common.mapping import MappingCache, read_settings
 from workers.common.retry import retrying
 from workers.common.topology import dead_letter
@@ -119,7 +119,9 @@ class BatchConsumer:
             dependency=REDIS,
         )
         for entry, recipients, key, again in placed:
-            if not (again and key in written_before):
+            if again:  # written before for some shards' users: only the rest get it now
+                recipients = [user for user in recipients if (shard_of(user), key) not in written_before]
+            if recipients:
                 fan.add(entry, recipients, key=key)
         await retrying(lambda: self._write(fan, now_s=now_s), what="write a batch", stopping=stopping, dependency=REDIS)
         unknown = sum(fan.unknown_brands.values())

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from workers.common.entries import KINDS, Entry, make_entry
 from workers.common.errors import InvalidInput
+from workers.common.keys import shard_of
 from workers.common.mapping import Mapping
 from workers.common.wire import ReviewEvent
 
@@ -20,17 +21,21 @@ class FanOut:
     entries: int = 0
     events: int = 0
     unknown_brands: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    pushed: list[str] = field(default_factory=list)
-    """Event keys of the events added with one (marked in Redis after their entries)."""
+    pushed: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    """Per bus shard, the keys of the events added with one that have users there (marked in Redis after
+    their entries)."""
 
     def add(self, entry: Entry, users: Iterable[str], *, key: str | None = None) -> None:
         encoded = entry.encode()
+        shards: set[int] = set()
         for user in users:
             self.by_user[user].append(encoded)
             self.entries += 1
+            shards.add(shard_of(user))
         self.events += 1
         if key is not None:
-            self.pushed.append(key)
+            for shard in shards:
+                self.pushed[shard].append(key)
 
 
 def event_key(event: ReviewEvent) -> str:

@@ -1,24 +1,56 @@
-"""Appending entries to users' pending lists, one round trip per batch, keeping the indexes right.
+"""Appending entries to users' pending lists: one script call per bus shard, all shards in one round trip.
 
-The write order is part of the bus protocol the puller relies on: first RPUSH the entries, then
-`ZADD NX` the user into `due` (window close) and `pending_since` (oldest entry). A puller that finishes a
-user removes it from both indexes *before* it looks at the pending list again, so an entry is always
-either indexed or seen by that look. A user whose list reaches `max_items` is made due at once.
+The script of a shard RPUSHes each user's entries, then `ZADD NX`es the user into the shard's `due` (window
+close) and `pending_since` (oldest entry), and makes a user whose list reached `max_items` due at once.
+A puller finishes a user of the same shard in one script too, so the two never interleave.
 
-Last in the same pipeline, each written event's key goes into `pushed` with its push time, and keys
-older than the horizon are trimmed. A redelivered event whose key is there was written before (its ack
-was lost), so it is acked without writing it twice; the order makes a key present only if every entry of
-its event is, and an interrupted pipeline errs towards writing again, never towards losing.
+Last in the same script, each written event's key goes into the shard's `pushed` with its push time, and
+keys older than the horizon are trimmed. A redelivered event whose key is in a shard's `pushed` was written
+for that shard's users before (its ack was lost), so it is not written there again; an event fans out over
+several shards, and each shard's part is written and marked in one script, so a shard either has all its
+entries of the event and the mark or neither.
+
+Arguments are sent as they are, no pipeline of one command per user: a batch of 100,000 entries is 16
+script calls. The reply tells which shards made users due, and the pusher publishes one wake-up for them.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 import redis.asyncio as aioredis
 
-from workers.common.keys import BusKeys
+from workers.common.keys import BusKeys, shard_of
 from workers.common.mapping import StreamSettings
+
+WRITE = """
+local prefix, due_at, now_s, max_items = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local users = tonumber(ARGV[7])
+local i, woken = 8, 0
+for _ = 1, users do
+  local user, count = ARGV[i], tonumber(ARGV[i + 1])
+  i = i + 2
+  local list = prefix .. user .. ':pending'
+  local length = 0
+  for first = i, i + count - 1, 1000 do
+    length = redis.call('RPUSH', list, unpack(ARGV, first, math.min(first + 999, i + count - 1)))
+  end
+  i = i + count
+  woken = woken + redis.call('ZADD', KEYS[1], 'NX', due_at, user)
+  redis.call('ZADD', KEYS[2], 'NX', now_s, user)
+  if length >= max_items then
+    woken = woken + redis.call('ZADD', KEYS[1], 'LT', 'CH', now_s, user)
+  end
+end
+if i <= #ARGV then
+  for j = i, #ARGV do
+    redis.call('ZADD', KEYS[3], ARGV[5], ARGV[j])
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[6])
+end
+return woken
+"""
 
 
 async def append_entries(
@@ -28,33 +60,50 @@ async def append_entries(
     by_user: Mapping[str, list[str]],
     settings: StreamSettings,
     now_s: float,
-    pushed: Sequence[str] = (),
+    pushed: Mapping[int, Sequence[str]] | None = None,
     horizon_s: float = 300.0,
 ) -> int:
-    """Append each user's entries, then mark the `pushed` event keys; returns the number of entries written."""
+    """Append each user's entries and mark the `pushed` event keys (by shard); wakes idle pullers when users
+    became due. Returns the number of entries written."""
     if not by_user:
         return 0
-    users = list(by_user)
-    due_at = now_s + settings.window_s
+    shards: dict[int, list[str]] = defaultdict(list)
+    for user in by_user:
+        shards[shard_of(user)].append(user)
+    now_ms = int(now_s * 1000)
+    cut_ms = now_ms - int(horizon_s * 1000)
+    marks = pushed or {}
+    script = redis.register_script(WRITE)
     pipe = redis.pipeline(transaction=False)
-    for user in users:
-        pipe.rpush(keys.pending(user), *by_user[user])
-    pipe.zadd(keys.due, dict.fromkeys(users, due_at), nx=True)
-    pipe.zadd(keys.pending_since, dict.fromkeys(users, now_s), nx=True)
-    if pushed:
-        now_ms = int(now_s * 1000)
-        pipe.zadd(keys.pushed, dict.fromkeys(pushed, now_ms))
-        pipe.zremrangebyscore(keys.pushed, "-inf", f"({now_ms - int(horizon_s * 1000)}")
-    lengths = (await pipe.execute())[: len(users)]
-    full = [user for user, length in zip(users, lengths, strict=True) if int(length) >= settings.max_items]
-    if full:
-        await redis.zadd(keys.due, dict.fromkeys(full, now_s), lt=True)
+    for shard, users in shards.items():
+        args: list[str | int | float] = [
+            keys.user_prefix(shard),
+            repr(now_s + settings.window_s),
+            repr(now_s),
+            settings.max_items,
+            now_ms,
+            cut_ms,
+            len(users),
+        ]
+        for user in users:
+            args += [user, len(by_user[user]), *by_user[user]]
+        args += marks.get(shard, ())
+        await script(keys=[keys.due(shard), keys.pending_since(shard), keys.pushed(shard)], args=args, client=pipe)
+    woken = sum(int(n) for n in await pipe.execute())
+    if woken:
+        await redis.publish(keys.wake, str(woken))
     return sum(len(v) for v in by_user.values())
 
 
-async def already_pushed(redis: aioredis.Redis, *, keys: BusKeys, event_keys: Sequence[str]) -> set[str]:
-    """Those of `event_keys` written within the horizon (the events of a lost ack)."""
+async def already_pushed(redis: aioredis.Redis, *, keys: BusKeys, event_keys: Sequence[str]) -> set[tuple[int, str]]:
+    """(shard, event key) of each of `event_keys` written for that shard within the horizon (the events of a
+    lost ack)."""
     if not event_keys:
         return set()
-    scores = await redis.zmscore(keys.pushed, list(event_keys))
-    return {key for key, score in zip(event_keys, scores, strict=True) if score is not None}
+    pipe = redis.pipeline(transaction=False)
+    for shard in keys.shards:
+        pipe.zmscore(keys.pushed(shard), list(event_keys))
+    found: set[tuple[int, str]] = set()
+    for shard, scores in zip(keys.shards, await pipe.execute(), strict=True):
+        found.update((shard, key) for key, score in zip(event_keys, scores, strict=True) if score is not None)
+    return found

@@ -1,0 +1,20 @@
+"""Reading the review bus's sharded indexes in tests: every member of `due`, `pending_since` or `pushed`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+
+from workers.common.keys import BusKeys
+
+
+async def indexed(redis: aioredis.Redis, keys: BusKeys, index: Callable[[int], str]) -> dict[str, float]:
+    """Member -> score of one index (`keys.due`, `keys.pending_since`, `keys.pushed`) over every shard."""
+    pipe = redis.pipeline(transaction=False)
+    for shard in keys.shards:
+        pipe.zrange(index(shard), 0, -1, withscores=True)
+    found: dict[str, float] = {}
+    for members in await pipe.execute():
+        found.update({str(member): float(score) for member, score in members})
+    return found
