@@ -195,7 +195,7 @@ async def run(bench: Bench) -> None:
                 listener = Listener(
                     ws_url=rooms.ws_url(index),
                     core_url=rooms.core_url(index),
-                    token=mint_token(secret=settings.jwt_secret, sub=device.user),
+                    token=mint_token(secret=session.settings.jwt_secret, sub=device.user),
                     http=http,
                 )
                 listeners.append(asyncio.create_task(listen(device, listener)))
