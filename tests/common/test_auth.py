@@ -14,13 +14,14 @@ from tests.common.hostile_tokens import hs256, lenient_tokens
 from workers.common.auth import InvalidToken, TokenVerifier, mint_token
 from workers.common.errors import InvalidInput
 from workers.common.settings import AuthSettings, VerifierSettings
+from workers.puller.settings import PullerSettings
 
 SECRET = "auth-tests-secret-" + "0123456789abcdef" * 2
 
 
 @pytest.fixture(autouse=True)
 def no_secret_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("NOTIFIER_JWT_SECRET", "NOTIFIER_JWT_PUBLIC_KEY", "NOTIFIER_JWT_MAX_LIFETIME_S"):
+    for name in ("NOTIFIER_JWT_SECRET", "NOTIFIER_JWT_PUBLIC_KEY", "NOTIFIER_JWT_MAX_LIFETIME_S", "NOTIFIER_CORE_URL"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -88,3 +89,10 @@ def test_rooms_that_only_mint_start_without_a_secret() -> None:
 def test_minting_without_a_secret_is_refused() -> None:
     with pytest.raises(InvalidInput, match="NOTIFIER_JWT_SECRET"):
         mint_token(secret="", sub="alice")
+
+
+def test_the_puller_needs_a_secret_only_when_it_hands_digests_to_core() -> None:
+    assert PullerSettings().core_url == ""
+    with pytest.raises(ValidationError, match="NOTIFIER_JWT_SECRET"):
+        PullerSettings(core_url="http://core:8000")
+    assert PullerSettings(core_url="http://core:8000", jwt_secret=SECRET).jwt_secret == SECRET

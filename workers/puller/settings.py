@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from workers.common.settings import AuthSettings
+from workers.common.settings import MIN_SECRET_BYTES, AuthSettings
 
 
 class PullerSettings(AuthSettings):
@@ -21,3 +23,12 @@ class PullerSettings(AuthSettings):
     mapping_refresh_s: float = Field(1.0, gt=0, description="How often the mapping pointer is checked.")
     service_id: str = Field("notifier-puller", description="The `sub` of the puller's token towards core.")
     sink_timeout_s: float = Field(10.0, gt=0, description="Timeout of one request to core.")
+
+    @model_validator(mode="after")
+    def _secret_for_core(self) -> Self:
+        """Digests for core need a token signed with core's secret: without one the puller does not start."""
+        if self.core_url and len(self.jwt_secret.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"NOTIFIER_JWT_SECRET (at least {MIN_SECRET_BYTES} bytes) is needed with NOTIFIER_CORE_URL"
+            )
+        return self
