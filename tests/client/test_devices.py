@@ -188,7 +188,7 @@ async def test_notifier_listen_keeps_its_cursor_per_device(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
-        stdout, stderr = await asyncio.wait_for(process.communicate(), 30)
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
         assert process.returncode == 0, stderr.decode()
         return [json.loads(line) for line in stdout.decode().splitlines()]
 

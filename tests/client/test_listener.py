@@ -139,9 +139,9 @@ async def test_notifier_listen_prints_notifications_and_exits_after_count(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    await wait_until(lambda: instance.room.hub.devices("alice") == 1, timeout_s=20)
+    await wait_until(lambda: instance.room.hub.devices("alice") == 1, timeout_s=60)
     created = await core.create("alice", content=b"printed")
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 20)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, stderr.decode()
     line = json.loads(stdout.decode().strip().splitlines()[-1])
     assert (line["id"], line["status"]) == (created, "NEW")

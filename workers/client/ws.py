@@ -116,9 +116,9 @@ class Listener:
                         try:
                             yield step.received
                         finally:  # the consumer asked for the next or closed the iteration: it has shown this
-                            self._done(step)
+                            self._done(step, shown=True)
                     else:
-                        self._done(step)
+                        self._done(step, shown=False)
                     continue
                 getter.cancel()
                 runner.result()
@@ -128,14 +128,16 @@ class Listener:
             await asyncio.gather(runner, return_exceptions=True)
             await self._poller.close()
 
-    def _done(self, step: _Step) -> None:
-        """A step is behind the consumer: remember the change as shown, move the cursor, save."""
-        if step.key is not None:
-            if step.cursor is None:
-                self.state.record(step.key, ahead=True)
-            else:
+    def _done(self, step: _Step, *, shown: bool) -> None:
+        """A step is behind the consumer (`shown`: it showed the change): remember, move the cursor, save."""
+        if step.key is not None and step.cursor is None:  # a frame
+            if not shown:
+                return  # a change shown before: nothing to remember
+            self.state.record(step.key, ahead=True)
+        elif step.key is not None:  # a feed entry: the cursor passes it
+            if shown:
                 self.state.record(step.key, ahead=False)
-                self.state.passed(step.key)
+            self.state.passed(step.key)
         if step.cursor is not None:
             self.state.cursor = step.cursor
         self.state.save()
