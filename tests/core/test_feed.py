@@ -225,3 +225,9 @@ async def test_long_poll_with_nothing_arriving_answers_empty_with_the_same_curso
     start = await read(http, "alice")
     page = await read(http, "alice", after=start["next"], wait=0.3)
     assert page == {"items": [], "next": start["next"]}
+
+
+async def test_the_feed_is_in_the_openapi_document(http: httpx.AsyncClient) -> None:
+    document = (await http.get("/openapi.json")).json()
+    parameters = {p["name"] for p in document["paths"][paths.FEED]["get"]["parameters"]}
+    assert {"after", "limit", "wait"} <= parameters
