@@ -82,7 +82,8 @@ async def test_up_serves_every_room_until_sigterm_and_then_stops_them_cleanly(
         core_url = re.search(r"--core-url (\S+)", hints)
         assert ws_url, printed
         assert core_url, printed
-        ops_urls = [u for line in printed.splitlines() if "│" in line for u in URL.findall(line.split("│")[4])]
+        # Not a terminal: one plain line per process, `NAME pid PID [http URL] ops URL log PATH`.
+        ops_urls = [m.group(1) for line in printed.splitlines() if (m := re.search(r" ops (http://\S+) log ", line))]
         assert len(ops_urls) == 5, printed  # one each of core, ws_delivery, pusher, puller and monitor
         secret = re.search(r"NOTIFIER_JWT_SECRET=\$\(cat (\S+)\)", hints)
         assert secret, printed
