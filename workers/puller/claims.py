@@ -11,7 +11,8 @@
                    take the user out of `due` and `pending_since`, and index again what is still pending
 
 Every script touches the keys of one shard only (they share its hash tag), so it also runs on Redis Cluster;
-the calls for all shards go out in one pipeline. Whatever a pass holds, a step is one round trip.
+the calls for all shards go out in one pipeline, and a shard's users travel as one argument of lines (ids
+hold no space or newline). Whatever a pass holds, a step is one round trip of a few arguments per shard.
 """
 
 from __future__ import annotations
@@ -37,9 +38,8 @@ return users
 TAKE = """
 local prefix, owner, now_ms, lease_ms, max_items = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local until_ms = tostring(now_ms + lease_ms)
-local takes, out = tonumber(ARGV[6]), {}
-for i = 0, takes - 1 do
-  local user, new_id = ARGV[7 + 2 * i], ARGV[8 + 2 * i]
+local out = {}
+for user, new_id in string.gmatch(ARGV[6], '(%S+) (%S+)') do
   local pending, inflight = prefix .. user .. ':pending', prefix .. user .. ':inflight'
   local state, id, entries, claimed = 'empty', '', '', ''
   if redis.call('EXISTS', inflight) == 1 then
@@ -68,8 +68,8 @@ for i = 0, takes - 1 do
   out[#out + 1] = entries
   out[#out + 1] = claimed
 end
-for j = 7 + 2 * takes, #ARGV do
-  redis.call('ZREM', KEYS[1], ARGV[j])
+for user in string.gmatch(ARGV[7], '%S+') do
+  redis.call('ZREM', KEYS[1], user)
 end
 return out
 """
@@ -77,10 +77,9 @@ return out
 FINISH = """
 local prefix, now_s, window_s, max_items = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local released = 0
-for i = 5, #ARGV, 2 do
-  local user, digest = ARGV[i], ARGV[i + 1]
+for user, digest in string.gmatch(ARGV[5], '(%S+) (%S+)') do
   local inflight = prefix .. user .. ':inflight'
-  if digest ~= '' and redis.call('HGET', inflight, 'digest_id') == digest then
+  if digest ~= '-' and redis.call('HGET', inflight, 'digest_id') == digest then
     redis.call('DEL', inflight)
     redis.call('SET', prefix .. user .. ':last_pulled_at', ARGV[2])
     released = released + 1
@@ -170,18 +169,15 @@ class Claims:
         shards = sorted(taking.keys() | leaving.keys())
         pipe = self._redis.pipeline(transaction=False)
         for shard in shards:
-            chosen = taking.get(shard, [])
-            args: list[str | int] = [
+            args = [
                 self._keys.user_prefix(shard),
                 self._owner,
                 now_ms,
                 int(self._lease_s * 1000),
                 max_items,
-                len(chosen),
+                "\n".join(f"{user} {ids[user]}" for user in taking.get(shard, [])),
+                "\n".join(leaving.get(shard, [])),
             ]
-            for user in chosen:
-                args += [user, ids[user]]
-            args += leaving.get(shard, [])
             await self._take(keys=[self._keys.due(shard)], args=args, client=pipe)
         claimed = Claimed([], [], [])
         for reply in await pipe.execute():
@@ -207,14 +203,13 @@ class Claims:
             return 0
         pipe = self._redis.pipeline(transaction=False)
         for shard, users in shards.items():
-            args: list[str | int | float] = [
+            args = [
                 self._keys.user_prefix(shard),
                 repr(now_s),
                 repr(settings.window_s),
                 settings.max_items,
+                "\n".join(f"{user} {digests.get(user, '-')}" for user in users),
             ]
-            for user in users:
-                args += [user, digests.get(user, "")]
             keys = [self._keys.due(shard), self._keys.pending_since(shard)]
             await self._finish(keys=keys, args=args, client=pipe)
         return sum(int(n) for n in await pipe.execute())

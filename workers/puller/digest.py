@@ -77,6 +77,10 @@ def build_digests(
         "window": {"start": rfc3339(min(e.pushed_ms for e in entries)), "end": rfc3339(window_end_ms)},
     }
     brands = tally(entries)
+    cap = min(max_ids_per_brand, max(b.total for b in brands))
+    whole = _render(brands, header=header, digest_id=digest_id, cap=cap)
+    if len(whole) <= max_bytes:  # the usual case: everything fits, one rendering
+        return [DigestDoc(digest_id, whole, sum(b.total for b in brands))]
     groups = _split_to_fit(brands, header=header, digest_id=digest_id, max_bytes=max_bytes)
     docs = []
     for index, group in enumerate(groups):

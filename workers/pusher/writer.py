@@ -10,8 +10,10 @@ for that shard's users before (its ack was lost), so it is not written there aga
 several shards, and each shard's part is written and marked in one script, so a shard either has all its
 entries of the event and the mark or neither.
 
-Arguments are sent as they are, no pipeline of one command per user: a batch of 100,000 entries is 16
-script calls. The reply tells which shards made users due, and the pusher publishes one wake-up for them.
+A shard's entries travel as one argument of `<user> <entry>` lines (ids and entries hold no space or
+newline), so a batch of 100,000 entries is 16 script calls of a few arguments each: neither a pipeline of
+one command per user nor 100,000 arguments for the client to encode. The reply tells whether users became
+due, and the pusher then publishes one wake-up.
 """
 
 from __future__ import annotations
@@ -26,26 +28,32 @@ from workers.common.mapping import StreamSettings
 
 WRITE = """
 local prefix, due_at, now_s, max_items = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local users = tonumber(ARGV[7])
-local i, woken = 8, 0
-for _ = 1, users do
-  local user, count = ARGV[i], tonumber(ARGV[i + 1])
-  i = i + 2
+local woken = 0
+local function append(user, entries)
   local list = prefix .. user .. ':pending'
   local length = 0
-  for first = i, i + count - 1, 1000 do
-    length = redis.call('RPUSH', list, unpack(ARGV, first, math.min(first + 999, i + count - 1)))
+  for first = 1, #entries, 1000 do
+    length = redis.call('RPUSH', list, unpack(entries, first, math.min(first + 999, #entries)))
   end
-  i = i + count
   woken = woken + redis.call('ZADD', KEYS[1], 'NX', due_at, user)
   redis.call('ZADD', KEYS[2], 'NX', now_s, user)
   if length >= max_items then
     woken = woken + redis.call('ZADD', KEYS[1], 'LT', 'CH', now_s, user)
   end
 end
-if i <= #ARGV then
-  for j = i, #ARGV do
-    redis.call('ZADD', KEYS[3], ARGV[5], ARGV[j])
+local user, entries = nil, {}
+for line in string.gmatch(ARGV[7], '[^\\n]+') do
+  local who, entry = string.match(line, '^(%S+) (%S+)$')
+  if who ~= user then
+    if user then append(user, entries) end
+    user, entries = who, {}
+  end
+  entries[#entries + 1] = entry
+end
+if user then append(user, entries) end
+if ARGV[8] ~= '' then
+  for key in string.gmatch(ARGV[8], '[^\\n]+') do
+    redis.call('ZADD', KEYS[3], ARGV[5], key)
   end
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[6])
 end
@@ -76,18 +84,17 @@ async def append_entries(
     script = redis.register_script(WRITE)
     pipe = redis.pipeline(transaction=False)
     for shard, users in shards.items():
-        args: list[str | int | float] = [
+        lines = "\n".join(f"{user} {entry}" for user in users for entry in by_user[user])
+        args = [
             keys.user_prefix(shard),
             repr(now_s + settings.window_s),
             repr(now_s),
             settings.max_items,
             now_ms,
             cut_ms,
-            len(users),
+            lines,
+            "\n".join(marks.get(shard, ())),
         ]
-        for user in users:
-            args += [user, len(by_user[user]), *by_user[user]]
-        args += marks.get(shard, ())
         await script(keys=[keys.due(shard), keys.pending_since(shard), keys.pushed(shard)], args=args, client=pipe)
     woken = sum(int(n) for n in await pipe.execute())
     if woken:

@@ -1,0 +1,122 @@
+"""The prototype's two jobs, as a user runs them: Notifier's commands against naive reference loops.
+
+The references are the earlier prototype's workflow written as plainly as it was: per user one `RPUSH`
+of the review (push), and per user `LRANGE` + `LTRIM` of the list (pull), each a round trip. Notifier's
+side is the whole command, started and timed as a user would: `notifier push-valid-data` (a review for
+every brand, fanned out to every user of the brand) and `notifier pull` (every user drained into one
+digest, printed). Three mappings of 100,000 users in all: 1000 brands x 100 users, 100 x 1000, 10000 x 10.
+The puller room's pace is measured on its own: users/s with one entry per user and with 40.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import redis.asyncio as aioredis
+
+from tests.bench.bus import CountingSink, cleanup
+from tests.bench.harness import Bench, Row
+from tests.conftest import REDIS_URL
+from tests.processes import ROOT
+from workers.common.keys import BusKeys
+from workers.common.mapping import StreamSettings, write_mapping
+from workers.common.streamspec import parse_spec
+from workers.puller.settings import PullerSettings
+from workers.puller.worker import Puller
+from workers.pusher.writer import append_entries
+
+GROUP = "prototype jobs"
+SHAPES = ((1000, 100), (100, 1000), (10000, 10))
+
+
+def brands_of(brands: int, per_brand: int) -> dict[str, list[str]]:
+    return {f"Brand{b}": [f"u{b * per_brand + i}" for i in range(per_brand)] for b in range(brands)}
+
+
+async def naive_push(redis: aioredis.Redis, prefix: str, mapping: dict[str, list[str]]) -> float:
+    started = time.perf_counter()
+    for brand, users in mapping.items():
+        review = f"{brand}|r-{uuid.uuid4().hex[:12]}|A"
+        for user in users:
+            await redis.rpush(f"{prefix}{user}", review)
+    return time.perf_counter() - started
+
+
+async def naive_pull(redis: aioredis.Redis, prefix: str, mapping: dict[str, list[str]]) -> float:
+    started = time.perf_counter()
+    for users in mapping.values():
+        for user in users:
+            await redis.lrange(f"{prefix}{user}", 0, -1)
+            await redis.ltrim(f"{prefix}{user}", 1, 0)
+    return time.perf_counter() - started
+
+
+def command(*args: str, stream: str) -> float:
+    """Wall-clock seconds of one `notifier` command, start-up included."""
+    env = {**os.environ, "NOTIFIER_REDIS_URL": REDIS_URL, "NOTIFIER_STREAM": stream}
+    env.pop("NOTIFIER_CORE_URL", None)
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "workers.cli", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )
+    return time.perf_counter() - started
+
+
+async def puller_users_per_s(redis: aioredis.Redis, *, users: int, per_user: int) -> float:
+    stream = f"bench-pull-{uuid.uuid4().hex[:8]}"
+    keys = BusKeys(stream)
+    members = [f"p{i}" for i in range(users)]
+    brands = {f"B{start}": members[start : start + 1000] for start in range(0, users, 1000)}
+    spec = {"brands": brands, "digest": {"windowSeconds": 0, "maxItems": per_user}}
+    await write_mapping(redis, keys=keys, spec=parse_spec(spec))
+    settings = StreamSettings(window_s=0, max_items=per_user)
+    now_ms = int(time.time() * 1000)
+    entries = [f"B|r{i}|A|{now_ms}|{now_ms}" for i in range(per_user)]
+    for start in range(0, users, 10_000):
+        chunk = {user: entries for user in members[start : start + 10_000]}
+        await append_entries(redis, keys=keys, by_user=chunk, settings=settings, now_s=now_ms / 1000 - 1)
+    sink = CountingSink()
+    puller = Puller(redis, keys=keys, sink=sink, settings=PullerSettings(batch_users=1000))
+    started = time.perf_counter()
+    while await puller.cycle():
+        pass
+    elapsed = time.perf_counter() - started
+    assert sink.entries == users * per_user, (sink.entries, users * per_user)
+    await cleanup(redis, stream)
+    return users / elapsed
+
+
+async def run(bench: Bench) -> None:
+    redis = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+    scale = 10 if bench.quick else 1
+    for brands, per_brand in SHAPES:
+        shape = f"{brands // scale} x {per_brand}"
+        mapping = brands_of(brands // scale, per_brand)
+        stream = f"bench-proto-{uuid.uuid4().hex[:8]}"
+        await write_mapping(redis, keys=BusKeys(stream), spec=parse_spec({"brands": mapping}))
+        prefix = f"bench-naive-{uuid.uuid4().hex[:8]}:"
+        naive_in = await naive_push(redis, prefix, mapping)
+        pushed = command("push-valid-data", stream=stream)
+        naive_out = await naive_pull(redis, prefix, mapping)
+        pulled = command("pull", "--summary", stream=stream)
+        await cleanup(redis, stream)
+        users = sum(len(u) for u in mapping.values())
+        speed_up = {"naive RPUSH loop": naive_in / pushed}
+        bench.add(Row(GROUP, f"push-valid-data, {shape}", pushed, "s", f"{users} entries", speed_up, "≥ 40x"))
+        speed_up = {"naive LRANGE+LTRIM loop": naive_out / pulled}
+        bench.add(Row(GROUP, f"pull, {shape}", pulled, "s", f"{users} users", speed_up, "≥ 10x"))
+    users = 100_000 // scale
+    for per_user in (1, 40):
+        rate = await puller_users_per_s(redis, users=users // (4 if per_user > 1 else 1), per_user=per_user)
+        name = f"puller room, {per_user} entries/user"
+        bench.add(Row(GROUP, name, rate, "users/s", "one process, counting sink", target="≥ 30,000 users/s"))
+    await redis.aclose()
