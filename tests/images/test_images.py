@@ -11,26 +11,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 import yaml
 from aio_pika.abc import AbstractRobustConnection
 
 from tests.conftest import free_port
 from tests.conftest import room_env as env_for
 from tests.controller.conftest import Cluster, eventually
-from tests.images.containers import ROOMS, Container, engine, image, run, start
-from tests.k8s.chart import RELEASE, by_name, render
+from tests.images.containers import ROOMS, RUN_FLAGS, Container, engine, image, run, start
+from tests.k8s.chart import RELEASE, by_name, of_kind, render
 from tests.processes import clean_env, notifier
 from tests.pusher.test_pusher import event, publish
 from workers.client.http import bearer
 from workers.client.ws import Listener, Received
 from workers.common import paths
 from workers.common.auth import mint_token
+from workers.common.keys import ControllerKeys
 from workers.common.topology import Topology
 from workers.common.wire import DIGEST_CONTENT_TYPE, ReviewEvent
 
@@ -121,6 +124,7 @@ async def test_every_room_image_runs_the_story_read_only_and_exits_cleanly_on_si
     amqp: AbstractRobustConnection,
     topology: Topology,
     containers: list[Container],
+    redis: aioredis.Redis,
     tmp_path: Path,
 ) -> None:
     user = f"u-{uuid.uuid4().hex[:8]}"
@@ -139,8 +143,15 @@ async def test_every_room_image_runs_the_story_read_only_and_exits_cleanly_on_si
 
     reconciled = f"{stream}-k"
     owned_streams.append(reconciled)
-    await cluster.create(reconciled, {"brands": {"Brand9": ["9"]}})
+    helm_labels = {"app.kubernetes.io/instance": "img", "app.kubernetes.io/managed-by": "Helm"}
+    await cluster.create(reconciled, {"brands": {"Brand9": ["9"]}}, labels=helm_labels)
     assert await eventually(lambda: cluster.ready(reconciled), what="the containerised controller's Ready=True")
+    hook = await asyncio.to_thread(
+        uninstall_hook, release="img", namespace=cluster.namespace, kubeconfig=tmp_path / "kubeconfig"
+    )
+    assert hook.returncode == 0, hook.stdout + hook.stderr
+    assert await cluster.gone(reconciled)
+    assert await redis.hget(ControllerKeys().streams, reconciled) is None  # type: ignore[misc]
 
     async with device(ws_url=rooms["ws-delivery"].http_url, user=user) as received:
         await publish(
@@ -173,6 +184,22 @@ async def test_every_room_image_runs_the_story_read_only_and_exits_cleanly_on_si
     for (room, (code, took)), container_logs in zip(zip(rooms, stops, strict=True), logs.values(), strict=True):
         assert code == 0, f"{room} exited with {code}:\n{container_logs}"
         assert took < GRACE_S, f"{room} took {took:.1f}s to stop:\n{container_logs}"
+
+
+def uninstall_hook(*, release: str, namespace: str, kubeconfig: Path) -> subprocess.CompletedProcess[str]:
+    """The chart's pre-delete Job, as rendered, run in the controller image against the test's API server."""
+    rendered = render(
+        "--set", "stream.create=true", "--set-json", 'stream.brands={"B": ["1"]}', release=release, namespace=namespace
+    )
+    (job,) = of_kind(rendered, "Job")
+    (hook,) = job["spec"]["template"]["spec"]["containers"]
+    assert hook["image"] == image("controller")
+    command = hook["command"]
+    return run(
+        "run", "--rm", *RUN_FLAGS, "--env=KUBECONFIG=/etc/notifier/kubeconfig",
+        f"--volume={kubeconfig}:/etc/notifier/kubeconfig:ro", "--entrypoint", command[0], hook["image"], *command[1:],
+        timeout_s=120,
+    )  # fmt: skip
 
 
 async def _listed(core: Container, user: str, notification_id: str) -> bool:
