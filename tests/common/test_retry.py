@@ -14,9 +14,10 @@ import redis.asyncio as aioredis
 import redis.exceptions
 from prometheus_client import REGISTRY
 
+from workers.common.aio import Backoff, pause
 from workers.common.errors import InvalidSettings, ServiceUnavailable
 from workers.common.faults import HEALTH, classify, temporary
-from workers.common.retry import Backoff, pause, repeat, retrying
+from workers.common.retry import repeat, retrying
 from workers.local.stack import free_port
 
 

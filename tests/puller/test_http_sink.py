@@ -15,8 +15,9 @@ from aio_pika.abc import AbstractRobustConnection
 from tests.common.tcp_proxy import TcpProxy
 from tests.core.conftest import SECRET, bearer, running_core, settings_for
 from workers.common import paths
+from workers.common.aio import Backoff
 from workers.common.errors import ServiceUnavailable, TemporaryError
-from workers.common.retry import Backoff, retrying
+from workers.common.retry import retrying
 from workers.common.wire import DIGEST_CONTENT_TYPE
 from workers.puller.http_sink import HttpSink
 from workers.puller.settings import PullerSettings

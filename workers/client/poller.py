@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 import httpx
 
-from workers.common.retry import Backoff
+from workers.common.aio import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from workers.client.http import CursorExpired, get_ticket, read_feed, websocket_url
 from workers.client.poller import Poller
 from workers.client.state import DeviceState, Key
-from workers.common.retry import Backoff
+from workers.common.aio import Backoff
 from workers.common.wire import Notification, WebSocketConfirmation, WebSocketMessage
 
 log = logging.getLogger(__name__)

@@ -31,13 +31,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from workers.common.aio import Backoff, first_of, pause
 from workers.common.asgi import start_server, stop_server
 from workers.common.errors import InvalidSettings, TemporaryError
 from workers.common.faults import HEALTH, classify, temporary
 from workers.common.gcpauses import observe_gc_pauses
 from workers.common.logs import configure_logging
 from workers.common.ops import ops_app
-from workers.common.retry import Backoff, first_of, pause
 from workers.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)

@@ -1,10 +1,10 @@
-"""Waiting and retrying, written once: every loop of every room pauses and backs off through these.
+"""Retrying, written once: every loop of every room waits out a dependency through these.
 
     value = await retrying(lambda: redis.get(key), what="read the mapping", stopping=room.stopping)
     await repeat(monitor.cycle, what="monitor cycle", stopping=room.stopping)   # cycle returns its next pause
 
 `retrying` runs one step until it succeeds. A temporary error (`faults.temporary`: Redis, RabbitMQ or core
-away) is recorded in `faults.HEALTH` and waited out with a jittered, capped exponential backoff; anything
+away) is recorded in `faults.HEALTH` and waited out with the kernel's `aio.Backoff`; anything
 else propagates at once. It gives up only when the room is stopping (or at an optional deadline, for
 commands that must answer), raising the last temporary error, so a step's work in hand stays where it
 was (unacked, in flight, pending) for whoever runs it next.
@@ -13,59 +13,15 @@ was (unacked, in flight, pending) for whoever runs it next.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from workers.common.aio import Backoff, pause
 from workers.common.errors import InvalidSettings, ServiceUnavailable
 from workers.common.faults import HEALTH, classify, temporary
 
 T = TypeVar("T")
-
-FIRST_DELAY_S = 0.05
-MAX_DELAY_S = 2.0
-"""Caps every room's backoff: short enough that a recovered Redis or broker is used again within ~2 s."""
-
-
-class Backoff:
-    """Exponential delays from `first_s` up to `max_s`, each jittered by ±20% so replicas do not retry in step."""
-
-    def __init__(self, *, first_s: float = FIRST_DELAY_S, max_s: float = MAX_DELAY_S) -> None:
-        self.first_s = first_s
-        self.max_s = max_s
-        self._next = first_s
-
-    def next(self) -> float:
-        delay = self._next
-        self._next = min(self._next * 2, self.max_s)
-        return delay * random.uniform(0.8, 1.2)
-
-    def reset(self) -> None:
-        self._next = self.first_s
-
-
-async def pause(stopping: asyncio.Event | None, seconds: float) -> bool:
-    """Sleep `seconds`, ending early when `stopping` is set; True when stopping."""
-    if stopping is None:
-        await asyncio.sleep(seconds)
-        return False
-    if seconds > 0 and not stopping.is_set():
-        try:
-            await asyncio.wait_for(stopping.wait(), seconds)
-        except TimeoutError:
-            return False
-    return stopping.is_set()
-
-
-async def first_of(*waits: Awaitable[object], timeout_s: float | None = None) -> None:
-    """Wait until any of `waits` completes (or `timeout_s` passed); the others are cancelled."""
-    tasks = [asyncio.ensure_future(wait) for wait in waits]
-    try:
-        await asyncio.wait(tasks, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
 
 
 async def retrying(

@@ -24,10 +24,11 @@ from typing import Any
 import kopf
 import redis.asyncio as aioredis
 
+from workers.common.aio import Backoff
 from workers.common.connections import redacted
 from workers.common.errors import ServiceUnavailable
 from workers.common.lifecycle import Room, run_room
-from workers.common.retry import Backoff, retrying
+from workers.common.retry import retrying
 from workers.controller.handlers import Context, build_registry
 from workers.controller.kube import list_owners
 from workers.controller.metrics import ORPHANS_REMOVED

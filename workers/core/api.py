@@ -19,9 +19,9 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workers.common import paths
+from workers.common.aio import first_of
 from workers.common.auth import InvalidToken, Principal
 from workers.common.faults import HEALTH, REDIS, temporary
-from workers.common.retry import first_of
 from workers.core import metrics
 from workers.core.middleware import BodyLimit, RequestMetrics, replay
 from workers.core.model import (

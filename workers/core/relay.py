@@ -25,9 +25,10 @@ import redis.asyncio as aioredis
 from aio_pika.abc import AbstractChannel
 from redis.exceptions import RedisError, ResponseError
 
+from workers.common.aio import pause
 from workers.common.faults import HEALTH, RABBITMQ, REDIS, temporary
 from workers.common.publishing import Properties, publish_confirmed
-from workers.common.retry import pause, retrying
+from workers.common.retry import retrying
 from workers.core import metrics
 from workers.core.settings import CoreSettings
 

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
+from workers.common.aio import first_of
 from workers.common.keys import BusKeys
 from workers.common.mapping import Mapping, MappingCache, StreamSettings, read_settings
 from workers.common.pubsub import listen
-from workers.common.retry import first_of, repeat, retrying
+from workers.common.retry import repeat, retrying
 from workers.puller import metrics
 from workers.puller.claims import Batch, Claimed, Claims
 from workers.puller.digest import build_digests

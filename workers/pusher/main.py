@@ -7,12 +7,13 @@ from contextlib import AsyncExitStack
 
 from aio_pika.abc import AbstractQueue
 
+from workers.common.aio import pause
 from workers.common.connections import connect_amqp, connect_redis
 from workers.common.faults import REDIS
 from workers.common.keys import BusKeys
 from workers.common.lifecycle import Room, run_room
 from workers.common.mapping import MappingCache
-from workers.common.retry import pause, retrying
+from workers.common.retry import retrying
 from workers.common.topology import Topology, declare_topology
 from workers.pusher.consumer import BatchConsumer
 from workers.pusher.settings import PusherSettings

@@ -19,11 +19,11 @@ from typing import Any
 
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
+from workers.common.aio import Backoff, first_of, pause
 from workers.common.connections import connect_amqp
 from workers.common.errors import ServiceUnavailable
 from workers.common.faults import HEALTH, RABBITMQ
 from workers.common.publishing import PUBLISH_ERRORS, Properties, publish_confirmed
-from workers.common.retry import Backoff, first_of, pause
 from workers.common.topology import ROUTING_ALL, Topology, dead_letter, declare_topology
 from workers.common.wire import BrokerConfirmation
 from workers.ws_delivery import metrics, validate
