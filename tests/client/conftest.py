@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -13,6 +16,7 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from tests.conftest import AMQP_URL, REDIS_URL
+from tests.processes import ROOT
 from tests.ws_delivery.conftest import SECRET, Bus, bus, http, start_instance, token, wait_until, ws_settings
 from workers.core.main import CoreRoom
 from workers.core.settings import CoreSettings
@@ -58,6 +62,28 @@ class Core:
                 if notification_id in await self.delivered_ids(user):
                     return
                 await asyncio.sleep(0.05)
+
+
+@contextlib.asynccontextmanager
+async def listen_process(*args: str, env: Mapping[str, str] | None = None) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`notifier listen ARGS` as a process (output piped), killed on the way out if it is still running."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "workers.cli",
+        "listen",
+        *args,
+        cwd=ROOT,
+        env={**os.environ, "NOTIFIER_JWT_SECRET": SECRET, **(env or {})},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 def auth(user: str, *roles: str) -> dict[str, str]:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import httpx
 
-from tests.client.conftest import Core, auth
-from tests.processes import ROOT
-from tests.ws_delivery.conftest import SECRET, Instance, StartInstance, token, wait_until
+from tests.client.conftest import Core, auth, listen_process
+from tests.ws_delivery.conftest import Instance, StartInstance, token, wait_until
 from workers.client.state import DeviceState
 from workers.client.ws import Listener, Received
 from workers.common import paths
@@ -168,27 +165,9 @@ async def test_notifier_listen_keeps_its_cursor_per_device(
     instance = await start_instance()
 
     async def listen(device: str, count: int) -> list[dict[str, object]]:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "workers.cli",
-            "listen",
-            "--user",
-            "erin",
-            "--device",
-            device,
-            "--ws-url",
-            instance.url,
-            "--core-url",
-            core.url,
-            "--count",
-            str(count),
-            cwd=ROOT,
-            env={**os.environ, "XDG_STATE_HOME": str(tmp_path), "NOTIFIER_JWT_SECRET": SECRET},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+        args = ("--user", "erin", "--device", device, "--ws-url", instance.url, "--core-url", core.url)
+        async with listen_process(*args, "--count", str(count), env={"XDG_STATE_HOME": str(tmp_path)}) as process:
+            stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
         assert process.returncode == 0, stderr.decode()
         return [json.loads(line) for line in stdout.decode().splitlines()]
 

@@ -6,18 +6,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
-import sys
 from collections.abc import AsyncGenerator, AsyncIterator
 
 import httpx
 import pytest
 
-from tests.client.conftest import Core
+from tests.client.conftest import Core, listen_process
 from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import free_port
-from tests.processes import ROOT
-from tests.ws_delivery.conftest import SECRET, Instance, StartInstance, token, wait_until
+from tests.ws_delivery.conftest import Instance, StartInstance, token, wait_until
 from workers.client.ws import ClosedByAdmin, Listener, Received
 
 
@@ -121,27 +118,11 @@ async def test_notifier_listen_prints_notifications_and_exits_after_count(
     start_instance: StartInstance, core: Core, http: httpx.AsyncClient
 ) -> None:
     instance = await start_instance()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "workers.cli",
-        "listen",
-        "--user",
-        "alice",
-        "--ws-url",
-        instance.url.replace("http://", "ws://"),
-        "--core-url",
-        core.url,
-        "--count",
-        "1",
-        cwd=ROOT,
-        env={**os.environ, "NOTIFIER_JWT_SECRET": SECRET},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    await wait_until(lambda: instance.room.hub.devices("alice") == 1, timeout_s=60)
-    created = await core.create("alice", content=b"printed")
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    ws_url = instance.url.replace("http://", "ws://")
+    async with listen_process("--user", "alice", "--ws-url", ws_url, "--core-url", core.url, "--count", "1") as process:
+        await wait_until(lambda: instance.room.hub.devices("alice") == 1, timeout_s=60)
+        created = await core.create("alice", content=b"printed")
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, stderr.decode()
     line = json.loads(stdout.decode().strip().splitlines()[-1])
     assert (line["id"], line["status"]) == (created, "NEW")
