@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
 
 from tests.core.conftest import REDIS_URL, EventTap, bearer
 from tests.core.helpers import create, in_seconds, take
@@ -76,8 +77,15 @@ async def test_a_device_catches_up_on_what_another_device_took(http: httpx.Async
 
 
 async def test_reading_the_feed_marks_new_entries_delivered(http: httpx.AsyncClient) -> None:
+    def delivered_by_feed() -> float:
+        return REGISTRY.get_sample_value("notifier_core_notifications_delivered_total", {"path": "feed"}) or 0.0
+
     nid = await create(http, ["alice"], "read-by-feed")
+    before = delivered_by_feed()
     assert [item["id"] for item in (await read(http, "alice"))["items"]] == [nid]
+    assert delivered_by_feed() == before + 1
+    assert [item["id"] for item in (await read(http, "alice"))["items"]] == [nid], "read again: still there"
+    assert delivered_by_feed() == before + 1, "delivered once"
     assert await take(http, "alice") == [], "a device read it: delivered for the user"
     delivered = await http.get(one(paths.DELIVERED_ONE, nid), headers=bearer("alice"))
     assert delivered.status_code == 200

@@ -278,6 +278,8 @@ def create_app(services: Services) -> FastAPI:
             return Response(status_code=499)
         for entry in page.entries:
             metrics.FEED_ENTRIES.labels(entry.status).inc()
+        if page.delivered:
+            metrics.DELIVERED.labels("feed").inc(page.delivered)
         return JSONResponse({"items": [_feed_item(entry) for entry in page.entries], "next": format_cursor(page.next)})
 
     @app.put(paths.UNDELIVERED_INVALIDATE_AT, status_code=204, summary="Change when a notification expires")

@@ -25,7 +25,7 @@ DUPLICATES = Counter(
 )
 DELIVERED = Counter(
     "notifier_core_notifications_delivered_total",
-    "Notifications marked delivered for a user, by path (poll or confirmation).",
+    "Notifications marked delivered for a user, by path (poll, feed or confirmation).",
     ["path"],
 )
 WAITING_POLLS = Gauge("notifier_core_waiting_polls", "Long polls waiting for a notification right now.")

@@ -261,7 +261,8 @@ FEED = (
 --       broadcast done, seen
 -- ARGV: after (a sequence, or empty for the oldest kept), limit, now, notification key prefix, user,
 --       wait until (unix s) or 0
--- Returns {'ok', next, rows...} with position, id, status (N, U or D), seen, at, by, ct, c per row, or
+-- Returns {'ok', next, newly delivered, rows...} with position, id, status (N, U or D), seen, at, by, ct, c
+-- per row, or
 -- {'future', seq} / {'expired', floor}. The user's feed and the broadcasts are merged by sequence; a
 -- broadcast the user changed is skipped there (its own feed entry stands for it). Expired and purged
 -- notifications are passed over. A NEW entry handed out is delivered to the user (as a confirmation
@@ -283,7 +284,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', floor)
 local mine = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. after, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
 local casts = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. after, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
 local K = {KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]}
-local out = {'ok', ''}
+local out = {'ok', '', 0}
 local function emit(letter, id, position)
   if letter == 'B' then
     if redis.call('ZSCORE', KEYS[1], 'U:' .. id) or redis.call('ZSCORE', KEYS[1], 'D:' .. id) then
@@ -299,7 +300,9 @@ local function emit(letter, id, position)
       return
     end
     if letter == 'N' then
-      confirm_one(K, id, nkey, user, now)
+      if confirm_one(K, id, nkey, user, now) == 'delivered' then
+        out[3] = out[3] + 1
+      end
     end
   end
   local seen = redis.call('ZSCORE', KEYS[11], id) and '1' or '0'
@@ -321,7 +324,7 @@ while taken < limit and (i <= #mine or j <= #casts) do
   taken = taken + 1
 end
 out[2] = taken < limit and tostring(seq) or last
-if #out == 2 and tonumber(ARGV[6]) > now then
+if #out == 3 and tonumber(ARGV[6]) > now then
   redis.call('ZADD', KEYS[5], 'GT', ARGV[6], user)
 end
 return out

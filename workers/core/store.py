@@ -60,6 +60,8 @@ class FeedPage:
     entries: list[FeedEntry]
     next: int
     """The position to read after next time: the last entry's, or the store's sequence when the page ran out."""
+    delivered: int = 0
+    """NEW entries this read delivered to the user (no device had confirmed or taken them yet)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,8 +206,8 @@ class Store:
             raise FutureCursor(position)
         if verdict == "expired":
             raise ExpiredCursor(position)
-        entries = [_feed_entry(reply[i : i + 8]) for i in range(2, len(reply), 8)]
-        return FeedPage(entries=entries, next=position)
+        entries = [_feed_entry(reply[i : i + 8]) for i in range(3, len(reply), 8)]
+        return FeedPage(entries=entries, next=position, delivered=int(reply[2]))
 
     async def confirm(self, user: str, notification_id: str) -> Outcome:
         """Mark a notification delivered for `user` when the user is a recipient still waiting for it."""
