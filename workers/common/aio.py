@@ -8,6 +8,7 @@ on them; the reference client uses them without loading Redis or RabbitMQ client
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Awaitable
 
@@ -39,11 +40,19 @@ async def pause(stopping: asyncio.Event | None, seconds: float) -> bool:
         await asyncio.sleep(seconds)
         return False
     if seconds > 0 and not stopping.is_set():
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), seconds)
-        except TimeoutError:
-            return False
+    raise_if_cancelled()
     return stopping.is_set()
+
+
+def raise_if_cancelled() -> None:
+    """Raise CancelledError when the running task was asked to stop but the cancellation got lost on its way
+    (Python 3.11's `wait_for` can swallow one that meets a completing wait, and a client library may turn
+    one into its own connection error): a loop that goes on after its task was cancelled never ends."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def first_of(*waits: Awaitable[object], timeout_s: float | None = None) -> None:

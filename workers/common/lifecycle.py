@@ -42,6 +42,8 @@ from workers.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
+ABANDON_TIMEOUT_S = 5.0
+
 
 class Room:
     """Base of every long-running room. Subclasses implement `start` and usually `summary`."""
@@ -91,12 +93,18 @@ class Room:
             log.error("%s task %s died: %r", self.name, task.get_name(), exc, exc_info=exc)
             self.crashed.set()
 
-    async def abandon(self) -> None:
-        """Cancel every spawned task and wait until they ended."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    async def abandon(self, *, timeout_s: float = ABANDON_TIMEOUT_S) -> None:
+        """Cancel every spawned task and wait until they ended, cancelling again those that go on: a client
+        library can lose a cancellation that meets its own timeout (seen with a blocking XREADGROUP), and one
+        lost cancellation must not hold the process. What still runs after `timeout_s` is left behind."""
+        pending = {task for task in self._tasks if not task.done()}
+        deadline = time.monotonic() + timeout_s
+        while pending and time.monotonic() < deadline:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=min(0.5, max(deadline - time.monotonic(), 0.01)))
+        if pending:
+            log.warning("%s: tasks %s did not end when cancelled", self.name, ", ".join(t.get_name() for t in pending))
 
 
 async def serve_room(room: Room, *, settings: CommonSettings, with_ops: bool = True) -> int:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from workers.common.aio import Backoff, pause
+from workers.common.aio import Backoff, pause, raise_if_cancelled
 from workers.common.errors import InvalidSettings, ServiceUnavailable
 from workers.common.faults import HEALTH, classify, temporary
 
@@ -44,6 +44,7 @@ async def retrying(
         try:
             result = await step()
         except Exception as exc:
+            raise_if_cancelled()
             error = temporary(exc, dependency=dependency)
             if error is None:
                 raise _permanent(exc, dependency=dependency) from exc
