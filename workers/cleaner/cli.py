@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from workers.cleaner.purge import Purger, Removal
-from workers.common.clikit import StreamOption, fail, out, run, stream_name
+from workers.common.clikit import StreamOption, fail, print_lines, run, stream_name
 from workers.common.connections import redis_session
 from workers.common.keys import ID_PATTERN, BusKeys, is_valid_id
 from workers.common.settings import CommonSettings
@@ -41,11 +41,11 @@ def clean(
     removals = run(go())
     if user is not None and not removals[0].found:
         raise fail(f"user {user} has no data in stream {keys.stream}")
-    for removal in removals:
-        out.print(removal.describe(), markup=False)
+    lines = [removal.describe() for removal in removals]
     if invalid:
         verb = "would remove" if dry_run else "removed"
-        out.print(f"stream {keys.stream}: {verb} {len(removals)} invalid users")
+        lines.append(f"stream {keys.stream}: {verb} {len(removals)} invalid users")
+    print_lines(lines)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,17 +7,23 @@ Every module is imported only when its command runs: `notifier clean USER` loads
 the other rooms. Importing every room up front made each command cost about 85 MB of memory in a pod and put
 every room's Prometheus families (at 0) into every room's /metrics, since each room's `metrics` module
 registers its families in the process-wide registry when it is imported. `COMMANDS` names the module of each
-subcommand; tests/cli checks it against what the modules register.
+subcommand and its one-line summary, so `notifier --help` lists every command without importing any of them;
+tests/cli checks the table against what the modules register.
+
+A command starts in a fraction of a second only if this module imports nothing but typer: no pydantic, no
+client library, and no rich (help is plain text, `rich_markup_mode=None`; the consoles of `clikit` import rich
+when they first print). tests/cli/test_cli_imports.py holds the list of what `notifier --help` must not load.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+from typing import NamedTuple
 
 import typer
-from pydantic import ValidationError
 from typer._click.core import Command, Context  # typer carries its own click; its groups take these types
+from typer._click.formatting import HelpFormatter
 from typer.core import TyperGroup
 
 from workers.common.clikit import err
@@ -34,30 +40,44 @@ ROOMS: dict[str, str] = {
 }
 """Command name -> room package; each has `main.run()` and `cli.register(app)`."""
 
-COMMANDS: dict[str, str] = {
-    "push-valid-data": "workers.pusher.cli",
-    "push-invalid-data": "workers.pusher.cli",
-    "publish-reviews": "workers.pusher.cli",
-    "pull": "workers.puller.cli",
-    "check": "workers.monitor.cli",
-    "clean": "workers.cleaner.cli",
-    "mapping": "workers.cli.mapping",
-    "token": "workers.cli.token",
-    "listen": "workers.client.cli",
-    "demo": "workers.local.cli",
-    "up": "workers.local.cli",
+
+class Lazy(NamedTuple):
+    """A subcommand defined by `register(app)` in `module`, listed by `notifier --help` with `summary`."""
+
+    module: str
+    summary: str
+
+
+COMMANDS: dict[str, Lazy] = {
+    "push-valid-data": Lazy("workers.pusher.cli", "Push a random review for every brand, reaching every user."),
+    "push-invalid-data": Lazy("workers.pusher.cli", "Push a random review under a user who belongs to no brand."),
+    "publish-reviews": Lazy("workers.pusher.cli", "Publish generated ReviewEvents to the broker, with confirms."),
+    "pull": Lazy("workers.puller.cli", "Drain every user who belongs to a brand and print what was drained."),
+    "check": Lazy("workers.monitor.cli", "Print stale users, invalid users and the backlog once."),
+    "clean": Lazy("workers.cleaner.cli", "Remove a user's bus data, or every invalid user's."),
+    "mapping": Lazy("workers.cli.mapping", "The brand -> users mapping of a stream."),
+    "token": Lazy("workers.cli.token", "Print a signed JWT for SUB with the given roles."),
+    "listen": Lazy("workers.client.cli", "Print USER's notifications as they arrive and acknowledge each one."),
+    "demo": Lazy("workers.local.cli", "Run every room locally and show reviews reaching listening devices."),
+    "up": Lazy("workers.local.cli", "Run every room locally until Ctrl-C or SIGTERM."),
 }
 """Subcommand -> the module whose `register(app)` defines it, imported when the subcommand is looked up."""
+
+MARKUP = None
+"""Help and usage errors as plain text: typer's rich formatting imports rich and markdown-it on every --help."""
 
 
 def load_command(name: str) -> Command | None:
     """Import the module behind subcommand `name` and return its click command (None for an unknown name)."""
-    module = COMMANDS.get(name)
-    if module is None:
+    lazy = COMMANDS.get(name)
+    if lazy is None:
         return None
-    scratch = typer.Typer()
-    importlib.import_module(module).register(scratch)
-    return typer.main.get_group(scratch).commands.get(name)
+    scratch = typer.Typer(rich_markup_mode=MARKUP)
+    importlib.import_module(lazy.module).register(scratch)
+    command = typer.main.get_group(scratch).commands.get(name)
+    if command is not None:
+        command.short_help = lazy.summary
+    return command
 
 
 class LazyGroup(TyperGroup):
@@ -75,6 +95,17 @@ class LazyGroup(TyperGroup):
                 self.add_command(command, cmd_name)
         return command
 
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        """The command list of `notifier --help`, from `COMMANDS` for the commands not loaded yet."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = [
+            (name, self.commands[name].get_short_help_str(limit) if name in self.commands else COMMANDS[name].summary)
+            for name in names
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
 
 app = typer.Typer(
     name="notifier",
@@ -83,6 +114,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=MARKUP,
 )
 
 
@@ -91,12 +123,19 @@ def _room_command(command: str, package: str) -> None:
         main = importlib.import_module(f"{package}.main")
         raise typer.Exit(main.run())
 
-    start.__doc__ = f"Start the {command} room (the same as `python -m {package}`)."
+    start.__doc__ = f"Start the {command} room.\n\nThe same as `python -m {package}`."
     app.command(command)(start)
 
 
 for _command, _package in ROOMS.items():
     _room_command(_command, _package)
+
+
+def _invalid_settings(exc: Exception) -> bool:
+    """Whether `exc` is pydantic's ValidationError, without importing pydantic: a command that raised one has
+    imported it already, and one that did not never needs it."""
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(exc, pydantic.ValidationError)
 
 
 def main() -> None:
@@ -105,6 +144,8 @@ def main() -> None:
     except NotifierError as exc:
         err.print(f"error: {exc}", markup=False)
         sys.exit(1)
-    except ValidationError as exc:
+    except Exception as exc:
+        if not _invalid_settings(exc):
+            raise
         err.print(f"error: invalid settings: {exc}", markup=False)
         sys.exit(2)

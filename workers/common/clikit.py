@@ -5,20 +5,40 @@ Exit codes: 0 success, 1 failure (message on stderr), 2 usage error.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Coroutine, Iterable
-from typing import Annotated, Any, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
-from workers.common.settings import CommonSettings
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from workers.common.settings import CommonSettings
 
 T = TypeVar("T")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class LazyConsole:
+    """A rich Console built when it first prints. Importing rich costs about as much as the rest of a short
+    command's start, and `notifier --help`, a usage error or a command that prints plain lines never needs it."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self.stderr = stderr
+
+    @cached_property
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=self.stderr, highlight=False, soft_wrap=True)
+
+    def print(self, *objects: Any, markup: bool | None = None) -> None:
+        self.console.print(*objects, markup=markup)
+
+
+out = LazyConsole(stderr=False)
+err = LazyConsole(stderr=True)
 
 StreamOption = Annotated[
     str | None,
@@ -38,11 +58,15 @@ def print_lines(lines: Iterable[str]) -> None:
 def stream_name(option: str | None, settings: CommonSettings) -> str:
     if option is None:
         return settings.stream
+    from workers.common.settings import CommonSettings  # `notifier --help` imports this module, not pydantic
+
     checked = CommonSettings.model_validate({**settings.model_dump(by_alias=False), "stream": option})
     return checked.stream
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
+    import asyncio  # `notifier --help` imports this module and runs no loop
+
     return asyncio.run(coro)
 
 

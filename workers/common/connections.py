@@ -10,16 +10,17 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import aio_pika
 import redis.asyncio as aioredis
-from aio_pika.abc import AbstractRobustConnection
 
-from workers.common import amqpwrites
 from workers.common.faults import RABBITMQ, REDIS
 from workers.common.retry import retrying
 from workers.common.settings import CommonSettings
+
+if TYPE_CHECKING:
+    from aio_pika.abc import AbstractRobustConnection
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,14 @@ async def connect_redis(url: str, *, timeout_s: float = 30.0, decode: bool = Tru
 
 async def connect_amqp(url: str, *, timeout_s: float = 30.0) -> AbstractRobustConnection:
     """A robust RabbitMQ connection: reconnects by itself after the first connect succeeded. The frames
-    queued in one loop turn leave in one write (see workers/common/amqpwrites.py)."""
+    queued in one loop turn leave in one write (see workers/common/amqpwrites.py).
+
+    aio-pika is imported here, not with the module: a command that only talks to Redis (`notifier clean`)
+    starts without it."""
+    import aio_pika
+
+    from workers.common import amqpwrites
+
     amqpwrites.install()
 
     async def attempt() -> AbstractRobustConnection:

@@ -1,0 +1,98 @@
+"""A command starts fast because it imports only what it runs: `notifier --help` loads typer and nothing heavy,
+`notifier clean` loads Redis and the settings but no broker client and no console renderer.
+
+What a command imports is a property of a whole process, so each probe is a fresh interpreter; the test checks
+`sys.modules`, not timings (docs/benchmarks.md records the start-up times these imports cost).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REDIS_URL
+from tests.processes import ROOT, clean_env
+
+PROBE = """
+import json, sys
+from workers.cli.main import main
+sys.argv = ["notifier", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print("PROBE" + json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+HEAVY = (
+    "pydantic",
+    "pydantic_core",
+    "pydantic_settings",
+    "rich",
+    "markdown_it",
+    "typer.rich_utils",
+    "redis",
+    "aio_pika",
+    "aiormq",
+    "httpx",
+    "prometheus_client",
+    "jwt",
+    "yaml",
+    "google.protobuf",
+    "asyncio",
+)
+"""Packages `notifier --help` needs none of; each costs tens to hundreds of milliseconds to import."""
+
+
+def probe(*args: str, env: dict[str, str] | None = None) -> tuple[int, set[str]]:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        cwd=ROOT,
+        env={**clean_env(), **(env or {})},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(line for line in result.stdout.splitlines() if line.startswith("PROBE"))
+    found = json.loads(line.removeprefix("PROBE"))
+    return found["code"], set(found["modules"])
+
+
+def loaded(modules: set[str], packages: tuple[str, ...]) -> list[str]:
+    return sorted(p for p in packages if any(m == p or m.startswith(p + ".") for m in modules))
+
+
+def rooms(modules: set[str]) -> set[str]:
+    return {m.split(".")[1] for m in modules if m.startswith("workers.") and m.split(".")[1] not in ("cli", "common")}
+
+
+def test_help_imports_nothing_heavy() -> None:
+    code, modules = probe("--help")
+    assert code == 0
+    assert loaded(modules, HEAVY) == []
+    assert rooms(modules) == set()
+
+
+RICH_HELP = ("typer.rich_utils", "markdown_it")
+"""typer's rich help and error formatting; `notifier` formats help as plain text."""
+
+
+@pytest.mark.parametrize("args", [("pusher", "--help"), ("no-such-command",)])
+def test_help_of_a_room_and_a_usage_error_import_no_console(args: tuple[str, ...]) -> None:
+    _, modules = probe(*args)
+    assert loaded(modules, ("rich", *RICH_HELP)) == []
+    assert rooms(modules) == set()
+
+
+def test_clean_imports_redis_but_no_broker_client_or_other_room(stream: str) -> None:
+    env = {"NOTIFIER_REDIS_URL": REDIS_URL, "NOTIFIER_STREAM": stream}
+    code, modules = probe("clean", "u-absent", "--dry-run", env=env)
+    assert code == 1  # it ran against Redis: the user has no data in this fresh stream
+    assert loaded(modules, ("redis", "pydantic_settings")) == ["pydantic_settings", "redis"]
+    assert loaded(modules, ("aio_pika", "jwt", *RICH_HELP)) == []
+    assert rooms(modules) == {"cleaner"}
+    _, modules = probe("clean", "--help")
+    assert loaded(modules, ("aio_pika", *RICH_HELP)) == []
