@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import aio_pika
 import pytest
 import redis.asyncio as aioredis
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractConnection, AbstractIncomingMessage, AbstractRobustConnection
 
 from workers.common.topology import Topology
 from workers.local.stack import free_port
@@ -40,8 +40,20 @@ async def redis(stream: str) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture
-def amqp_namespace() -> str:
-    return f"t{uuid.uuid4().hex[:10]}."
+def amqp_namespace() -> Iterator[str]:
+    """The test's own AMQP namespace; whatever a test or the processes it started declared in it (quorum
+    queues included, which would otherwise pile up on the broker run after run) is deleted afterwards."""
+    namespace = f"t{uuid.uuid4().hex[:10]}."
+    yield namespace
+    asyncio.run(_delete_namespace(namespace))
+
+
+async def _delete_namespace(namespace: str) -> None:
+    connection = await aio_pika.connect(AMQP_URL)
+    try:
+        await delete_topology(connection, Topology(namespace))
+    finally:
+        await connection.close()
 
 
 @pytest.fixture
@@ -57,7 +69,7 @@ async def amqp(topology: Topology) -> AsyncIterator[AbstractRobustConnection]:
     await connection.close()
 
 
-async def delete_topology(connection: AbstractRobustConnection, topology: Topology) -> None:
+async def delete_topology(connection: AbstractConnection, topology: Topology) -> None:
     """Remove the test's queues and exchanges (quorum queues need if_unused=False, if_empty=False)."""
     channel = await connection.channel()
     for queue in (topology.reviews_queue, topology.confirmations_queue, topology.dead_letter_queue):
