@@ -18,16 +18,13 @@ import uuid
 
 import redis.asyncio as aioredis
 
-from tests.bench.bus import CountingSink, cleanup
+from tests.bench.bus import cleanup, puller_drain
 from tests.bench.harness import Bench, Row
 from tests.conftest import REDIS_URL
 from tests.processes import ROOT
 from workers.common.keys import BusKeys
-from workers.common.mapping import StreamSettings, write_mapping
+from workers.common.mapping import write_mapping
 from workers.common.streamspec import parse_spec
-from workers.puller.settings import PullerSettings
-from workers.puller.worker import Puller
-from workers.pusher.writer import append_entries
 
 GROUP = "prototype jobs"
 SHAPES = ((1000, 100), (100, 1000), (10000, 10))
@@ -71,30 +68,6 @@ def command(*args: str, stream: str) -> float:
     return time.perf_counter() - started
 
 
-async def puller_users_per_s(redis: aioredis.Redis, *, users: int, per_user: int) -> float:
-    stream = f"bench-pull-{uuid.uuid4().hex[:8]}"
-    keys = BusKeys(stream)
-    members = [f"p{i}" for i in range(users)]
-    brands = {f"B{start}": members[start : start + 1000] for start in range(0, users, 1000)}
-    spec = {"brands": brands, "digest": {"windowSeconds": 0, "maxItems": per_user}}
-    await write_mapping(redis, keys=keys, spec=parse_spec(spec))
-    settings = StreamSettings(window_s=0, max_items=per_user)
-    now_ms = int(time.time() * 1000)
-    entries = [f"B|r{i}|A|{now_ms}|{now_ms}" for i in range(per_user)]
-    for start in range(0, users, 10_000):
-        chunk = {user: entries for user in members[start : start + 10_000]}
-        await append_entries(redis, keys=keys, by_user=chunk, settings=settings, now_s=now_ms / 1000 - 1)
-    sink = CountingSink()
-    puller = Puller(redis, keys=keys, sink=sink, settings=PullerSettings(batch_users=1000))
-    started = time.perf_counter()
-    while await puller.cycle():
-        pass
-    elapsed = time.perf_counter() - started
-    assert sink.entries == users * per_user, (sink.entries, users * per_user)
-    await cleanup(redis, stream)
-    return users / elapsed
-
-
 async def run(bench: Bench) -> None:
     redis = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
     scale = 10 if bench.quick else 1
@@ -116,7 +89,9 @@ async def run(bench: Bench) -> None:
         bench.add(Row(GROUP, f"pull, {shape}", pulled, "s", f"{users} users", speed_up, "≥ 10x"))
     users = 100_000 // scale
     for per_user in (1, 40):
-        rate = await puller_users_per_s(redis, users=users // (4 if per_user > 1 else 1), per_user=per_user)
+        stream = f"bench-pull-{uuid.uuid4().hex[:8]}"
+        _, rate = await puller_drain(stream, users=users // (4 if per_user > 1 else 1), per_user=per_user)
+        await cleanup(redis, stream)
         name = f"puller room, {per_user} entries/user"
         bench.add(Row(GROUP, name, rate, "users/s", "one process, counting sink", target="≥ 30,000 users/s"))
     await redis.aclose()
