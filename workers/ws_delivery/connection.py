@@ -8,8 +8,9 @@ socket's own flow control (`pause_writing`) drives the lagged rule. That keeps 1
 process cheap and the frame rate high. The same port answers the few HTTP requests of the room (ticket,
 admin close, OpenAPI) through `Router`, one request per TCP connection.
 
-    connected -> HTTP request -> Router -> plain HTTP response, closed
-                                        -> user id: 101 Switching Protocols, open
+    connected -> HTTP request -> over NOTIFIER_WS_MAX_CONNECTIONS: 503 with Retry-After, closed
+                             -> Router -> plain HTTP response, closed
+                                       -> user id: 101 Switching Protocols, open
     open -> close(code, reason) -> closing (close frame sent; the socket is dropped after close_timeout_s)
 """
 
@@ -29,7 +30,7 @@ from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
 
 from workers.common.wire import WebSocketConfirmation
-from workers.ws_delivery import frames, metrics
+from workers.ws_delivery import frames, metrics, routes
 from workers.ws_delivery.metrics import CloseReason
 from workers.ws_delivery.outbox import Outbox
 
@@ -122,6 +123,7 @@ class DeviceConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio.Transport
+        self._hub.sockets += 1
         self._close_timer = self._loop.call_later(self._settings.handshake_timeout_s, self._abort)
 
     def data_received(self, data: bytes) -> None:
@@ -153,6 +155,7 @@ class DeviceConnection(asyncio.Protocol):
             self._write(self._backlog.popleft())
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._hub.sockets -= 1
         for timer in (self._resend_timer, self._ping_timer, self._close_timer):
             if timer is not None:
                 timer.cancel()
@@ -184,7 +187,9 @@ class DeviceConnection(asyncio.Protocol):
         return data[: end + 4 - len(self._head_tail)]
 
     async def _answer(self, request: Request) -> None:
-        outcome = await self._router.route(request)
+        limit = self._settings.max_connections
+        # Refused before routing, so a refused upgrade spends no ticket.
+        outcome = routes.at_capacity(limit) if self._hub.sockets > limit else await self._router.route(request)
         if self._transport is None or self._transport.is_closing():
             return
         if isinstance(outcome, Response):

@@ -26,6 +26,8 @@ class Hub:
         self._confirm = confirm
         self._by_user: dict[str, set[DeviceConnection]] = {}
         self._count = 0
+        self.sockets = 0
+        """Open TCP connections of the device port: devices, and upgrades and HTTP requests in progress."""
         self._idle = asyncio.Event()
         self._idle.set()
         self.broker_up = True

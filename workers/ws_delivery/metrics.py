@@ -19,6 +19,9 @@ ACK_LATENCY = Histogram(
     "From the first send of a frame to its ack.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+REFUSED = Counter(
+    "notifier_ws_refused_total", "Requests answered 503 because the device port held NOTIFIER_WS_MAX_CONNECTIONS."
+)
 CLOSES = Counter("notifier_ws_closes_total", "Closed device connections by reason.", ["reason"])
 EVENTS = Counter("notifier_ws_events_total", "Notification events consumed, by outcome.", ["outcome"])
 CONFIRMATIONS = Counter("notifier_ws_confirmations_published_total", "BrokerConfirmations confirmed by the broker.")

@@ -13,9 +13,9 @@ _ALWAYS: dict[str, Any] = {
     "405": {"description": "Method not allowed", **_ERROR},
     "414": {"description": "Request line too long"},
     "431": {"description": "Request header fields too large"},
-    "503": {"description": "Redis unavailable, retry later (Retry-After)", **_ERROR},
+    "503": {"description": "Redis unavailable or the instance at capacity, retry later (Retry-After)", **_ERROR},
 }
-"""Answers every path can give: the request itself was refused, or Redis is away."""
+"""Answers every path can give: the request itself was refused, or Redis is away or the instance full."""
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",

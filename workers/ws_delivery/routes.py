@@ -13,6 +13,7 @@ import email.utils
 import http
 import json
 import logging
+import random
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,7 +26,7 @@ from workers.common import paths
 from workers.common.auth import InvalidToken, Principal, TokenVerifier
 from workers.common.faults import HEALTH, REDIS, temporary
 from workers.common.keys import GatewayKeys, is_valid_id
-from workers.ws_delivery import tickets
+from workers.ws_delivery import metrics, tickets
 from workers.ws_delivery.openapi import OPENAPI
 from workers.ws_delivery.settings import WsSettings
 
@@ -49,6 +50,18 @@ def respond(status: int, body: dict[str, Any] | None = None, *, headers: dict[st
 
 def detail(status: int, text: str) -> Response:
     return respond(status, {"detail": text})
+
+
+def at_capacity(limit: int) -> Response:
+    """The answer to any request while the device port holds more than `limit` connections
+    (`NOTIFIER_WS_MAX_CONNECTIONS`): the descriptors left belong to Redis, the broker and the ops port. The
+    Retry-After is spread over 5-15 s so that devices refused together do not come back together."""
+    metrics.REFUSED.inc()
+    return respond(
+        503,
+        {"detail": f"at capacity ({limit} connections), retry later"},
+        headers={"Retry-After": str(random.randint(5, 15))},
+    )
 
 
 def one(headers: Headers, name: str) -> str:

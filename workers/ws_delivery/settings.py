@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import resource
+
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from workers.common.settings import BrokerSettings, VerifierSettings
+
+FD_RESERVE = 64
+"""Descriptors kept from devices besides Redis's pool: the process's own (stdio, the loop, listening sockets),
+the broker connection, the ops port and its scrapes, and refusals being answered."""
+
+
+def open_file_limit() -> int:
+    """The process's soft RLIMIT_NOFILE (`ulimit -n`); "unlimited" counts as Linux's default ceiling, 2**20."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return 1 << 20 if soft == resource.RLIM_INFINITY else soft
+
+
+def connection_ceiling(*, redis_concurrency: int) -> int:
+    """The most device-port connections the open-file limit leaves: less Redis's pool (one connection per call in
+    flight, and the admin-close subscription) and `FD_RESERVE`."""
+    return open_file_limit() - redis_concurrency - 1 - FD_RESERVE
 
 
 class WsSettings(BrokerSettings, VerifierSettings):
@@ -39,3 +57,20 @@ class WsSettings(BrokerSettings, VerifierSettings):
     """A full collection of everything, frozen objects included, this often."""
     confirm_backlog: int = Field(100_000, ge=1)
     """Confirmations held while the broker is away; the oldest are dropped beyond this (core's poll covers them)."""
+    max_connections: int = Field(
+        default_factory=lambda fields: connection_ceiling(redis_concurrency=fields["redis_concurrency"]), ge=1
+    )
+    """Open connections of the device port (devices and HTTP requests) at most; a request beyond is answered 503
+    with Retry-After, its ticket unspent. By default and at most `connection_ceiling`, so that Redis, the broker
+    and the ops port always get a descriptor (at the limit, /metrics and /readyz would stop answering)."""
+
+    @field_validator("max_connections")
+    @classmethod
+    def _leaves_descriptors(cls, value: int, info: ValidationInfo) -> int:
+        ceiling = connection_ceiling(redis_concurrency=info.data.get("redis_concurrency", 100))
+        if value > ceiling:
+            raise ValueError(
+                f"at most {ceiling}: the open-file limit ({open_file_limit()}) less descriptors for Redis's pool, "
+                "the broker and the ops port"
+            )
+        return value

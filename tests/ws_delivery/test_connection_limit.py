@@ -1,0 +1,127 @@
+"""ws_delivery at its open-file limit: devices beyond NOTIFIER_WS_MAX_CONNECTIONS get 503 with Retry-After, the ops
+port keeps answering, a refused device's ticket stays good, and devices connect again once others leave.
+
+The room runs as a real process with `ulimit -n 256`, so its default cap is 127 device-port connections (the
+limit less 64 for Redis's pool, 1 for the admin-close subscription and 64 for the rest); without the cap the
+process would run out of descriptors and its ops port would stop answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import InvalidStatus
+
+from tests.conftest import free_port
+from tests.processes import ROOT, RoomProcess, metric_value
+from tests.ws_delivery.conftest import SECRET, token
+from workers.client.http import get_ticket, websocket_url
+
+FILE_LIMIT = 256
+CAP = 127
+
+
+def limited(limit: int) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+
+def start(env: dict[str, str], tmp_path: Path, *, http_port: int, **settings: str) -> RoomProcess:
+    ops_port = free_port()
+    full_env = {
+        **env,
+        "NOTIFIER_HTTP_PORT": str(http_port),
+        "NOTIFIER_OPS_PORT": str(ops_port),
+        "NOTIFIER_JWT_SECRET": SECRET,
+        "NOTIFIER_WS_TICKET_TTL_S": "300",
+        **settings,
+    }
+    log_path = tmp_path / f"ws-delivery-{ops_port}.log"
+    with log_path.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "workers.ws_delivery"],
+            cwd=ROOT,
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: limited(FILE_LIMIT),
+        )
+    return RoomProcess("ws_delivery", process, ops_port, log_path, full_env)
+
+
+@pytest.fixture
+async def room(env: dict[str, str], tmp_path: Path) -> AsyncIterator[tuple[RoomProcess, str]]:
+    port = free_port()
+    process = start(env, tmp_path, http_port=port)
+    try:
+        await process.wait_ready()
+        yield process, f"http://127.0.0.1:{port}"
+    finally:
+        process.kill()
+
+
+async def connections(room: RoomProcess) -> float:
+    return metric_value(await room.metrics(), "notifier_ws_connections")
+
+
+async def refused_upgrade(url: str, ticket: str) -> InvalidStatus:
+    with pytest.raises(InvalidStatus) as refused:
+        await websockets.connect(websocket_url(url, ticket), compression=None)
+    return refused.value
+
+
+async def test_devices_past_the_cap_get_503_while_the_ops_port_answers(room: tuple[RoomProcess, str]) -> None:
+    process, url = room
+    async with httpx.AsyncClient(timeout=10) as http:
+        tickets = [await get_ticket(http, ws_url=url, token=token(f"u{i}")) for i in range(CAP + 2)]
+        late, later = tickets[CAP:]
+        devices: list[ClientConnection] = await asyncio.gather(
+            *(websockets.connect(websocket_url(url, ticket), compression=None) for ticket in tickets[:CAP])
+        )
+        try:
+            assert await connections(process) == CAP
+
+            refusal = await refused_upgrade(url, late)
+            assert refusal.response.status_code == 503
+            assert 5 <= int(refusal.response.headers["Retry-After"]) <= 15
+            assert b"at capacity" in refusal.response.body
+            ticket_request = await http.get(f"{url}/ws/ticket", headers={"Authorization": f"Bearer {token('x')}"})
+            assert ticket_request.status_code == 503
+
+            storm = await asyncio.gather(*(refused_upgrade(url, later) for _ in range(40)))
+            assert {r.response.status_code for r in storm} == {503}
+            ready = await http.get(f"http://127.0.0.1:{process.ops_port}/readyz")
+            assert ready.status_code == 200
+            text = await process.metrics()
+            assert metric_value(text, "notifier_ws_refused_total") == 42
+            assert metric_value(text, "notifier_ws_connections") == CAP
+            assert len(os.listdir(f"/proc/{process.process.pid}/fd")) < FILE_LIMIT
+
+            await devices.pop().close()
+            await devices.pop().close()
+            while await connections(process) > CAP - 2:
+                await asyncio.sleep(0.05)  # the gauge drops when the room has seen both closes
+            devices.append(await websockets.connect(websocket_url(url, late), compression=None))
+            devices.append(await websockets.connect(websocket_url(url, later), compression=None))
+            assert await connections(process) == CAP
+        finally:
+            await asyncio.gather(*(device.close() for device in devices))
+
+
+async def test_a_cap_that_leaves_too_few_descriptors_is_refused_at_start(env: dict[str, str], tmp_path: Path) -> None:
+    process = start(env, tmp_path, http_port=free_port(), NOTIFIER_WS_MAX_CONNECTIONS=str(CAP + 1))
+    try:
+        assert await asyncio.to_thread(process.process.wait, 30) == 2
+    finally:
+        process.kill()
+    assert "NOTIFIER_WS_MAX_CONNECTIONS" in process.log
+    assert f"at most {CAP}: the open-file limit ({FILE_LIMIT})" in process.log
