@@ -1,9 +1,11 @@
 """ws_delivery at its open-file limit: devices beyond NOTIFIER_WS_MAX_CONNECTIONS get 503 with Retry-After, the ops
 port keeps answering, a refused device's ticket stays good, and devices connect again once others leave.
 
-The room runs as a real process with `ulimit -n 256`, so its default cap is 127 device-port connections (the
-limit less 64 for Redis's pool, 1 for the admin-close subscription and 64 for the rest); without the cap the
-process would run out of descriptors and its ops port would stop answering.
+The room runs as a real process with `ulimit -n 256`, so its default cap is 127 device-port connections
+(the limit less 64 for Redis's pool, 1 for the admin-close subscription and 64 for the rest); without the
+cap the process would run out of descriptors and its ops port would stop answering. Up to 32 connections
+past the cap wait for their request to be refused; more are dropped unanswered, so connections that never
+send a request cannot take the descriptors kept either.
 """
 
 from __future__ import annotations
@@ -26,9 +28,15 @@ from tests.conftest import free_port
 from tests.processes import ROOT, RoomProcess, metric_value
 from tests.ws_delivery.conftest import SECRET, token
 from workers.client.http import get_ticket, websocket_url
+from workers.common import paths
 
 FILE_LIMIT = 256
 CAP = 127
+REFUSING = 32
+
+
+def port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
 
 
 def limited(limit: int) -> None:
@@ -43,6 +51,7 @@ def start(env: dict[str, str], tmp_path: Path, *, http_port: int, **settings: st
         "NOTIFIER_OPS_PORT": str(ops_port),
         "NOTIFIER_JWT_SECRET": SECRET,
         "NOTIFIER_WS_TICKET_TTL_S": "300",
+        "NOTIFIER_WS_HANDSHAKE_TIMEOUT_S": "60",
         **settings,
     }
     log_path = tmp_path / f"ws-delivery-{ops_port}.log"
@@ -73,6 +82,14 @@ async def connections(room: RoomProcess) -> float:
     return metric_value(await room.metrics(), "notifier_ws_connections")
 
 
+async def closed_by_server(reader: asyncio.StreamReader) -> bool:
+    """Whether the server ended the connection without a byte of answer."""
+    try:
+        return await reader.read() == b""
+    except ConnectionResetError:
+        return True
+
+
 async def refused_upgrade(url: str, ticket: str) -> InvalidStatus:
     with pytest.raises(InvalidStatus) as refused:
         await websockets.connect(websocket_url(url, ticket), compression=None)
@@ -94,17 +111,33 @@ async def test_devices_past_the_cap_get_503_while_the_ops_port_answers(room: tup
             assert refusal.response.status_code == 503
             assert 5 <= int(refusal.response.headers["Retry-After"]) <= 15
             assert b"at capacity" in refusal.response.body
-            ticket_request = await http.get(f"{url}/ws/ticket", headers={"Authorization": f"Bearer {token('x')}"})
+            ticket_request = await http.get(url + paths.TICKET, headers={"Authorization": f"Bearer {token('x')}"})
             assert ticket_request.status_code == 503
 
-            storm = await asyncio.gather(*(refused_upgrade(url, later) for _ in range(40)))
+            storm = await asyncio.gather(*(refused_upgrade(url, later) for _ in range(REFUSING)))
             assert {r.response.status_code for r in storm} == {503}
             ready = await http.get(f"http://127.0.0.1:{process.ops_port}/readyz")
             assert ready.status_code == 200
             text = await process.metrics()
-            assert metric_value(text, "notifier_ws_refused_total") == 42
+            assert metric_value(text, "notifier_ws_refused_total") == REFUSING + 2
             assert metric_value(text, "notifier_ws_connections") == CAP
-            assert len(os.listdir(f"/proc/{process.process.pid}/fd")) < FILE_LIMIT
+
+            # Connections that send nothing: REFUSING of them wait for a request, the rest are dropped at once.
+            silent = [await asyncio.open_connection("127.0.0.1", port(url)) for _ in range(REFUSING + 8)]
+            try:
+                dropped = [asyncio.ensure_future(closed_by_server(reader)) for reader, _ in silent]
+                for closed, finished in enumerate(asyncio.as_completed(dropped, timeout=10), start=1):
+                    assert await finished
+                    if closed == 8:
+                        break
+                assert sum(not task.done() for task in dropped) <= REFUSING
+                assert (await http.get(f"http://127.0.0.1:{process.ops_port}/readyz")).status_code == 200
+                assert len(os.listdir(f"/proc/{process.process.pid}/fd")) < FILE_LIMIT
+            finally:
+                for task in dropped:
+                    task.cancel()
+                for _, writer in silent:
+                    writer.close()
 
             await devices.pop().close()
             await devices.pop().close()

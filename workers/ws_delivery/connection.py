@@ -33,11 +33,11 @@ from workers.common.wire import WebSocketConfirmation
 from workers.ws_delivery import frames, metrics, routes
 from workers.ws_delivery.metrics import CloseReason
 from workers.ws_delivery.outbox import Outbox
+from workers.ws_delivery.settings import REFUSING, WsSettings
 
 if TYPE_CHECKING:
     from workers.ws_delivery.hub import Hub
     from workers.ws_delivery.routes import Router
-    from workers.ws_delivery.settings import WsSettings
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,9 @@ class DeviceConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio.Transport
         self._hub.sockets += 1
+        if self._hub.sockets > self._settings.max_connections + REFUSING:
+            self._transport.abort()  # more refusals than the descriptors kept for them: no answer at all
+            return
         self._close_timer = self._loop.call_later(self._settings.handshake_timeout_s, self._abort)
 
     def data_received(self, data: bytes) -> None:

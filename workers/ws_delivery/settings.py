@@ -11,7 +11,10 @@ from workers.common.settings import BrokerSettings, VerifierSettings
 
 FD_RESERVE = 64
 """Descriptors kept from devices besides Redis's pool: the process's own (stdio, the loop, listening sockets),
-the broker connection, the ops port and its scrapes, and refusals being answered."""
+the broker connection, the ops port and its scrapes, and up to `REFUSING` refusals being answered."""
+REFUSING = 32
+"""Connections past `max_connections` held until their request can be answered 503; one more is dropped at once,
+so that a flood of connections that send nothing cannot take the reserve."""
 
 
 def open_file_limit() -> int:
