@@ -42,6 +42,9 @@ PAGE_LIMIT = 100
 REFRESH_AFTER = 100
 """Frames shown since the last feed read after which the feed is read once (wait 0) to move the cursor on,
 so the saved state and a later catch-up stay small during a long WebSocket session."""
+CLOSE_TIMEOUT_S = 2.0
+"""How long a device that stops waits for ws_delivery to answer its close frame (websockets waits 10 s by
+default, as long as a supervisor gives the whole process to exit)."""
 Via = Literal["websocket", "feed"]
 
 
@@ -162,7 +165,9 @@ class Listener:
 
     async def _session(self) -> None:
         ticket = await get_ticket(self._http, ws_url=self._ws_url, token=self._token)
-        async with websockets.connect(websocket_url(self._ws_url, ticket), compression=None) as ws:
+        async with websockets.connect(
+            websocket_url(self._ws_url, ticket), compression=None, close_timeout=CLOSE_TIMEOUT_S
+        ) as ws:
             self.connections += 1
             self.connected.set()
             log.info("WebSocket connected")

@@ -19,12 +19,10 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import sys
 import time
 from dataclasses import dataclass
 
-import aiormq.exceptions
-import httpx
-import redis.exceptions
 from prometheus_client import Counter, Gauge
 
 from workers.common.errors import InvalidSettings, NotifierError, ServiceUnavailable, TemporaryError
@@ -44,19 +42,22 @@ CORE = "core"
 KUBERNETES = "kubernetes"
 
 _REDIS_AWAY = (
-    redis.exceptions.ConnectionError,  # refused, reset, BusyLoadingError while it loads its append-only file
-    redis.exceptions.TimeoutError,
-    redis.exceptions.TryAgainError,
-    redis.exceptions.ClusterDownError,
-    redis.exceptions.MasterDownError,
-    redis.exceptions.ReadOnlyError,  # connected to a replica during a failover
+    "ConnectionError",  # refused, reset, BusyLoadingError while it loads its append-only file
+    "TimeoutError",
+    "TryAgainError",
+    "ClusterDownError",
+    "MasterDownError",
+    "ReadOnlyError",  # connected to a replica during a failover
 )
-_AMQP_AWAY = (
-    aiormq.exceptions.AMQPConnectionError,
-    aiormq.exceptions.ChannelInvalidStateError,
-    aiormq.exceptions.ConnectionClosed,
-)
-_AMQP_REFUSED = (aiormq.exceptions.ProbableAuthenticationError, aiormq.exceptions.AuthenticationError)
+_AMQP_AWAY = ("AMQPConnectionError", "ChannelInvalidStateError", "ConnectionClosed")
+_AMQP_REFUSED = ("ProbableAuthenticationError", "AuthenticationError")
+
+
+def _loaded(module: str, names: tuple[str, ...]) -> tuple[type[BaseException], ...]:
+    """The exception classes `names` of `module` when it was imported, else none: a library that was never
+    loaded raised nothing, and a command that talks only to Redis does not pay for importing the others."""
+    found = sys.modules.get(module)
+    return tuple(getattr(found, name) for name in names) if found is not None else ()
 
 
 def classify(exc: BaseException, *, dependency: str = "") -> NotifierError | None:
@@ -67,15 +68,15 @@ def classify(exc: BaseException, *, dependency: str = "") -> NotifierError | Non
         return exc
     if _unknown_host(exc):
         return InvalidSettings(f"cannot resolve the host of {dependency or 'a dependency'}: {exc}")
-    if isinstance(exc, redis.exceptions.AuthenticationError | redis.exceptions.AuthorizationError):
+    if isinstance(exc, _loaded("redis.exceptions", ("AuthenticationError", "AuthorizationError"))):
         return InvalidSettings(f"Redis refused the credentials of NOTIFIER_REDIS_URL: {exc}")
-    if isinstance(exc, _AMQP_REFUSED):
+    if isinstance(exc, _loaded("aiormq.exceptions", _AMQP_REFUSED)):
         return InvalidSettings(f"RabbitMQ refused the credentials of NOTIFIER_AMQP_URL: {exc}")
-    if isinstance(exc, _REDIS_AWAY):
+    if isinstance(exc, _loaded("redis.exceptions", _REDIS_AWAY)):
         return ServiceUnavailable(f"Redis unavailable: {exc}", dependency=REDIS)
-    if isinstance(exc, _AMQP_AWAY):
+    if isinstance(exc, _loaded("aiormq.exceptions", _AMQP_AWAY)):
         return ServiceUnavailable(f"RabbitMQ unavailable: {exc!r}", dependency=RABBITMQ)
-    if isinstance(exc, httpx.TransportError):
+    if isinstance(exc, _loaded("httpx", ("TransportError",))):
         name = dependency or CORE
         return ServiceUnavailable(f"{name} unavailable: {type(exc).__name__}: {exc}", dependency=name)
     if isinstance(exc, OSError) and exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
