@@ -5,7 +5,7 @@ SHELL := /bin/bash
 UV_BOOT := .tools/uv
 UV := $(shell command -v uv 2>/dev/null || echo $(UV_BOOT)/bin/uv)
 PY := .venv/bin/python
-PROTO_OUT := workers/common/pb
+PROTO_OUT := workers/common/contract/pb
 TOOLS := .tools
 
 .PHONY: help setup services proto lint fmt test demo up bench chaos clean

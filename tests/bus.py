@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
-from workers.common.keys import BusKeys
+from workers.common.contract.keys import BusKeys
 
 
 async def indexed(redis: aioredis.Redis, keys: BusKeys, index: Callable[[int], str]) -> dict[str, float]:

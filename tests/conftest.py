@@ -16,7 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage, AbstractRobustConnection
 
-from workers.common.topology import Topology
+from workers.common.contract.names import Topology
 from workers.local.stack import free_port
 
 REDIS_URL = os.environ.get("NOTIFIER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

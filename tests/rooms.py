@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import TypeVar
 
-from workers.common.lifecycle import Room
+from workers.common.runtime.lifecycle import Room
 
 R = TypeVar("R", bound=Room)
 

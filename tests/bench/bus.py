@@ -21,11 +21,13 @@ import redis.asyncio as aioredis
 
 from tests.bench.harness import Bench, Row
 from tests.conftest import AMQP_URL, REDIS_URL, delete_topology, free_port
-from workers.common.keys import BusKeys
-from workers.common.mapping import Mapping, StreamSettings, read_mapping, write_mapping
-from workers.common.streamspec import parse_spec
-from workers.common.topology import Topology, declare_topology
-from workers.common.wire import ReviewEvent, to_timestamp
+from workers.common.contract.keys import BusKeys
+from workers.common.contract.names import Topology
+from workers.common.contract.stream import Mapping, StreamSettings
+from workers.common.contract.streamspec import parse_spec
+from workers.common.contract.wire import ReviewEvent, to_timestamp
+from workers.common.runtime.amqp import declare_topology
+from workers.common.runtime.mapping_store import read_mapping, write_mapping
 from workers.puller.settings import PullerSettings
 from workers.puller.sink import Digest
 from workers.puller.worker import Puller

@@ -26,9 +26,9 @@ from tests.bench.http import closed_loop, http_request, open_loop
 from tests.conftest import AMQP_URL, REDIS_URL, delete_topology, free_port, room_env
 from tests.core.processes import CoreProcess, core_process
 from workers.client.http import read_feed
-from workers.common import paths
-from workers.common.auth import mint_token
-from workers.common.topology import Topology
+from workers.common.contract import paths
+from workers.common.contract.names import Topology
+from workers.common.runtime.auth import mint_token
 
 GROUP = "core"
 SECRET = "bench-secret-" + "0123456789abcdef" * 4

@@ -24,10 +24,11 @@ import httpx
 from tests.bench.harness import Bench, Row
 from tests.conftest import AMQP_URL, REDIS_URL, delete_topology
 from workers.client.ws import Listener
-from workers.common.auth import mint_token
-from workers.common.settings import BrokerSettings
-from workers.common.streamspec import parse_spec
-from workers.common.topology import Topology, declare_topology
+from workers.common.contract.names import Topology
+from workers.common.contract.streamspec import parse_spec
+from workers.common.runtime.amqp import declare_topology
+from workers.common.runtime.auth import mint_token
+from workers.common.runtime.settings import BrokerSettings
 from workers.local.devices import decode_digest
 from workers.local.reviews import Published, ReviewSource
 from workers.local.session import Session

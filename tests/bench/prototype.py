@@ -22,9 +22,9 @@ from tests.bench.bus import cleanup, puller_drain
 from tests.bench.harness import Bench, Row
 from tests.conftest import REDIS_URL
 from tests.processes import ROOT
-from workers.common.keys import BusKeys
-from workers.common.mapping import write_mapping
-from workers.common.streamspec import parse_spec
+from workers.common.contract.keys import BusKeys
+from workers.common.contract.streamspec import parse_spec
+from workers.common.runtime.mapping_store import write_mapping
 
 GROUP = "prototype jobs"
 SHAPES = ((1000, 100), (100, 1000), (10000, 10))

@@ -35,10 +35,10 @@ from tests.bench.http import http_request, open_loop
 from tests.conftest import AMQP_URL, REDIS_URL, free_port, room_env
 from tests.processes import ROOT
 from tests.ws_delivery import devices
-from workers.common import paths
-from workers.common.auth import mint_token
-from workers.common.topology import ROUTING_BY_STATUS, Topology
-from workers.common.wire import BrokerNotification, Notification, to_timestamp
+from workers.common.contract import paths
+from workers.common.contract.names import ROUTING_BY_STATUS, Topology
+from workers.common.contract.wire import BrokerNotification, Notification, to_timestamp
+from workers.common.runtime.auth import mint_token
 
 GROUP = "ws_delivery"
 SECRET = "bench-secret-0123456789-0123456789-0123456789"

@@ -31,8 +31,8 @@ import httpx
 from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import AMQP_URL
 from tests.redis_server import RedisServer
-from workers.common.settings import BrokerSettings
-from workers.common.streamspec import StreamSpec
+from workers.common.contract.streamspec import StreamSpec
+from workers.common.runtime.settings import BrokerSettings
 from workers.local.ledger import DeviceTally, all_arrived, outcome
 from workers.local.rooms import Rooms
 from workers.local.session import Session

@@ -8,9 +8,9 @@ import redis.asyncio as aioredis
 
 from tests.bus import indexed
 from tests.processes import notifier
-from workers.common.keys import BusKeys
-from workers.common.mapping import read_settings, write_mapping
-from workers.common.streamspec import parse_spec
+from workers.common.contract.keys import BusKeys
+from workers.common.contract.streamspec import parse_spec
+from workers.common.runtime.mapping_store import read_settings, write_mapping
 from workers.pusher.writer import append_entries
 
 

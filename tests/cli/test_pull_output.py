@@ -8,10 +8,10 @@ import redis.asyncio as aioredis
 
 from tests.conftest import REDIS_URL
 from tests.processes import clean_env, notifier
-from workers.common.entries import make_entry
-from workers.common.keys import BusKeys
-from workers.common.mapping import read_settings, write_mapping
-from workers.common.streamspec import parse_spec
+from workers.common.contract.entries import make_entry
+from workers.common.contract.keys import BusKeys
+from workers.common.contract.streamspec import parse_spec
+from workers.common.runtime.mapping_store import read_settings, write_mapping
 from workers.pusher.fanout import FanOut
 from workers.pusher.writer import append_entries
 

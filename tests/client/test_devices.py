@@ -13,8 +13,8 @@ from tests.client.conftest import Core, auth, listen_process
 from tests.ws_delivery.conftest import Instance, StartInstance, token, wait_until
 from workers.client.state import DeviceState
 from workers.client.ws import Listener, Received
-from workers.common import paths
-from workers.common.wire import Notification
+from workers.common.contract import paths
+from workers.common.contract.wire import Notification
 
 
 class Device:

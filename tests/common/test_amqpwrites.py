@@ -1,4 +1,4 @@
-"""AMQP frames queued in one loop turn leave in one write (workers/common/amqpwrites.py)."""
+"""AMQP frames queued in one loop turn leave in one write (workers/common/runtime/amqpwrites.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from aiormq.abc import ChannelFrame
 
 from tests.conftest import AMQP_URL
-from workers.common.amqpwrites import CoalescingFrames
-from workers.common.connections import connect_amqp
-from workers.common.publishing import Properties, publish_confirmed
+from workers.common.runtime.amqpwrites import CoalescingFrames
+from workers.common.runtime.connections import connect_amqp
+from workers.common.runtime.publishing import Properties, publish_confirmed
 
 
 def frame(payload: bytes, *, drain: asyncio.Future[None] | None = None, close: bool = False) -> ChannelFrame:

@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
 from tests.common.hostile_tokens import hs256, lenient_tokens
-from workers.common.auth import InvalidToken, TokenVerifier, mint_token
-from workers.common.errors import InvalidInput
-from workers.common.settings import AuthSettings, VerifierSettings
+from workers.common.contract.errors import InvalidInput
+from workers.common.runtime.auth import InvalidToken, TokenVerifier, mint_token
+from workers.common.runtime.settings import AuthSettings, VerifierSettings
 from workers.puller.settings import PullerSettings
 
 SECRET = "auth-tests-secret-" + "0123456789abcdef" * 2

@@ -10,8 +10,9 @@ from prometheus_client import REGISTRY
 
 from tests.conftest import take_messages
 from tests.core.conftest import running_core, settings_for
-from workers.common.publishing import Properties, publish_confirmed
-from workers.common.topology import DEAD_LETTER_MAX_MESSAGES, Topology, dead_letter_depth, declare_topology
+from workers.common.contract.names import DEAD_LETTER_MAX_MESSAGES, Topology
+from workers.common.runtime.amqp import dead_letter_depth, declare_topology
+from workers.common.runtime.publishing import Properties, publish_confirmed
 
 OVER = 5
 

@@ -6,7 +6,7 @@ import gc
 
 from prometheus_client import REGISTRY
 
-from workers.common.gcpauses import observe_gc_pauses
+from workers.common.runtime.gcpauses import observe_gc_pauses
 
 
 def collections(generation: int) -> float:

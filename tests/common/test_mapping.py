@@ -8,9 +8,9 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from tests.processes import notifier
-from workers.common.keys import BusKeys
-from workers.common.mapping import delete_mapping, read_mapping, read_settings, write_mapping
-from workers.common.streamspec import parse_spec
+from workers.common.contract.keys import BusKeys
+from workers.common.contract.streamspec import parse_spec
+from workers.common.runtime.mapping_store import delete_mapping, read_mapping, read_settings, write_mapping
 
 
 async def test_written_mapping_reads_back_with_settings(redis: aioredis.Redis, stream: str) -> None:

@@ -9,10 +9,10 @@ import redis.asyncio as aioredis
 
 from tests.common.test_streamspec import STREAM_YAML
 from tests.processes import notifier
-from workers.common.errors import InvalidMapping
-from workers.common.keys import BusKeys
-from workers.common.mapping import read_mapping, read_settings
-from workers.common.streamspec import MAX_DOCUMENT_BYTES, parse_document
+from workers.common.contract.errors import InvalidMapping
+from workers.common.contract.keys import BusKeys
+from workers.common.contract.streamspec import MAX_DOCUMENT_BYTES, parse_document
+from workers.common.runtime.mapping_store import read_mapping, read_settings
 
 REFUSED = {
     "duplicate brand in JSON": ('{"Brand1": [1, 2], "Brand2": [4], "Brand1": [3]}', "duplicate key 'Brand1'"),

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from workers.common import wire
+from workers.common.contract import wire
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def test_generated_code_is_fresh(tmp_path: Path) -> None:
     generated = sorted(p for p in tmp_path.rglob("*") if p.suffix in (".py", ".pyi"))
     assert generated, "protoc produced nothing"
     for fresh in generated:
-        committed = ROOT / "workers/common/pb" / fresh.relative_to(tmp_path)
+        committed = ROOT / "workers/common/contract/pb" / fresh.relative_to(tmp_path)
         assert committed.exists(), f"{committed} missing: run `make proto`"
         assert committed.read_text() == fresh.read_text(), f"{committed} is stale: run `make proto`"
 

@@ -14,10 +14,10 @@ import redis.asyncio as aioredis
 import redis.exceptions
 from prometheus_client import REGISTRY
 
-from workers.common.aio import Backoff, pause
-from workers.common.errors import InvalidSettings, ServiceUnavailable
-from workers.common.faults import HEALTH, classify, temporary
-from workers.common.retry import repeat, retrying
+from workers.common.contract.errors import InvalidSettings, ServiceUnavailable
+from workers.common.runtime.aio import Backoff, pause
+from workers.common.runtime.faults import HEALTH, classify, temporary
+from workers.common.runtime.retry import repeat, retrying
 from workers.local.stack import free_port
 
 
@@ -86,7 +86,7 @@ async def test_retrying_waits_out_an_outage_and_logs_it_once(caplog: pytest.LogC
             raise ConnectionRefusedError(111, "refused")
         return "done"
 
-    with caplog.at_level(logging.WARNING, logger="workers.common.faults"):
+    with caplog.at_level(logging.WARNING, logger="workers.common.runtime.faults"):
         result = await retrying(flaky, what="test", dependency="redis", backoff=Backoff(first_s=0.001))
     assert result == "done"
     assert calls == 5

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workers.common.errors import InvalidMapping
-from workers.common.streamspec import parse_document, parse_spec
+from workers.common.contract.errors import InvalidMapping
+from workers.common.contract.streamspec import parse_document, parse_spec
 
 STREAM_YAML = """
 apiVersion: notifier.io/v1alpha1

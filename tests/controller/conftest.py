@@ -28,8 +28,8 @@ import yaml
 from tests.conftest import REDIS_URL
 from tests.controller.emulator import ApiServer, BackgroundServers
 from tests.rooms import running_room
-from workers.common.keys import ControllerKeys
-from workers.common.streamspec import API_GROUP, API_VERSION
+from workers.common.contract.keys import ControllerKeys
+from workers.common.contract.streamspec import API_GROUP, API_VERSION
 from workers.controller.kube import PLURAL
 from workers.controller.main import ControllerRoom
 from workers.controller.settings import ControllerSettings

@@ -10,9 +10,9 @@ from tests.conftest import free_port
 from tests.controller.conftest import Cluster, eventually
 from tests.controller.emulator import BackgroundServers
 from tests.controller.proxy import TcpProxy
-from workers.common.keys import BusKeys, ControllerKeys
-from workers.common.mapping import read_mapping, read_settings, write_mapping
-from workers.common.streamspec import parse_spec
+from workers.common.contract.keys import BusKeys, ControllerKeys
+from workers.common.contract.streamspec import parse_spec
+from workers.common.runtime.mapping_store import read_mapping, read_settings, write_mapping
 from workers.controller.metrics import RECONCILES, RELEASES, STATUS_REFRESHES
 
 SPEC: dict[str, Any] = {

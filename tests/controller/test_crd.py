@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 import yaml
 
-from workers.common.keys import ID_PATTERN
-from workers.common.settings import CommonSettings
-from workers.common.streamspec import MAX_BRANDS, MAX_USERS_PER_BRAND, DigestSpec, MonitorSpec, parse_document
+from workers.common.contract.keys import ID_PATTERN
+from workers.common.contract.streamspec import MAX_BRANDS, MAX_USERS_PER_BRAND, DigestSpec, MonitorSpec, parse_document
+from workers.common.runtime.settings import CommonSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART_CRD = ROOT / "helm/notifier/crds/notificationstreams.yaml"

@@ -11,8 +11,8 @@ from tests.conftest import REDIS_URL, free_port
 from tests.controller.conftest import Cluster
 from tests.controller.test_controller import SPEC
 from tests.processes import metric_value, start_room
-from workers.common.keys import BusKeys
-from workers.common.mapping import read_mapping
+from workers.common.contract.keys import BusKeys
+from workers.common.runtime.mapping_store import read_mapping
 
 
 async def test_controller_process_serves_ops_reconciles_and_exits_cleanly_on_sigterm(

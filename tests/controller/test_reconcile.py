@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from workers.common.errors import InvalidMapping, ServiceUnavailable
-from workers.common.keys import BusKeys
-from workers.common.mapping import read_mapping
-from workers.common.settings import CommonSettings
+from workers.common.contract.errors import InvalidMapping, ServiceUnavailable
+from workers.common.contract.keys import BusKeys
+from workers.common.runtime.mapping_store import read_mapping
+from workers.common.runtime.settings import CommonSettings
 from workers.controller.main import operator_settings
 from workers.controller.reconcile import Owner, Reconciler
 from workers.controller.settings import ControllerSettings

@@ -16,8 +16,8 @@ import redis.asyncio as aioredis
 from tests.controller.conftest import Cluster, eventually
 from tests.controller.test_controller import SPEC
 from tests.processes import ROOT
-from workers.common.keys import BusKeys, ControllerKeys
-from workers.common.mapping import read_mapping
+from workers.common.contract.keys import BusKeys, ControllerKeys
+from workers.common.runtime.mapping_store import read_mapping
 from workers.controller import uninstall
 from workers.controller.main import FINALIZER
 

@@ -13,9 +13,10 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from tests.conftest import AMQP_URL, REDIS_URL
 from tests.rooms import running_room
-from workers.common.auth import mint_token
-from workers.common.topology import ROUTING_ALL, Topology, declare_topology
-from workers.common.wire import BrokerNotification
+from workers.common.contract.names import ROUTING_ALL, Topology
+from workers.common.contract.wire import BrokerNotification
+from workers.common.runtime.amqp import declare_topology
+from workers.common.runtime.auth import mint_token
 from workers.core.main import CoreRoom
 from workers.core.settings import CoreSettings
 

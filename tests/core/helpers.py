@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from tests.core.conftest import bearer, producer
-from workers.common import paths
+from workers.common.contract import paths
 
 
 def body(

@@ -14,8 +14,8 @@ from prometheus_client import REGISTRY
 
 from tests.core.conftest import SECRET, bearer, producer, running_core, settings_for
 from tests.core.helpers import body, create, eventually, in_seconds, take
-from workers.common import paths
-from workers.common.keys import StoreKeys
+from workers.common.contract import paths
+from workers.common.contract.keys import StoreKeys
 from workers.core.main import CoreRoom
 
 pytestmark = pytest.mark.usefixtures("core")

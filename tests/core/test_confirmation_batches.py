@@ -9,7 +9,7 @@ from tests.conftest import take_bodies
 from tests.core.conftest import running_core, settings_for
 from tests.core.helpers import eventually
 from tests.core.test_confirmations import confirmation, publish
-from workers.common.topology import Topology
+from workers.common.contract.names import Topology
 
 
 def unknown() -> float:

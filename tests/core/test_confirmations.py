@@ -14,10 +14,10 @@ from prometheus_client import REGISTRY
 from tests.conftest import take_bodies
 from tests.core.conftest import bearer
 from tests.core.helpers import create, eventually, take
-from workers.common import paths
-from workers.common.keys import StoreKeys
-from workers.common.topology import Topology
-from workers.common.wire import BrokerConfirmation
+from workers.common.contract import paths
+from workers.common.contract.keys import StoreKeys
+from workers.common.contract.names import Topology
+from workers.common.contract.wire import BrokerConfirmation
 from workers.core.main import CoreRoom
 
 pytestmark = pytest.mark.usefixtures("core")

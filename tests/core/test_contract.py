@@ -9,7 +9,7 @@ import pytest
 from tests.common.hostile_tokens import lenient_tokens
 from tests.core.conftest import SECRET, bearer, producer
 from tests.core.helpers import create, take
-from workers.common import paths
+from workers.common.contract import paths
 
 pytestmark = pytest.mark.usefixtures("core")
 

@@ -17,8 +17,8 @@ from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import REDIS_URL
 from tests.core.conftest import bearer, producer, running_core, settings_for
 from tests.core.helpers import body, take
-from workers.common import paths
-from workers.common.auth import TokenVerifier
+from workers.common.contract import paths
+from workers.common.runtime.auth import TokenVerifier
 from workers.core.api import DirectCreate, Services, create_app
 from workers.core.store import Store
 from workers.core.tokens import CachingVerifier

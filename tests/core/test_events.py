@@ -10,9 +10,9 @@ from prometheus_client import REGISTRY
 
 from tests.core.conftest import EventTap, bearer, producer
 from tests.core.helpers import body, create, take
-from workers.common import paths
-from workers.common.topology import ROUTING_DELETED, ROUTING_NEW, ROUTING_UPDATED
-from workers.common.wire import BrokerNotification, Notification, from_timestamp
+from workers.common.contract import paths
+from workers.common.contract.names import ROUTING_DELETED, ROUTING_NEW, ROUTING_UPDATED
+from workers.common.contract.wire import BrokerNotification, Notification, from_timestamp
 
 pytestmark = pytest.mark.usefixtures("core")
 

@@ -13,9 +13,9 @@ from prometheus_client import REGISTRY
 
 from tests.core.conftest import REDIS_URL, EventTap, bearer
 from tests.core.helpers import create, in_seconds, take
-from workers.common import paths
-from workers.common.keys import StoreKeys
-from workers.common.wire import Notification
+from workers.common.contract import paths
+from workers.common.contract.keys import StoreKeys
+from workers.common.contract.wire import Notification
 from workers.core.store import Store
 
 pytestmark = pytest.mark.usefixtures("core")

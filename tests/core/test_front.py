@@ -18,7 +18,7 @@ from aio_pika.abc import AbstractRobustConnection
 from tests.conftest import free_port
 from tests.core.conftest import SECRET, bearer, running_core, settings_for
 from tests.core.processes import CoreProcess, core_process
-from workers.common import paths
+from workers.common.contract import paths
 
 HEADER_TIMEOUT_S = 1.0
 KEEPALIVE_TIMEOUT_S = 1.0

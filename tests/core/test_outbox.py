@@ -16,8 +16,8 @@ from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import AMQP_URL, REDIS_URL
 from tests.core.conftest import EventTap, bearer, running_core, settings_for
 from tests.core.helpers import create, eventually, in_seconds, take
-from workers.common import paths
-from workers.common.keys import StoreKeys
+from workers.common.contract import paths
+from workers.common.contract.keys import StoreKeys
 from workers.core.main import CoreRoom
 from workers.core.model import Stored, new_event
 from workers.core.relay import GROUP

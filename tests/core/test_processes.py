@@ -15,9 +15,9 @@ from tests.conftest import free_port
 from tests.core.conftest import SECRET, bearer
 from tests.core.helpers import create, eventually, take
 from tests.core.processes import CoreProcess, core_process
-from workers.common import paths
-from workers.common.topology import Topology
-from workers.common.wire import BrokerConfirmation
+from workers.common.contract import paths
+from workers.common.contract.names import Topology
+from workers.common.contract.wire import BrokerConfirmation
 
 
 @pytest.fixture

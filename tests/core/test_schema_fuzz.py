@@ -11,7 +11,7 @@ from tests.common.schema_fuzz import fuzz
 from tests.conftest import free_port
 from tests.core.conftest import PRODUCE, SECRET, bearer
 from tests.core.processes import CoreProcess, core_process
-from workers.common import paths
+from workers.common.contract import paths
 
 CASES = 15
 """Generated cases per operation and role (valid and invalid mixed): about 420 requests in all."""

@@ -20,8 +20,8 @@ from aio_pika.abc import AbstractRobustConnection
 
 from tests.bus import indexed
 from tests.conftest import AMQP_URL, REDIS_URL
-from workers.common.settings import BrokerSettings
-from workers.common.streamspec import StreamSpec, parse_spec
+from workers.common.contract.streamspec import StreamSpec, parse_spec
+from workers.common.runtime.settings import BrokerSettings
 from workers.local.devices import Device, DigestView
 from workers.local.ledger import expected_reviews, missing_on
 from workers.local.reviews import ReviewSource

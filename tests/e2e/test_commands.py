@@ -14,8 +14,8 @@ from aio_pika.abc import AbstractRobustConnection
 
 from tests.conftest import AMQP_URL, REDIS_URL, delete_topology
 from tests.processes import ROOT, clean_env, notifier
-from workers.common.auth import mint_token
-from workers.common.topology import Topology
+from workers.common.contract.names import Topology
+from workers.common.runtime.auth import mint_token
 
 URL = re.compile(r"http://127\.0\.0\.1:\d+")
 

@@ -8,7 +8,7 @@ import httpx
 
 from tests.e2e.conftest import Run, digests, kind_counts
 from workers.client.http import poll_undelivered
-from workers.common.auth import mint_token
+from workers.common.runtime.auth import mint_token
 from workers.local.devices import decode_digest
 
 ROUNDS = 3

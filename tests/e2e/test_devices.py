@@ -9,8 +9,8 @@ import base64
 import httpx
 
 from tests.e2e.conftest import DEVICES, Run
-from workers.common import paths
-from workers.common.auth import mint_token
+from workers.common.contract import paths
+from workers.common.runtime.auth import mint_token
 from workers.local.devices import Device
 from workers.local.ledger import outcome, shown_digests
 

@@ -31,11 +31,11 @@ from tests.processes import clean_env, notifier
 from tests.pusher.test_pusher import event, publish
 from workers.client.http import bearer
 from workers.client.ws import Listener, Received
-from workers.common import paths
-from workers.common.auth import mint_token
-from workers.common.keys import ControllerKeys
-from workers.common.topology import Topology
-from workers.common.wire import DIGEST_CONTENT_TYPE, ReviewEvent
+from workers.common.contract import paths
+from workers.common.contract.keys import ControllerKeys
+from workers.common.contract.names import Topology
+from workers.common.contract.wire import DIGEST_CONTENT_TYPE, ReviewEvent
+from workers.common.runtime.auth import mint_token
 
 GRACE_S = 10.0
 SECRET = "image-test-secret-" + "0123456789abcdef" * 3

@@ -42,7 +42,7 @@ from tests.k8s.chart import (
     validate_builtin,
 )
 from tests.k8s.tools import ROOT
-from workers.common.streamspec import parse_spec
+from workers.common.contract.streamspec import parse_spec
 
 VARIANTS = {"default": CONNECTIONS, "all-on": ("-f", str(ALL_ON))}
 Objects = list[dict[str, Any]]

@@ -6,9 +6,9 @@ import time
 
 import redis.asyncio as aioredis
 
-from workers.common.keys import BusKeys, shard_of
-from workers.common.mapping import write_mapping
-from workers.common.streamspec import parse_spec
+from workers.common.contract.keys import BusKeys, shard_of
+from workers.common.contract.streamspec import parse_spec
+from workers.common.runtime.mapping_store import write_mapping
 from workers.monitor.findings import judge
 from workers.monitor.settings import MonitorSettings
 from workers.monitor.watch import Monitor

@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 
 from tests.conftest import free_port
 from tests.processes import metric_value, notifier, start_room
-from workers.common.keys import BusKeys
+from workers.common.contract.keys import BusKeys
 
 STREAM_FILE = """
 apiVersion: notifier.io/v1alpha1

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from workers.common.connections import connect_redis
-from workers.common.keys import BusKeys
+from workers.common.contract.keys import BusKeys
+from workers.common.runtime.connections import connect_redis
 from workers.puller.settings import PullerSettings
 from workers.puller.sink import Digest
 from workers.puller.worker import Puller

@@ -13,10 +13,10 @@ from redis.crc import key_slot
 
 from tests.puller.collect import CollectingSink
 from tests.redis_server import RedisServer
-from workers.common.entries import make_entry
-from workers.common.keys import BUS_SHARDS, BusKeys, shard_of
-from workers.common.mapping import read_settings, write_mapping
-from workers.common.streamspec import parse_spec
+from workers.common.contract.entries import make_entry
+from workers.common.contract.keys import BUS_SHARDS, BusKeys, shard_of
+from workers.common.contract.streamspec import parse_spec
+from workers.common.runtime.mapping_store import read_settings, write_mapping
 from workers.puller.settings import PullerSettings
 from workers.puller.worker import Puller
 from workers.pusher.writer import append_entries

@@ -11,10 +11,10 @@ import redis.asyncio as aioredis
 from tests.bus import indexed
 from tests.conftest import REDIS_URL
 from tests.puller.collect import CollectingSink
-from workers.common.entries import make_entry
-from workers.common.keys import BusKeys
-from workers.common.mapping import read_settings, write_mapping
-from workers.common.streamspec import parse_spec
+from workers.common.contract.entries import make_entry
+from workers.common.contract.keys import BusKeys
+from workers.common.contract.streamspec import parse_spec
+from workers.common.runtime.mapping_store import read_settings, write_mapping
 from workers.puller.settings import PullerSettings
 from workers.puller.worker import Puller
 from workers.pusher.writer import append_entries

@@ -7,7 +7,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.common.entries import KINDS, Entry, decode, make_entry
+from workers.common.contract.entries import KINDS, Entry, decode, make_entry
 from workers.puller.digest import build_digests, tally
 
 

@@ -14,11 +14,11 @@ from aio_pika.abc import AbstractRobustConnection
 
 from tests.common.tcp_proxy import TcpProxy
 from tests.core.conftest import SECRET, bearer, running_core, settings_for
-from workers.common import paths
-from workers.common.aio import Backoff
-from workers.common.errors import ServiceUnavailable, TemporaryError
-from workers.common.retry import retrying
-from workers.common.wire import DIGEST_CONTENT_TYPE
+from workers.common.contract import paths
+from workers.common.contract.errors import ServiceUnavailable, TemporaryError
+from workers.common.contract.wire import DIGEST_CONTENT_TYPE
+from workers.common.runtime.aio import Backoff
+from workers.common.runtime.retry import retrying
 from workers.puller.http_sink import HttpSink
 from workers.puller.settings import PullerSettings
 from workers.puller.sink import Digest

@@ -15,12 +15,13 @@ from aio_pika.abc import AbstractRobustConnection
 from tests.bus import indexed
 from tests.conftest import free_port, take_bodies
 from tests.processes import RoomProcess, metric_value, notifier, start_room
-from workers.common.entries import decode
-from workers.common.keys import BusKeys
-from workers.common.mapping import write_mapping
-from workers.common.streamspec import parse_spec
-from workers.common.topology import Topology, declare_topology
-from workers.common.wire import ReviewEvent, to_timestamp
+from workers.common.contract.entries import decode
+from workers.common.contract.keys import BusKeys
+from workers.common.contract.names import Topology
+from workers.common.contract.streamspec import parse_spec
+from workers.common.contract.wire import ReviewEvent, to_timestamp
+from workers.common.runtime.amqp import declare_topology
+from workers.common.runtime.mapping_store import write_mapping
 
 
 async def wait_until(predicate: object, *, timeout_s: float = 20.0) -> None:

@@ -19,11 +19,13 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from tests.bus import indexed
 from tests.puller.collect import CollectingSink
 from tests.pusher.test_pusher import event, publish
-from workers.common.keys import BusKeys, shard_of
-from workers.common.mapping import MappingCache, StreamSettings, write_mapping
-from workers.common.streamspec import parse_spec
-from workers.common.topology import Topology, declare_topology
-from workers.common.wire import ReviewEvent, to_timestamp
+from workers.common.contract.keys import BusKeys, shard_of
+from workers.common.contract.names import Topology
+from workers.common.contract.stream import StreamSettings
+from workers.common.contract.streamspec import parse_spec
+from workers.common.contract.wire import ReviewEvent, to_timestamp
+from workers.common.runtime.amqp import declare_topology
+from workers.common.runtime.mapping_store import MappingCache, write_mapping
 from workers.puller.settings import PullerSettings
 from workers.puller.worker import Puller
 from workers.pusher.consumer import BatchConsumer

@@ -12,11 +12,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from tests.conftest import take_messages
 from tests.processes import RoomProcess
 from tests.pusher.test_pusher import event, publish, pusher, wait_until
-from workers.common.entries import decode
-from workers.common.errors import InvalidInput
-from workers.common.keys import BusKeys
-from workers.common.topology import REASON_HEADER, Topology
-from workers.common.wire import ReviewEvent, to_timestamp
+from workers.common.contract.entries import decode
+from workers.common.contract.errors import InvalidInput
+from workers.common.contract.keys import BusKeys
+from workers.common.contract.names import REASON_HEADER, Topology
+from workers.common.contract.wire import ReviewEvent, to_timestamp
 from workers.pusher.fanout import OCCURRED_MAX_AGE_S, OCCURRED_MAX_AHEAD_S, entry_of
 
 __all__ = ["pusher"]

@@ -21,9 +21,8 @@ from websockets.asyncio.client import ClientConnection
 
 from tests.conftest import AMQP_URL, REDIS_URL, take_bodies
 from workers.client.http import get_ticket, websocket_url
-from workers.common.auth import mint_token
-from workers.common.topology import ROUTING_BY_STATUS, Topology
-from workers.common.wire import (
+from workers.common.contract.names import ROUTING_BY_STATUS, Topology
+from workers.common.contract.wire import (
     BrokerConfirmation,
     BrokerNotification,
     Notification,
@@ -31,6 +30,7 @@ from workers.common.wire import (
     WebSocketMessage,
     to_timestamp,
 )
+from workers.common.runtime.auth import mint_token
 from workers.ws_delivery.main import WsDeliveryRoom
 from workers.ws_delivery.settings import WsSettings
 

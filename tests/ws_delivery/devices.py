@@ -17,8 +17,8 @@ import time
 from multiprocessing.connection import Connection
 from typing import cast
 
-from workers.common.auth import mint_token
-from workers.common.wire import WebSocketMessage
+from workers.common.contract.wire import WebSocketMessage
+from workers.common.runtime.auth import mint_token
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 PARALLEL_CONNECTS = 100

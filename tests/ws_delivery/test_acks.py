@@ -7,7 +7,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from tests.ws_delivery.conftest import Bus, StartInstance, ack, notification, open_device, receive, wait_until
-from workers.common.wire import Notification, WebSocketMessage
+from workers.common.contract.wire import Notification, WebSocketMessage
 
 
 async def test_acking_a_new_notification_publishes_a_confirmation(alice: ClientConnection, bus: Bus) -> None:

@@ -28,7 +28,7 @@ from tests.conftest import free_port
 from tests.processes import ROOT, RoomProcess, metric_value
 from tests.ws_delivery.conftest import SECRET, token
 from workers.client.http import get_ticket, websocket_url
-from workers.common import paths
+from workers.common.contract import paths
 
 FILE_LIMIT = 256
 CAP = 127

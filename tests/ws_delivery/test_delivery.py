@@ -6,7 +6,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection
 
 from tests.ws_delivery.conftest import Bus, StartInstance, ack, notification, open_device, receive
-from workers.common.wire import Notification, WebSocketMessage
+from workers.common.contract.wire import Notification, WebSocketMessage
 
 
 async def test_event_reaches_every_device_of_the_user_on_every_instance(

@@ -7,8 +7,8 @@ from websockets.asyncio.client import ClientConnection
 
 from tests.conftest import take_messages
 from tests.ws_delivery.conftest import Bus, notification, receive
-from workers.common.topology import DEAD_LETTER_BODY_BYTES, REASON_HEADER, Topology
-from workers.common.wire import BrokerNotification, Notification
+from workers.common.contract.names import DEAD_LETTER_BODY_BYTES, REASON_HEADER, Topology
+from workers.common.contract.wire import BrokerNotification, Notification
 
 LIMIT = 4096  # the content limit of the test instances (the default)
 

@@ -12,7 +12,7 @@ import websockets
 from tests.common.hostile_tokens import lenient_tokens
 from tests.ws_delivery.conftest import SECRET, Instance, StartInstance, token
 from workers.client.http import get_ticket, websocket_url
-from workers.common import paths
+from workers.common.contract import paths
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from tests.ws_delivery.conftest import (
     receive,
     wait_until,
 )
-from workers.common.wire import WebSocketMessage
+from workers.common.contract.wire import WebSocketMessage
 
 
 def value(name: str, **labels: str) -> float:

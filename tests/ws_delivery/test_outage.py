@@ -9,7 +9,7 @@ import pytest
 
 from tests.common.tcp_proxy import TcpProxy
 from tests.ws_delivery.conftest import Bus, StartInstance, ack, notification, open_device, receive
-from workers.common.wire import WebSocketMessage
+from workers.common.contract.wire import WebSocketMessage
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from websockets.exceptions import InvalidStatus
 
 from tests.ws_delivery.conftest import StartInstance, open_device, token, wait_until
 from workers.client.http import get_ticket, websocket_url
-from workers.common.keys import GatewayKeys
+from workers.common.contract.keys import GatewayKeys
 
 
 async def status_of_upgrade(url: str) -> int:

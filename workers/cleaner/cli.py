@@ -8,9 +8,9 @@ import typer
 
 from workers.cleaner.purge import Purger, Removal
 from workers.common.clikit import StreamOption, fail, print_lines, run, stream_name
-from workers.common.connections import redis_session
-from workers.common.keys import ID_PATTERN, BusKeys, is_valid_id
-from workers.common.settings import CommonSettings
+from workers.common.contract.keys import ID_PATTERN, BusKeys, is_valid_id
+from workers.common.runtime.connections import redis_session
+from workers.common.runtime.settings import CommonSettings
 
 
 def clean(

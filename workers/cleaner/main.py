@@ -9,11 +9,11 @@ from contextlib import AsyncExitStack
 from workers.cleaner import metrics
 from workers.cleaner.purge import Purger
 from workers.cleaner.settings import CleanerSettings
-from workers.common.connections import connect_redis
-from workers.common.faults import REDIS
-from workers.common.keys import BusKeys
-from workers.common.lifecycle import Room, run_room
-from workers.common.retry import repeat
+from workers.common.contract.keys import BusKeys
+from workers.common.runtime.connections import connect_redis
+from workers.common.runtime.faults import REDIS
+from workers.common.runtime.lifecycle import Room, run_room
+from workers.common.runtime.retry import repeat
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from workers.common.keys import BusKeys, shard_of
-from workers.common.mapping import read_mapping
+from workers.common.contract.keys import BusKeys, shard_of
+from workers.common.runtime.mapping_store import read_mapping
 
 INSPECT_OR_DELETE = """
 local pending = redis.call('LLEN', KEYS[1])

@@ -27,7 +27,7 @@ from typer._click.formatting import HelpFormatter
 from typer.core import TyperGroup
 
 from workers.common.clikit import err
-from workers.common.errors import NotifierError
+from workers.common.contract.errors import NotifierError
 
 ROOMS: dict[str, str] = {
     "pusher": "workers.pusher",

@@ -11,12 +11,12 @@ from typing import Annotated
 import typer
 
 from workers.common.clikit import StreamOption, fail, out, run, stream_name
-from workers.common.connections import redis_session
-from workers.common.errors import InvalidMapping
-from workers.common.keys import BusKeys
-from workers.common.mapping import delete_mapping, read_mapping, read_settings, write_mapping
-from workers.common.settings import CommonSettings
-from workers.common.streamspec import MAX_DOCUMENT_BYTES, parse_document
+from workers.common.contract.errors import InvalidMapping
+from workers.common.contract.keys import BusKeys
+from workers.common.contract.streamspec import MAX_DOCUMENT_BYTES, parse_document
+from workers.common.runtime.connections import redis_session
+from workers.common.runtime.mapping_store import delete_mapping, read_mapping, read_settings, write_mapping
+from workers.common.runtime.settings import CommonSettings
 
 mapping_app = typer.Typer(help="The brand -> users mapping of a stream.", no_args_is_help=True)
 

@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from workers.common.auth import mint_token
 from workers.common.clikit import fail, out
-from workers.common.keys import ID_PATTERN, is_valid_id
-from workers.common.settings import AuthSettings
+from workers.common.contract.keys import ID_PATTERN, is_valid_id
+from workers.common.runtime.auth import mint_token
+from workers.common.runtime.settings import AuthSettings
 
 
 def token(

@@ -20,11 +20,11 @@ import typer
 
 from workers.client.state import DeviceState, device_file
 from workers.client.ws import ClosedByAdmin, Listener, Received
-from workers.common.auth import mint_token
 from workers.common.clikit import StreamOption, fail, out, stream_name
-from workers.common.keys import ID_PATTERN, is_valid_id
-from workers.common.settings import AuthSettings
-from workers.common.wire import Notification
+from workers.common.contract.keys import ID_PATTERN, is_valid_id
+from workers.common.contract.wire import Notification
+from workers.common.runtime.auth import mint_token
+from workers.common.runtime.settings import AuthSettings
 
 
 def as_json(received: Received) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from workers.common import paths
-from workers.common.wire import Notification, to_timestamp
+from workers.common.contract import paths
+from workers.common.contract.wire import Notification, to_timestamp
 
 
 def http_base(url: str) -> str:

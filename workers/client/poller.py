@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 import httpx
 
-from workers.common.aio import Backoff
+from workers.common.runtime.aio import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from workers.client.http import CursorExpired, get_ticket, read_feed, websocket_url
 from workers.client.poller import Poller
 from workers.client.state import DeviceState, Key
-from workers.common.aio import Backoff
-from workers.common.wire import Notification, WebSocketConfirmation, WebSocketMessage
+from workers.common.contract.wire import Notification, WebSocketConfirmation, WebSocketMessage
+from workers.common.runtime.aio import Backoff
 
 log = logging.getLogger(__name__)
 

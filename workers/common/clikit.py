@@ -15,7 +15,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from workers.common.settings import CommonSettings
+    from workers.common.runtime.settings import CommonSettings
 
 T = TypeVar("T")
 
@@ -58,7 +58,7 @@ def print_lines(lines: Iterable[str]) -> None:
 def stream_name(option: str | None, settings: CommonSettings) -> str:
     if option is None:
         return settings.stream
-    from workers.common.settings import CommonSettings  # `notifier --help` imports this module, not pydantic
+    from workers.common.runtime.settings import CommonSettings  # `notifier --help` imports this module, not pydantic
 
     checked = CommonSettings.model_validate({**settings.model_dump(by_alias=False), "stream": option})
     return checked.stream

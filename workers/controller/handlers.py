@@ -17,8 +17,8 @@ from typing import Any
 
 import kopf
 
-from workers.common.errors import InvalidInput, InvalidMapping, ServiceUnavailable
-from workers.common.streamspec import API_GROUP, API_VERSION
+from workers.common.contract.errors import InvalidInput, InvalidMapping, ServiceUnavailable
+from workers.common.contract.streamspec import API_GROUP, API_VERSION
 from workers.controller import status as st
 from workers.controller.kube import PLURAL
 from workers.controller.metrics import RECONCILES, RELEASES, STATUS_REFRESHES

@@ -13,9 +13,9 @@ from typing import Any
 import kubernetes
 import urllib3
 
-from workers.common.errors import ServiceUnavailable
-from workers.common.faults import KUBERNETES
-from workers.common.streamspec import API_GROUP, API_VERSION
+from workers.common.contract.errors import ServiceUnavailable
+from workers.common.contract.streamspec import API_GROUP, API_VERSION
+from workers.common.runtime.faults import KUBERNETES
 from workers.controller.reconcile import Owner
 
 PLURAL = "notificationstreams"

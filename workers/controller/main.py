@@ -24,11 +24,11 @@ from typing import Any
 import kopf
 import redis.asyncio as aioredis
 
-from workers.common.aio import Backoff
-from workers.common.connections import redacted
-from workers.common.errors import ServiceUnavailable
-from workers.common.lifecycle import Room, run_room
-from workers.common.retry import retrying
+from workers.common.contract.errors import ServiceUnavailable
+from workers.common.runtime.aio import Backoff
+from workers.common.runtime.connections import redacted
+from workers.common.runtime.lifecycle import Room, run_room
+from workers.common.runtime.retry import retrying
 from workers.controller.handlers import Context, build_registry
 from workers.controller.kube import list_owners
 from workers.controller.metrics import ORPHANS_REMOVED

@@ -19,12 +19,13 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from workers.common.clikit import stream_name
-from workers.common.errors import InvalidInput, InvalidMapping, ServiceUnavailable
-from workers.common.faults import REDIS, temporary
-from workers.common.keys import BusKeys, ControllerKeys
-from workers.common.mapping import LoadResult, delete_mapping, write_mapping
-from workers.common.settings import CommonSettings
-from workers.common.streamspec import parse_spec
+from workers.common.contract.errors import InvalidInput, InvalidMapping, ServiceUnavailable
+from workers.common.contract.keys import BusKeys, ControllerKeys
+from workers.common.contract.stream import LoadResult
+from workers.common.contract.streamspec import parse_spec
+from workers.common.runtime.faults import REDIS, temporary
+from workers.common.runtime.mapping_store import delete_mapping, write_mapping
+from workers.common.runtime.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 

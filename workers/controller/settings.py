@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from workers.common.settings import CommonSettings
+from workers.common.runtime.settings import CommonSettings
 
 
 class ControllerSettings(CommonSettings):

@@ -25,7 +25,7 @@ from typing import Any
 
 import kubernetes
 
-from workers.common.streamspec import API_GROUP, API_VERSION
+from workers.common.contract.streamspec import API_GROUP, API_VERSION
 from workers.controller.kube import PLURAL, load_client_config
 
 log = logging.getLogger("notifier.uninstall")

@@ -18,10 +18,10 @@ from redis.exceptions import RedisError
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from workers.common import paths
-from workers.common.aio import first_of
-from workers.common.auth import InvalidToken, Principal
-from workers.common.faults import HEALTH, REDIS, temporary
+from workers.common.contract import paths
+from workers.common.runtime.aio import first_of
+from workers.common.runtime.auth import InvalidToken, Principal
+from workers.common.runtime.faults import HEALTH, REDIS, temporary
 from workers.core import metrics
 from workers.core.middleware import BodyLimit, RequestMetrics, replay
 from workers.core.model import (

@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from aio_pika.abc import AbstractIncomingMessage
 from google.protobuf.message import DecodeError
 
-from workers.common.aio import Backoff, pause
-from workers.common.errors import InvalidInput
-from workers.common.faults import HEALTH, REDIS, temporary
-from workers.common.keys import is_valid_id
-from workers.common.publishing import PUBLISH_ERRORS
-from workers.common.wire import BrokerConfirmation
+from workers.common.contract.errors import InvalidInput
+from workers.common.contract.keys import is_valid_id
+from workers.common.contract.wire import BrokerConfirmation
+from workers.common.runtime.aio import Backoff, pause
+from workers.common.runtime.faults import HEALTH, REDIS, temporary
+from workers.common.runtime.publishing import PUBLISH_ERRORS
 from workers.core import metrics
 from workers.core.store import Store
 

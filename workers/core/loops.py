@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from workers.common.faults import REDIS
-from workers.common.retry import repeat
+from workers.common.runtime.faults import REDIS
+from workers.common.runtime.retry import repeat
 from workers.core import metrics
 from workers.core.store import Store
 

@@ -13,12 +13,13 @@ from contextlib import AsyncExitStack
 import aiormq
 import uvloop
 
-from workers.common.asgi import EmbeddedServer, start_server, stop_server
-from workers.common.auth import TokenVerifier
-from workers.common.connections import connect_amqp, connect_redis
-from workers.common.faults import REDIS
-from workers.common.lifecycle import Room, run_room
-from workers.common.topology import Topology, declare_topology, watch_dead_letters
+from workers.common.contract.names import Topology
+from workers.common.runtime.amqp import declare_topology, watch_dead_letters
+from workers.common.runtime.asgi import EmbeddedServer, start_server, stop_server
+from workers.common.runtime.auth import TokenVerifier
+from workers.common.runtime.connections import connect_amqp, connect_redis
+from workers.common.runtime.faults import REDIS
+from workers.common.runtime.lifecycle import Room, run_room
 from workers.core import metrics
 from workers.core.api import Services, create_app
 from workers.core.confirmations import Confirmations

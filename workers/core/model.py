@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
 
-from workers.common.keys import ID_PATTERN
-from workers.common.topology import ROUTING_BY_STATUS
-from workers.common.wire import BrokerNotification, Notification, to_timestamp
+from workers.common.contract.keys import ID_PATTERN
+from workers.common.contract.names import ROUTING_BY_STATUS
+from workers.common.contract.wire import BrokerNotification, Notification, to_timestamp
 
 UserId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 

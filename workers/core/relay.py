@@ -25,10 +25,10 @@ import redis.asyncio as aioredis
 from aio_pika.abc import AbstractChannel
 from redis.exceptions import RedisError, ResponseError
 
-from workers.common.aio import pause
-from workers.common.faults import HEALTH, RABBITMQ, REDIS, temporary
-from workers.common.publishing import Properties, publish_confirmed
-from workers.common.retry import retrying
+from workers.common.runtime.aio import pause
+from workers.common.runtime.faults import HEALTH, RABBITMQ, REDIS, temporary
+from workers.common.runtime.publishing import Properties, publish_confirmed
+from workers.common.runtime.retry import retrying
 from workers.core import metrics
 from workers.core.settings import CoreSettings
 

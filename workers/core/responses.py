@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from workers.common import paths
+from workers.common.contract import paths
 
 
 class ErrorBody(BaseModel):

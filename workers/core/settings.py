@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from workers.common.front import FrontLimits
-from workers.common.settings import BrokerSettings, VerifierSettings
+from workers.common.runtime.front import FrontLimits
+from workers.common.runtime.settings import BrokerSettings, VerifierSettings
 
 
 class CoreSettings(BrokerSettings, VerifierSettings):

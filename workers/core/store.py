@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
-from workers.common.keys import StoreKeys
+from workers.common.contract.keys import StoreKeys
 from workers.core import scripts
 from workers.core.batching import ScriptBatcher
 from workers.core.model import Event, Stored

@@ -8,7 +8,7 @@ import binascii
 import json
 import time
 
-from workers.common.auth import InvalidToken, Principal, TokenVerifier
+from workers.common.runtime.auth import InvalidToken, Principal, TokenVerifier
 
 MAX_REMEMBERED = 10_000
 REMEMBER_AT_MOST_S = 300.0

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import redis.asyncio as aioredis
 
-from workers.common.pubsub import listen
+from workers.common.runtime.pubsub import listen
 
 
 class Wakeups:

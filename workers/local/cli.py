@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from workers.common.clikit import StreamOption, run, stream_name
-from workers.common.settings import BrokerSettings, CommonSettings
+from workers.common.runtime.settings import BrokerSettings, CommonSettings
 from workers.local.demo import run_demo
 from workers.local.show import console, summary
 from workers.local.up import run_up

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from workers.common.streamspec import parse_spec
+from workers.common.contract.streamspec import parse_spec
 from workers.local.ledger import all_arrived, outcome
 from workers.local.rooms import Rooms
 from workers.local.session import Session

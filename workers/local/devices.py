@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from workers.common.wire import DIGEST_CONTENT_TYPE
+from workers.common.contract.wire import DIGEST_CONTENT_TYPE
 
 STOP_TIMEOUT_S = 10.0
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import aio_pika
 from aio_pika.abc import AbstractExchange
 
-from workers.common.topology import Topology
-from workers.common.wire import ReviewEvent, to_timestamp
+from workers.common.contract.names import Topology
+from workers.common.contract.wire import ReviewEvent, to_timestamp
 
 TICK_S = 0.02
 KINDS = (ReviewEvent.ADDED, ReviewEvent.ADDED, ReviewEvent.UPDATED, ReviewEvent.DELETED)

@@ -17,14 +17,16 @@ import httpx
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection
 
-from workers.common import paths
-from workers.common.auth import mint_token
-from workers.common.connections import connect_amqp, connect_redis
-from workers.common.keys import BusKeys
-from workers.common.mapping import LoadResult, write_mapping
-from workers.common.settings import BrokerSettings
-from workers.common.streamspec import StreamSpec
-from workers.common.topology import Declared, Topology, declare_topology
+from workers.common.contract import paths
+from workers.common.contract.keys import BusKeys
+from workers.common.contract.names import Topology
+from workers.common.contract.stream import LoadResult
+from workers.common.contract.streamspec import StreamSpec
+from workers.common.runtime.amqp import Declared, declare_topology
+from workers.common.runtime.auth import mint_token
+from workers.common.runtime.connections import connect_amqp, connect_redis
+from workers.common.runtime.mapping_store import write_mapping
+from workers.common.runtime.settings import BrokerSettings
 from workers.local.devices import Device, Devices
 from workers.local.reviews import ReviewSource
 from workers.local.rooms import Rooms, metrics_of, start_rooms

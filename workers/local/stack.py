@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from workers.common.errors import ServiceUnavailable
+from workers.common.contract.errors import ServiceUnavailable
 
 EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 LISTEN_PORTS_FROM = 10_000

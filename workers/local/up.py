@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from workers.common.mapping import read_mapping
-from workers.common.streamspec import parse_spec
+from workers.common.contract.streamspec import parse_spec
+from workers.common.runtime.mapping_store import read_mapping
 from workers.local.demo import DEMO_SPEC, stop_on_signals
 from workers.local.session import Session
 from workers.local.show import console, where

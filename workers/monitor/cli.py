@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 
 from workers.common.clikit import StreamOption, out, run, stream_name
-from workers.common.connections import redis_session
-from workers.common.keys import BusKeys
-from workers.common.mapping import read_settings
+from workers.common.contract.keys import BusKeys
+from workers.common.runtime.connections import redis_session
+from workers.common.runtime.mapping_store import read_settings
 from workers.monitor.settings import MonitorSettings
 from workers.monitor.watch import Monitor
 

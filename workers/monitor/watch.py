@@ -9,10 +9,10 @@ import time
 
 import redis.asyncio as aioredis
 
-from workers.common.faults import REDIS
-from workers.common.keys import BusKeys
-from workers.common.mapping import MappingCache, read_settings
-from workers.common.retry import repeat
+from workers.common.contract.keys import BusKeys
+from workers.common.runtime.faults import REDIS
+from workers.common.runtime.mapping_store import MappingCache, read_settings
+from workers.common.runtime.retry import repeat
 from workers.monitor import metrics
 from workers.monitor.findings import Findings, judge
 from workers.monitor.settings import MonitorSettings

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from workers.common.entries import Entry, decode
-from workers.common.keys import BusKeys, shard_of
-from workers.common.mapping import StreamSettings
+from workers.common.contract.entries import Entry, decode
+from workers.common.contract.keys import BusKeys, shard_of
+from workers.common.contract.stream import StreamSettings
 
 CLAIM_DUE = """
 local users = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))

@@ -9,9 +9,10 @@ from typing import Annotated
 import typer
 
 from workers.common.clikit import StreamOption, fail, out, print_lines, run, stream_name
-from workers.common.connections import redis_session
-from workers.common.keys import BusKeys
-from workers.common.mapping import StreamSettings, read_mapping, read_settings
+from workers.common.contract.keys import BusKeys
+from workers.common.contract.stream import StreamSettings
+from workers.common.runtime.connections import redis_session
+from workers.common.runtime.mapping_store import read_mapping, read_settings
 from workers.puller.main import make_sink
 from workers.puller.settings import PullerSettings
 from workers.puller.worker import Puller

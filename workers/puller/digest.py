@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from workers.common.entries import Entry, Kind
+from workers.common.contract.entries import Entry, Kind
 
 SEPARATORS = (",", ":")
 

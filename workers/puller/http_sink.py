@@ -19,11 +19,11 @@ from typing import Literal
 import httpx
 from prometheus_client import Counter
 
-from workers.common import paths
-from workers.common.auth import mint_token
-from workers.common.errors import PermanentError, ServiceUnavailable, TemporaryError
-from workers.common.faults import CORE, temporary
-from workers.common.wire import DIGEST_CONTENT_TYPE
+from workers.common.contract import paths
+from workers.common.contract.errors import PermanentError, ServiceUnavailable, TemporaryError
+from workers.common.contract.wire import DIGEST_CONTENT_TYPE
+from workers.common.runtime.auth import mint_token
+from workers.common.runtime.faults import CORE, temporary
 from workers.puller.settings import PullerSettings
 from workers.puller.sink import Digest
 

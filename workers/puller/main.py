@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
-from workers.common.connections import connect_redis
-from workers.common.keys import BusKeys
-from workers.common.lifecycle import Room, run_room
+from workers.common.contract.keys import BusKeys
+from workers.common.runtime.connections import connect_redis
+from workers.common.runtime.lifecycle import Room, run_room
 from workers.puller.settings import PullerSettings
 from workers.puller.sink import DigestSink, LogSink
 from workers.puller.worker import Puller

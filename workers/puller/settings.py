@@ -7,7 +7,7 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from workers.common.settings import MIN_SECRET_BYTES, AuthSettings
+from workers.common.runtime.settings import MIN_SECRET_BYTES, AuthSettings
 
 
 class PullerSettings(AuthSettings):

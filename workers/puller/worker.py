@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from workers.common.aio import first_of
-from workers.common.keys import BusKeys
-from workers.common.mapping import Mapping, MappingCache, StreamSettings, read_settings
-from workers.common.pubsub import listen
-from workers.common.retry import repeat, retrying
+from workers.common.contract.keys import BusKeys
+from workers.common.contract.stream import Mapping, StreamSettings
+from workers.common.runtime.aio import first_of
+from workers.common.runtime.mapping_store import MappingCache, read_settings
+from workers.common.runtime.pubsub import listen
+from workers.common.runtime.retry import repeat, retrying
 from workers.puller import metrics
 from workers.puller.claims import Batch, Claimed, Claims
 from workers.puller.digest import build_digests

@@ -12,12 +12,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from workers.common.clikit import StreamOption, fail, out, print_lines, run, stream_name
-from workers.common.connections import connect_amqp, redis_session
-from workers.common.entries import KINDS, make_entry
-from workers.common.keys import ID_PATTERN, BusKeys, is_valid_id
-from workers.common.mapping import read_mapping, read_settings
-from workers.common.settings import BrokerSettings
-from workers.common.topology import Topology, declare_topology
+from workers.common.contract.entries import KINDS, make_entry
+from workers.common.contract.keys import ID_PATTERN, BusKeys, is_valid_id
+from workers.common.contract.names import Topology
+from workers.common.runtime.amqp import declare_topology
+from workers.common.runtime.connections import connect_amqp, redis_session
+from workers.common.runtime.mapping_store import read_mapping, read_settings
+from workers.common.runtime.settings import BrokerSettings
 from workers.pusher.fanout import FanOut
 from workers.pusher.publisher import generated_event, publish_events
 from workers.pusher.writer import append_entries

@@ -2,7 +2,7 @@
 
 A message is acked only after its entries are in Redis. An undecodable or invalid event is dead-lettered
 (nack without requeue -> `notifier.dlx`); an event of an unknown brand is counted, logged and acked.
-While Redis is down the batch is retried (`workers.common.retry`) and stays unacked; if the process dies,
+While Redis is down the batch is retried (`workers.common.runtime.retry`) and stays unacked; if the process dies,
 or stops before Redis is back, the broker redelivers it. A redelivered event whose key is in `pushed` was
 written before its ack was lost and is acked without writing it again, so it cannot count in a second
 digest after a window closed between.
@@ -21,14 +21,14 @@ from aio_pika.abc import AbstractIncomingMessage
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from google.protobuf.message import DecodeError
 
-from workers.common.entries import Entry
-from workers.common.errors import InvalidInput
-from workers.common.faults import REDIS
-from workers.common.keys import BusKeys, shard_of
-from workers.common.mapping import MappingCache, read_settings
-from workers.common.retry import retrying
-from workers.common.topology import dead_letter
-from workers.common.wire import ReviewEvent
+from workers.common.contract.entries import Entry
+from workers.common.contract.errors import InvalidInput
+from workers.common.contract.keys import BusKeys, shard_of
+from workers.common.contract.wire import ReviewEvent
+from workers.common.runtime.amqp import dead_letter
+from workers.common.runtime.faults import REDIS
+from workers.common.runtime.mapping_store import MappingCache, read_settings
+from workers.common.runtime.retry import retrying
 from workers.pusher import metrics
 from workers.pusher.fanout import FanOut, entry_of, event_key
 from workers.pusher.writer import already_pushed, append_entries

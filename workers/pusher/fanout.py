@@ -6,11 +6,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from workers.common.entries import KINDS, Entry, make_entry
-from workers.common.errors import InvalidInput
-from workers.common.keys import shard_of
-from workers.common.mapping import Mapping
-from workers.common.wire import ReviewEvent
+from workers.common.contract.entries import KINDS, Entry, make_entry
+from workers.common.contract.errors import InvalidInput
+from workers.common.contract.keys import shard_of
+from workers.common.contract.stream import Mapping
+from workers.common.contract.wire import ReviewEvent
 
 
 @dataclass

@@ -7,14 +7,15 @@ from contextlib import AsyncExitStack
 
 from aio_pika.abc import AbstractQueue
 
-from workers.common.aio import pause
-from workers.common.connections import connect_amqp, connect_redis
-from workers.common.faults import REDIS
-from workers.common.keys import BusKeys
-from workers.common.lifecycle import Room, run_room
-from workers.common.mapping import MappingCache
-from workers.common.retry import retrying
-from workers.common.topology import Topology, declare_topology
+from workers.common.contract.keys import BusKeys
+from workers.common.contract.names import Topology
+from workers.common.runtime.aio import pause
+from workers.common.runtime.amqp import declare_topology
+from workers.common.runtime.connections import connect_amqp, connect_redis
+from workers.common.runtime.faults import REDIS
+from workers.common.runtime.lifecycle import Room, run_room
+from workers.common.runtime.mapping_store import MappingCache
+from workers.common.runtime.retry import retrying
 from workers.pusher.consumer import BatchConsumer
 from workers.pusher.settings import PusherSettings
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 import aio_pika
 from aio_pika.abc import AbstractExchange
 
-from workers.common.topology import Topology
-from workers.common.wire import ReviewEvent, to_timestamp
+from workers.common.contract.names import Topology
+from workers.common.contract.wire import ReviewEvent, to_timestamp
 
 
 def generated_event(brands: Sequence[str], *, rng: random.Random) -> ReviewEvent:

@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 
 import redis.asyncio as aioredis
 
-from workers.common.keys import BusKeys, shard_of
-from workers.common.mapping import StreamSettings
+from workers.common.contract.keys import BusKeys, shard_of
+from workers.common.contract.stream import StreamSettings
 
 WRITE = """
 local prefix, due_at, now_s, max_items = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])

@@ -19,13 +19,14 @@ from typing import Any
 
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
-from workers.common.aio import Backoff, first_of, pause
-from workers.common.connections import connect_amqp
-from workers.common.errors import ServiceUnavailable
-from workers.common.faults import HEALTH, RABBITMQ
-from workers.common.publishing import PUBLISH_ERRORS, Properties, publish_confirmed
-from workers.common.topology import ROUTING_ALL, Topology, dead_letter, declare_topology
-from workers.common.wire import BrokerConfirmation
+from workers.common.contract.errors import ServiceUnavailable
+from workers.common.contract.names import ROUTING_ALL, Topology
+from workers.common.contract.wire import BrokerConfirmation
+from workers.common.runtime.aio import Backoff, first_of, pause
+from workers.common.runtime.amqp import dead_letter, declare_topology
+from workers.common.runtime.connections import connect_amqp
+from workers.common.runtime.faults import HEALTH, RABBITMQ
+from workers.common.runtime.publishing import PUBLISH_ERRORS, Properties, publish_confirmed
 from workers.ws_delivery import metrics, validate
 from workers.ws_delivery.hub import Hub
 from workers.ws_delivery.settings import WsSettings

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
-from workers.common.keys import GatewayKeys
-from workers.common.pubsub import listen
+from workers.common.contract.keys import GatewayKeys
+from workers.common.runtime.pubsub import listen
 
 log = logging.getLogger(__name__)
 

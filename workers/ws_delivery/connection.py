@@ -29,7 +29,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
 
-from workers.common.wire import WebSocketConfirmation
+from workers.common.contract.wire import WebSocketConfirmation
 from workers.ws_delivery import frames, metrics, routes
 from workers.ws_delivery.metrics import CloseReason
 from workers.ws_delivery.outbox import Outbox

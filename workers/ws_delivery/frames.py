@@ -7,7 +7,7 @@ fields. The WebSocket frame header of a server frame (never masked) is written h
 
 from __future__ import annotations
 
-from workers.common.wire import Notification, WebSocketMessage, to_timestamp
+from workers.common.contract.wire import Notification, WebSocketMessage, to_timestamp
 
 Status = WebSocketMessage.NetworkStatus
 OK = WebSocketMessage.OK

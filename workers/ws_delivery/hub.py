@@ -7,7 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from workers.common.wire import BrokerNotification, Notification
+from workers.common.contract.wire import BrokerNotification, Notification
 from workers.ws_delivery import frames, metrics
 from workers.ws_delivery.connection import DeviceConnection
 from workers.ws_delivery.dedup import BROADCAST, Deduplicator

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 
-from workers.common.asgi import listening_socket
-from workers.common.auth import TokenVerifier
-from workers.common.connections import connect_redis
-from workers.common.faults import REDIS
-from workers.common.keys import GatewayKeys
-from workers.common.lifecycle import Room, run_room
+from workers.common.contract.keys import GatewayKeys
+from workers.common.runtime.asgi import listening_socket
+from workers.common.runtime.auth import TokenVerifier
+from workers.common.runtime.connections import connect_redis
+from workers.common.runtime.faults import REDIS
+from workers.common.runtime.lifecycle import Room, run_room
 from workers.ws_delivery import heap
 from workers.ws_delivery.broker import BrokerLink, Confirmations
 from workers.ws_delivery.closer import CloseListener

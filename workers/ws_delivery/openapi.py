@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.common import paths
+from workers.common.contract import paths
 
 _ERROR: dict[str, Any] = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]

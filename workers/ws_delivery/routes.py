@@ -22,10 +22,10 @@ from redis.exceptions import RedisError
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from workers.common import paths
-from workers.common.auth import InvalidToken, Principal, TokenVerifier
-from workers.common.faults import HEALTH, REDIS, temporary
-from workers.common.keys import GatewayKeys, is_valid_id
+from workers.common.contract import paths
+from workers.common.contract.keys import GatewayKeys, is_valid_id
+from workers.common.runtime.auth import InvalidToken, Principal, TokenVerifier
+from workers.common.runtime.faults import HEALTH, REDIS, temporary
 from workers.ws_delivery import metrics, tickets
 from workers.ws_delivery.openapi import OPENAPI
 from workers.ws_delivery.settings import WsSettings

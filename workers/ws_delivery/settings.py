@@ -7,7 +7,7 @@ import resource
 from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from workers.common.settings import BrokerSettings, VerifierSettings
+from workers.common.runtime.settings import BrokerSettings, VerifierSettings
 
 FD_RESERVE = 64
 """Descriptors kept from devices besides Redis's pool: the process's own (stdio, the loop, listening sockets),

@@ -7,7 +7,7 @@ import secrets
 
 import redis.asyncio as aioredis
 
-from workers.common.keys import GatewayKeys
+from workers.common.contract.keys import GatewayKeys
 
 _TICKET = re.compile(r"^[A-Za-z0-9_-]{32}$")
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from google.protobuf.message import DecodeError
 
-from workers.common.errors import InvalidInput
-from workers.common.keys import is_valid_id
-from workers.common.wire import BrokerNotification, Notification
+from workers.common.contract.errors import InvalidInput
+from workers.common.contract.keys import is_valid_id
+from workers.common.contract.wire import BrokerNotification, Notification
 
 MAX_USERS = 10_000
 """core creates a notification for at most this many users."""

@@ -1,4 +1,4 @@
-"""Redis and RabbitMQ connections, each opened with the kernel's retry (`workers.common.retry`) for up to
+"""Redis and RabbitMQ connections, each opened with the kernel's retry (`workers.common.runtime.retry`) for up to
 `NOTIFIER_CONNECT_TIMEOUT_S`; a room's start-up tries again after that, a command gives up.
 
 RabbitMQ connections are robust: aio-pika reconnects on its own and restores the channels, exchanges,
@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
-from workers.common.faults import RABBITMQ, REDIS
-from workers.common.retry import retrying
-from workers.common.settings import CommonSettings
+from workers.common.runtime.faults import RABBITMQ, REDIS
+from workers.common.runtime.retry import retrying
+from workers.common.runtime.settings import CommonSettings
 
 if TYPE_CHECKING:
     from aio_pika.abc import AbstractRobustConnection
@@ -53,13 +53,13 @@ async def connect_redis(url: str, *, timeout_s: float = 30.0, decode: bool = Tru
 
 async def connect_amqp(url: str, *, timeout_s: float = 30.0) -> AbstractRobustConnection:
     """A robust RabbitMQ connection: reconnects by itself after the first connect succeeded. The frames
-    queued in one loop turn leave in one write (see workers/common/amqpwrites.py).
+    queued in one loop turn leave in one write (see workers/common/runtime/amqpwrites.py).
 
     aio-pika is imported here, not with the module: a command that only talks to Redis (`notifier clean`)
     starts without it."""
     import aio_pika
 
-    from workers.common import amqpwrites
+    from workers.common.runtime import amqpwrites
 
     amqpwrites.install()
 

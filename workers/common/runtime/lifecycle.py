@@ -11,11 +11,11 @@ port in use, an unknown host, refused credentials) exits 2 with one line.
 
 On SIGTERM or SIGINT the room stops taking new work (`stop_intake`), finishes what it holds (`drain`) up to
 `NOTIFIER_SHUTDOWN_TIMEOUT_S`, the rest is cancelled, the stack unwinds, and one summary line is logged.
-Temporary errors never reach here: every loop waits them out (`workers.common.retry`). A task that dies
+Temporary errors never reach here: every loop waits them out (`workers.common.runtime.retry`). A task that dies
 of anything else stops the room the same way with exit code 1, so the orchestrator restarts it.
 
 `/readyz` answers 503 until the room started and while a dependency it `needs` is away
-(`workers.common.faults.HEALTH`); `/healthz` answers 200 as long as the process serves.
+(`workers.common.runtime.faults.HEALTH`); `/healthz` answers 200 as long as the process serves.
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from workers.common.aio import Backoff, first_of, pause
-from workers.common.asgi import start_server, stop_server
-from workers.common.errors import InvalidSettings, TemporaryError
-from workers.common.faults import HEALTH, classify, temporary
-from workers.common.gcpauses import observe_gc_pauses
-from workers.common.logs import configure_logging
-from workers.common.ops import ops_app
-from workers.common.settings import CommonSettings
+from workers.common.contract.errors import InvalidSettings, TemporaryError
+from workers.common.runtime.aio import Backoff, first_of, pause
+from workers.common.runtime.asgi import start_server, stop_server
+from workers.common.runtime.faults import HEALTH, classify, temporary
+from workers.common.runtime.gcpauses import observe_gc_pauses
+from workers.common.runtime.logs import configure_logging
+from workers.common.runtime.ops import ops_app
+from workers.common.runtime.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
-from workers.common.faults import HEALTH, REDIS
-from workers.common.retry import retrying
+from workers.common.runtime.faults import HEALTH, REDIS
+from workers.common.runtime.retry import retrying
 
 
 async def listen(

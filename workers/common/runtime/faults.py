@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter, Gauge
 
-from workers.common.errors import InvalidSettings, NotifierError, ServiceUnavailable, TemporaryError
+from workers.common.contract.errors import InvalidSettings, NotifierError, ServiceUnavailable, TemporaryError
 
 log = logging.getLogger(__name__)
 

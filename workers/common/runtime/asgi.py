@@ -14,8 +14,8 @@ from typing import Any
 
 import uvicorn
 
-from workers.common.errors import InvalidSettings
-from workers.common.front import DEFAULT_LIMITS, FrontLimits, server_options
+from workers.common.contract.errors import InvalidSettings
+from workers.common.runtime.front import DEFAULT_LIMITS, FrontLimits, server_options
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ async def start_server(
 ) -> tuple[EmbeddedServer, asyncio.Task[None]]:
     """Start serving `app`; returns once the socket listens. A port that cannot be bound is InvalidSettings
     naming `setting` (uvicorn would exit the process from inside its task instead). Every server has the
-    strict front of `workers.common.front` (header limits and timeouts, a connection cap)."""
+    strict front of `workers.common.runtime.front` (header limits and timeouts, a connection cap)."""
     settings = {"log_level": "warning", "lifespan": "off", "access_log": False, **server_options(limits), **config}
     server = EmbeddedServer(uvicorn.Config(app, host=host, port=port, **settings))
     sock = listening_socket(host=host, port=port, setting=setting or name)

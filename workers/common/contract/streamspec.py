@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from workers.common.errors import InvalidMapping
-from workers.common.keys import ID_PATTERN, is_valid_id
+from workers.common.contract.errors import InvalidMapping
+from workers.common.contract.keys import ID_PATTERN, is_valid_id
 
 MAX_DOCUMENT_BYTES = 3 * 1024 * 1024
 MAX_BRANDS = 10_000

@@ -8,85 +8,15 @@ period. Loading the same content again writes nothing new (idempotent for the co
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
-from workers.common.keys import BusKeys
-from workers.common.streamspec import StreamSpec
-
-VERSION_GRACE_S = 60.0
-"""How long a superseded mapping version stays readable."""
-
-
-@dataclass(frozen=True, slots=True)
-class StreamSettings:
-    window_s: float = 30.0
-    max_items: int = 100
-    stale_after_s: float = 20.0
-    monitor_interval_s: float = 10.0
-
-    @classmethod
-    def from_spec(cls, spec: StreamSpec) -> StreamSettings:
-        return cls(
-            window_s=spec.digest.window_seconds,
-            max_items=spec.digest.max_items,
-            stale_after_s=spec.monitor.stale_after_seconds,
-            monitor_interval_s=spec.monitor.interval_seconds,
-        )
-
-    def as_hash(self) -> dict[str, str]:
-        return {
-            "window_s": repr(self.window_s),
-            "max_items": str(self.max_items),
-            "stale_after_s": repr(self.stale_after_s),
-            "monitor_interval_s": repr(self.monitor_interval_s),
-        }
-
-    @classmethod
-    def from_hash(cls, raw: dict[str, str]) -> StreamSettings:
-        default = cls()
-        return cls(
-            window_s=float(raw.get("window_s", default.window_s)),
-            max_items=int(raw.get("max_items", default.max_items)),
-            stale_after_s=float(raw.get("stale_after_s", default.stale_after_s)),
-            monitor_interval_s=float(raw.get("monitor_interval_s", default.monitor_interval_s)),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Mapping:
-    """One whole version of the mapping."""
-
-    version: str
-    brand_users: dict[str, tuple[str, ...]]
-    user_brands: dict[str, tuple[str, ...]]
-    digest: str = ""
-    meta: dict[str, object] = field(default_factory=dict)
-
-    def is_valid_user(self, user: str) -> bool:
-        return user in self.user_brands
-
-
-EMPTY = Mapping(version="", brand_users={}, user_brands={})
-
-
-@dataclass(frozen=True, slots=True)
-class LoadResult:
-    stream: str
-    version: str
-    brands: int
-    users: int
-    changed: bool
-
-
-def content_digest(spec: StreamSpec) -> str:
-    canonical = json.dumps({b: sorted(u) for b, u in spec.brands.items()}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+from workers.common.contract.keys import BusKeys
+from workers.common.contract.stream import EMPTY, VERSION_GRACE_S, LoadResult, Mapping, StreamSettings, content_digest
+from workers.common.contract.streamspec import StreamSpec
 
 
 async def write_mapping(redis: aioredis.Redis, *, keys: BusKeys, spec: StreamSpec) -> LoadResult:

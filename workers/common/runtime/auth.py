@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import jwt
 
-from workers.common.errors import InvalidInput, PermanentError
-from workers.common.keys import is_valid_id
-from workers.common.settings import AuthSettings
+from workers.common.contract.errors import InvalidInput, PermanentError
+from workers.common.contract.keys import is_valid_id
+from workers.common.runtime.settings import AuthSettings
 
 HMAC_ALGORITHMS = ("HS256", "HS512")
 MAX_TOKEN_BYTES = 8192

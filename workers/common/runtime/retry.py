@@ -17,9 +17,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from workers.common.aio import Backoff, pause, raise_if_cancelled
-from workers.common.errors import InvalidSettings, ServiceUnavailable
-from workers.common.faults import HEALTH, classify, temporary
+from workers.common.contract.errors import InvalidSettings, ServiceUnavailable
+from workers.common.runtime.aio import Backoff, pause, raise_if_cancelled
+from workers.common.runtime.faults import HEALTH, classify, temporary
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """The async idioms every room and the client share, with no client library underneath.
 
 `Backoff` is the one backoff (jittered, capped exponential), `pause` the one stop-aware sleep and
-`first_of` the one "whichever comes first" wait. `workers.common.retry` builds the retry of dependencies
+`first_of` the one "whichever comes first" wait. `workers.common.runtime.retry` builds the retry of dependencies
 on them; the reference client uses them without loading Redis or RabbitMQ clients.
 """
 

@@ -29,17 +29,20 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMess
 from aiormq.abc import FieldTable
 from pamqp.commands import Basic
 
-from workers.common.faults import RABBITMQ
-from workers.common.retry import repeat
+from workers.common.contract.names import (
+    DEAD_LETTER_BODY_BYTES,
+    DEAD_LETTER_MAX_BYTES,
+    DEAD_LETTER_MAX_MESSAGES,
+    DELIVERY_LIMIT,
+    REASON_HEADER,
+    Topology,
+    dead_letter_exchange_for,
+)
+from workers.common.runtime.faults import RABBITMQ
+from workers.common.runtime.retry import repeat
 
 log = logging.getLogger(__name__)
 
-DELIVERY_LIMIT = 5
-"""Redeliveries of one message (quorum queue `x-delivery-limit`) before it is dead-lettered."""
-DEAD_LETTER_MAX_MESSAGES = 10_000
-DEAD_LETTER_MAX_BYTES = 64 * 1024 * 1024
-DEAD_LETTER_BODY_BYTES = 64 * 1024
-REASON_HEADER = "x-notifier-reason"
 DEAD_LETTER_ARGUMENTS: FieldTable = {
     "x-queue-type": "quorum",
     "x-max-length": DEAD_LETTER_MAX_MESSAGES,
@@ -48,58 +51,6 @@ DEAD_LETTER_ARGUMENTS: FieldTable = {
 }
 """Arguments of `notifier.dead`. A broker holding the queue from a release without them refuses the
 declaration (PRECONDITION_FAILED): read what it holds, delete it once, and the rooms declare it bounded."""
-
-
-@dataclass(frozen=True, slots=True)
-class Topology:
-    namespace: str = ""
-
-    def _name(self, base: str) -> str:
-        return f"{self.namespace}{base}"
-
-    @property
-    def reviews_exchange(self) -> str:
-        return self._name("notifier.reviews")
-
-    @property
-    def reviews_queue(self) -> str:
-        return self._name("notifier.reviews")
-
-    @property
-    def reviews_routing_key(self) -> str:
-        return "notifier.reviews"
-
-    @property
-    def notifications_exchange(self) -> str:
-        return self._name("notifier.notifications")
-
-    @property
-    def confirmations_exchange(self) -> str:
-        return self._name("notifier.confirmations")
-
-    @property
-    def confirmations_queue(self) -> str:
-        return self._name("notifier.confirmations")
-
-    @property
-    def confirmations_routing_key(self) -> str:
-        return "notifier.confirmations"
-
-    @property
-    def dead_letter_exchange(self) -> str:
-        return self._name("notifier.dlx")
-
-    @property
-    def dead_letter_queue(self) -> str:
-        return self._name("notifier.dead")
-
-
-ROUTING_NEW = "notification.new"
-ROUTING_UPDATED = "notification.updated"
-ROUTING_DELETED = "notification.deleted"
-ROUTING_ALL = "notification.*"
-ROUTING_BY_STATUS = (ROUTING_NEW, ROUTING_UPDATED, ROUTING_DELETED)
-"""Routing key per `Notification.Status` value (NEW=0, UPDATED=1, DELETED=2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,15 +94,6 @@ async def declare_topology(channel: AbstractChannel, topology: Topology) -> Decl
         dead_letters=dlx,
         dead_queue=dead,
     )
-
-
-def dead_letter_exchange_for(exchange: str) -> str:
-    """The dead-letter exchange of the namespace an exchange's name carries (`<namespace><base name>`)."""
-    plain = Topology()
-    for base in (plain.reviews_exchange, plain.notifications_exchange, plain.confirmations_exchange):
-        if exchange.endswith(base):
-            return Topology(exchange[: -len(base)]).dead_letter_exchange
-    return plain.dead_letter_exchange
 
 
 async def dead_letter(message: AbstractIncomingMessage, *, reason: str, exchange: str = "") -> None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from workers.common.errors import InvalidInput
-from workers.common.keys import is_valid_id
+from workers.common.contract.errors import InvalidInput
+from workers.common.contract.keys import is_valid_id
 
 Kind = Literal["added", "updated", "deleted"]
 KINDS: tuple[Kind, ...] = ("added", "updated", "deleted")

@@ -9,7 +9,7 @@ NotifierError
     ├── InvalidSettings     a room cannot run as configured (a bad setting, a port in use, an unknown host): exit 2
     └── NotFound            the thing asked for does not exist
 
-Client libraries raise their own exceptions; `workers.common.faults.classify` is the one place that maps
+Client libraries raise their own exceptions; `workers.common.runtime.faults.classify` is the one place that maps
 them onto this tree.
 """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from workers.common.pb.notifier.v1.notifier_pb2 import (
+from workers.common.contract.pb.notifier.v1.notifier_pb2 import (
     BrokerConfirmation,
     BrokerNotification,
     Notification,
