@@ -10,7 +10,6 @@ import socket
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
-import aiormq
 import uvloop
 
 from workers.common.contract.names import Topology
@@ -29,10 +28,6 @@ from workers.core.settings import CoreSettings
 from workers.core.store import Store
 from workers.core.tokens import CachingVerifier
 from workers.core.wakeups import Wakeups
-
-aiormq.Connection.FRAME_BUFFER_SIZE = 4096
-"""aiormq lets a connection queue only 10 outgoing frames (a class constant); a batch of publishes then needs a
-loop turn per few messages, and under API load the relay fell far behind. Set before connecting."""
 
 
 class CoreRoom(Room):
