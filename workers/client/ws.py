@@ -32,12 +32,12 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from workers.client.http import CursorExpired, get_ticket, read_feed, websocket_url
 from workers.client.poller import Poller
 from workers.client.state import DeviceState, Key
+from workers.common.contract import closes
 from workers.common.contract.wire import Notification, WebSocketConfirmation, WebSocketMessage
 from workers.common.runtime.aio import Backoff
 
 log = logging.getLogger(__name__)
 
-CLOSE_ADMIN = 4003
 PAGE_LIMIT = 100
 REFRESH_AFTER = 100
 """Frames shown since the last feed read after which the feed is read once (wait 0) to move the cursor on,
@@ -176,7 +176,7 @@ class Listener:
             try:
                 await self._receive(ws)
             except ConnectionClosed as exc:
-                if exc.rcvd is not None and exc.rcvd.code == CLOSE_ADMIN:
+                if exc.rcvd is not None and exc.rcvd.code == closes.ADMIN.code:
                     raise ClosedByAdmin(exc.rcvd.reason or "closed by an admin") from None
                 raise
 

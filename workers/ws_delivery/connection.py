@@ -29,9 +29,10 @@ from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
 
+from workers.common.contract import closes
+from workers.common.contract.closes import Close
 from workers.common.contract.wire import WebSocketConfirmation
 from workers.ws_delivery import frames, metrics, routes
-from workers.ws_delivery.metrics import CloseReason
 from workers.ws_delivery.outbox import Outbox
 from workers.ws_delivery.settings import REFUSING, WsSettings
 
@@ -45,13 +46,6 @@ WIRE_LOG = logging.getLogger("workers.ws_delivery.wire")
 """The sans-I/O protocol logs every open and close at INFO; this room logs its own lines instead."""
 WIRE_LOG.setLevel(logging.WARNING)
 
-CLOSE_UNRESPONSIVE = 4000
-CLOSE_HEARTBEAT = 4001
-CLOSE_LAGGED = 4002
-CLOSE_ADMIN = 4003
-CLOSE_SHUTDOWN = 1001
-CLOSE_TEXT = 1003
-CLOSE_BAD_PROTOBUF = 1007
 BAD_REQUEST = (
     b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\n"
     b'Content-Length: 34\r\n\r\n{"detail": "invalid HTTP request"}'
@@ -98,7 +92,7 @@ class DeviceConnection(asyncio.Protocol):
         self._fragments: bytearray | None = None
         self._awaiting_pong = False
         self._missed_pongs = 0
-        self._close_reason: CloseReason | None = None
+        self._close_reason: str | None = None
         self._resend_timer: asyncio.TimerHandle | None = None
         self._ping_timer: asyncio.TimerHandle | None = None
         self._close_timer: asyncio.TimerHandle | None = None
@@ -115,7 +109,7 @@ class DeviceConnection(asyncio.Protocol):
         return self._awaiting_pong
 
     @property
-    def close_reason(self) -> CloseReason | None:
+    def close_reason(self) -> str | None:
         """Why the server is closing this connection, once it started to."""
         return self._close_reason
 
@@ -166,7 +160,7 @@ class DeviceConnection(asyncio.Protocol):
             self._request_task.cancel()
         if not self.user:
             return
-        reason = self._close_reason or ("client" if self._ws.close_rcvd is not None else "lost")
+        reason = self._close_reason or (closes.BY_DEVICE if self._ws.close_rcvd is not None else closes.LOST)
         metrics.CLOSES.labels(reason).inc()
         self._hub.closed(self)
         log.info("device of user %s disconnected (%s, %d unacknowledged)", self.user, reason, len(self._outbox))
@@ -233,13 +227,13 @@ class DeviceConnection(asyncio.Protocol):
             self._awaiting_pong = False
             self._missed_pongs = 0
         elif opcode is Opcode.TEXT:
-            self.close(CLOSE_TEXT, "text frames are not accepted", why="text_frame")
+            self.close(closes.TEXT_FRAME)
 
     def _on_confirmation(self, data: bytes) -> None:
         try:
             message_id = WebSocketConfirmation.FromString(data).message_id
         except DecodeError:
-            self.close(CLOSE_BAD_PROTOBUF, "undecodable WebSocketConfirmation", why="bad_protobuf")
+            self.close(closes.BAD_PROTOBUF)
             return
         entry = self._outbox.ack(message_id)
         if entry is not None:
@@ -264,7 +258,7 @@ class DeviceConnection(asyncio.Protocol):
         """Queue a whole binary frame; frames of one loop iteration reach the socket in one write."""
         if self._paused:
             if len(self._backlog) >= self._settings.send_buffer:
-                self.close(CLOSE_LAGGED, "lagged: send buffer full", why="lagged")
+                self.close(closes.LAGGED)
             else:
                 self._backlog.append(frame)
             return
@@ -308,7 +302,7 @@ class DeviceConnection(asyncio.Protocol):
             return
         due = self._outbox.collect_due(self._loop.time())
         if due.unresponsive:
-            self.close(CLOSE_UNRESPONSIVE, "unresponsive: messages not acknowledged", why="unresponsive")
+            self.close(closes.UNRESPONSIVE)
             return
         if due.resend:
             metrics.MESSAGES_RESENT.inc(len(due.resend))
@@ -322,7 +316,7 @@ class DeviceConnection(asyncio.Protocol):
         if self._awaiting_pong:
             self._missed_pongs += 1
             if self._missed_pongs >= 2:
-                self.close(CLOSE_HEARTBEAT, "heartbeat timeout: 2 pings unanswered", why="heartbeat")
+                self.close(closes.HEARTBEAT)
                 return
         self._awaiting_pong = True
         self._write_now(frames.PING)
@@ -330,17 +324,17 @@ class DeviceConnection(asyncio.Protocol):
 
     # closing
 
-    def close(self, code: int, reason: str, *, why: CloseReason) -> None:
+    def close(self, close: Close) -> None:
         """Start the closing handshake; the socket is dropped if the device does not answer in time."""
         if self._ws.state is not OPEN or self._close_reason is not None:
             return
-        self._close_reason = why
+        self._close_reason = close.label
         self._backlog.clear()
         self._uncork()
-        self._ws.send_close(code, reason)
+        self._ws.send_close(close.code, close.reason)
         self._flush()
         self._close_timer = self._loop.call_later(self._settings.close_timeout_s, self._abort)
-        log.info("closing device of user %s: %s (%d)", self.user, why, code)
+        log.info("closing device of user %s: %s (%d)", self.user, close.label, close.code)
 
     def _abort(self) -> None:
         if self._transport is not None:

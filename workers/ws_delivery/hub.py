@@ -7,11 +7,11 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
+from workers.common.contract.closes import Close
 from workers.common.contract.wire import BrokerNotification, Notification
 from workers.ws_delivery import frames, metrics
 from workers.ws_delivery.connection import DeviceConnection
 from workers.ws_delivery.dedup import BROADCAST, Deduplicator
-from workers.ws_delivery.metrics import CloseReason
 from workers.ws_delivery.outbox import Pending
 
 log = logging.getLogger(__name__)
@@ -130,16 +130,16 @@ class Hub:
 
     # closes
 
-    def close_user(self, user: str, *, code: int, reason: str, why: CloseReason) -> int:
-        return self._close(tuple(self._by_user.get(user, ())), code=code, reason=reason, why=why)
+    def close_user(self, user: str, close: Close) -> int:
+        return self._close(tuple(self._by_user.get(user, ())), close)
 
-    def close_all(self, *, code: int, reason: str, why: CloseReason) -> int:
-        return self._close(self._all(), code=code, reason=reason, why=why)
+    def close_all(self, close: Close) -> int:
+        return self._close(self._all(), close)
 
     @staticmethod
-    def _close(conns: Iterable[DeviceConnection], *, code: int, reason: str, why: CloseReason) -> int:
+    def _close(conns: Iterable[DeviceConnection], close: Close) -> int:
         count = 0
         for conn in conns:
-            conn.close(code, reason, why=why)
+            conn.close(close)
             count += 1
         return count

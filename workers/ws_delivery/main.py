@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import AsyncExitStack
 
+from workers.common.contract import closes
 from workers.common.contract.keys import GatewayKeys
 from workers.common.runtime.asgi import listening_socket
 from workers.common.runtime.auth import TokenVerifier
@@ -18,7 +19,7 @@ from workers.common.runtime.lifecycle import Room, run_room
 from workers.ws_delivery import heap
 from workers.ws_delivery.broker import BrokerLink, Confirmations
 from workers.ws_delivery.closer import CloseListener
-from workers.ws_delivery.connection import CLOSE_ADMIN, CLOSE_SHUTDOWN, DeviceConnection
+from workers.ws_delivery.connection import DeviceConnection
 from workers.ws_delivery.dedup import Deduplicator
 from workers.ws_delivery.hub import Hub
 from workers.ws_delivery.routes import Router
@@ -48,7 +49,7 @@ class WsDeliveryRoom(Room):
         closer = CloseListener(
             redis=redis,
             keys=GatewayKeys(settings.stream),
-            on_close=lambda user: self.hub.close_user(user, code=CLOSE_ADMIN, reason="closed by an admin", why="admin"),
+            on_close=lambda user: self.hub.close_user(user, closes.ADMIN),
         )
         self.spawn(closer.run(self.stopping), name="admin-closes")
         await closer.subscribed.wait()
@@ -70,7 +71,7 @@ class WsDeliveryRoom(Room):
         await super().stop_intake()
         if self.server is not None:
             self.server.close()
-        self.hub.close_all(code=CLOSE_SHUTDOWN, reason="server shutting down", why="shutdown")
+        self.hub.close_all(closes.SHUTDOWN)
 
     async def drain(self) -> None:
         await self.hub.wait_idle()

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from prometheus_client import Counter, Gauge, Histogram
 
-CloseReason = Literal[
-    "client", "lost", "unresponsive", "heartbeat", "lagged", "text_frame", "bad_protobuf", "admin", "shutdown"
-]
+from workers.common.contract import closes
 
 CONNECTIONS = Gauge("notifier_ws_connections", "Open device WebSocket connections.")
 MESSAGES_SENT = Counter("notifier_ws_messages_sent_total", "Frames sent to devices for the first time.")
@@ -27,7 +23,7 @@ EVENTS = Counter("notifier_ws_events_total", "Notification events consumed, by o
 CONFIRMATIONS = Counter("notifier_ws_confirmations_published_total", "BrokerConfirmations confirmed by the broker.")
 BROKER_CONNECTED = Gauge("notifier_ws_broker_connected", "1 while the RabbitMQ connection is up, else 0.")
 
-for _reason in CloseReason.__args__:  # type: ignore[attr-defined]
+for _reason in closes.LABELS:
     CLOSES.labels(_reason)
 for _outcome in ("delivered", "duplicate", "invalid"):
     EVENTS.labels(_outcome)
