@@ -15,20 +15,19 @@ import asyncio
 import logging
 from collections import deque
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, Protocol
 
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
 from workers.common.contract.errors import ServiceUnavailable
 from workers.common.contract.names import ROUTING_ALL, Topology
-from workers.common.contract.wire import BrokerConfirmation
+from workers.common.contract.wire import BrokerConfirmation, BrokerNotification
 from workers.common.runtime.aio import Backoff, first_of, pause
 from workers.common.runtime.amqp import dead_letter, declare_topology
 from workers.common.runtime.connections import connect_amqp
 from workers.common.runtime.faults import HEALTH, RABBITMQ
 from workers.common.runtime.publishing import PUBLISH_ERRORS, Properties, publish_confirmed
 from workers.ws_delivery import metrics, validate
-from workers.ws_delivery.hub import Hub
 from workers.ws_delivery.settings import WsSettings
 
 log = logging.getLogger(__name__)
@@ -69,8 +68,17 @@ class Confirmations:
         await self._ready.wait()
 
 
+class Deliveries(Protocol):
+    """What the broker side needs of the devices (`hub.Hub` is one): events to deliver, and the broker's
+    state to pass on."""
+
+    def deliver(self, event: BrokerNotification) -> int: ...
+
+    def set_broker(self, *, up: bool) -> None: ...
+
+
 class BrokerLink:
-    def __init__(self, *, settings: WsSettings, hub: Hub, confirmations: Confirmations) -> None:
+    def __init__(self, *, settings: WsSettings, hub: Deliveries, confirmations: Confirmations) -> None:
         self._settings = settings
         self._topology = Topology(settings.amqp_namespace)
         self._hub = hub

@@ -6,11 +6,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from workers.common.contract.closes import Close
 from workers.common.contract.wire import BrokerNotification, Notification
 from workers.ws_delivery import frames, metrics
-from workers.ws_delivery.connection import DeviceConnection
 from workers.ws_delivery.dedup import BROADCAST, Deduplicator
 from workers.ws_delivery.outbox import Pending
 
@@ -20,11 +20,22 @@ Confirm = Callable[[str, str], None]
 """Hands on `(user_id, notification_id)` of an acknowledged NEW notification."""
 
 
+class Device(Protocol):
+    """What the hub needs of a device connection (`connection.DeviceConnection` is one)."""
+
+    @property
+    def user(self) -> str: ...
+
+    def send_message(self, shared: bytes, *, confirm_id: str = "") -> bool: ...
+
+    def close(self, close: Close) -> None: ...
+
+
 class Hub:
     def __init__(self, *, dedup: Deduplicator, confirm: Confirm) -> None:
         self._dedup = dedup
         self._confirm = confirm
-        self._by_user: dict[str, set[DeviceConnection]] = {}
+        self._by_user: dict[str, set[Device]] = {}
         self._count = 0
         self.sockets = 0
         """Open TCP connections of the device port: devices, and upgrades and HTTP requests in progress."""
@@ -40,15 +51,15 @@ class Hub:
     def devices(self, user: str) -> int:
         return len(self._by_user.get(user, ()))
 
-    def connections(self, user: str) -> tuple[DeviceConnection, ...]:
+    def connections(self, user: str) -> tuple[Device, ...]:
         return tuple(self._by_user.get(user, ()))
 
-    def _all(self) -> list[DeviceConnection]:
+    def _all(self) -> list[Device]:
         return [conn for conns in self._by_user.values() for conn in conns]
 
     # connection lifecycle
 
-    def opened(self, conn: DeviceConnection) -> None:
+    def opened(self, conn: Device) -> None:
         self._by_user.setdefault(conn.user, set()).add(conn)
         self._count += 1
         self.opened_total += 1
@@ -57,7 +68,7 @@ class Hub:
         if not self.broker_up:
             self._send([conn], frames.shared_part(now_s=time.time(), status=frames.ERROR))
 
-    def closed(self, conn: DeviceConnection) -> None:
+    def closed(self, conn: Device) -> None:
         conns = self._by_user.get(conn.user)
         if conns is None or conn not in conns:
             return
@@ -69,7 +80,7 @@ class Hub:
         if not self._count:
             self._idle.set()
 
-    def acknowledged(self, conn: DeviceConnection, entry: Pending, *, now: float) -> None:
+    def acknowledged(self, conn: Device, entry: Pending, *, now: float) -> None:
         self.acked_total += 1
         metrics.MESSAGES_ACKED.inc()
         metrics.ACK_LATENCY.observe(now - entry.first_sent)
@@ -87,7 +98,7 @@ class Hub:
         shared = frames.shared_part(now_s=time.time(), notification=frames.notification_part(notification))
         confirm_id = notification.id if notification.status == Notification.NEW else ""
         if event.user_ids:
-            targets: list[DeviceConnection] = []
+            targets: list[Device] = []
             for user in dict.fromkeys(event.user_ids):
                 if self._admit(user, notification):
                     targets.extend(self._by_user.get(user, ()))
@@ -98,7 +109,7 @@ class Hub:
         return self._send(targets, shared, confirm_id=confirm_id)
 
     @staticmethod
-    def _send(conns: Iterable[DeviceConnection], shared: bytes, *, confirm_id: str = "") -> int:
+    def _send(conns: Iterable[Device], shared: bytes, *, confirm_id: str = "") -> int:
         sent = 0
         for conn in conns:
             sent += conn.send_message(shared, confirm_id=confirm_id)
@@ -137,7 +148,7 @@ class Hub:
         return self._close(self._all(), close)
 
     @staticmethod
-    def _close(conns: Iterable[DeviceConnection], close: Close) -> int:
+    def _close(conns: Iterable[Device], close: Close) -> int:
         count = 0
         for conn in conns:
             conn.close(close)
