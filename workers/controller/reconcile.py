@@ -16,12 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
-from pydantic import ValidationError
 
-from workers.common.clikit import stream_name
 from workers.common.contract.errors import InvalidInput, InvalidMapping, ServiceUnavailable
 from workers.common.contract.keys import BusKeys, ControllerKeys
-from workers.common.contract.stream import LoadResult
+from workers.common.contract.stream import LoadResult, is_valid_stream
 from workers.common.contract.streamspec import parse_spec
 from workers.common.runtime.faults import REDIS, temporary
 from workers.common.runtime.mapping_store import delete_mapping, write_mapping
@@ -71,13 +69,12 @@ class Reconciler:
         self._keys = ControllerKeys()
 
     def stream_of(self, owner: Owner) -> str:
-        try:
-            return stream_name(owner.name, self._settings)
-        except ValidationError:
-            raise InvalidMapping(
-                f"metadata.name {owner.name!r} is not a valid stream name (lowercase letters, digits and '-', "
-                "at most 63 characters)"
-            ) from None
+        if is_valid_stream(owner.name):
+            return owner.name
+        raise InvalidMapping(
+            f"metadata.name {owner.name!r} is not a valid stream name (lowercase letters, digits and '-', "
+            "at most 63 characters)"
+        )
 
     async def apply(self, owner: Owner, spec: Mapping[str, Any]) -> LoadResult:
         """Validate `spec` and swap it in as the stream's mapping and settings (idempotent)."""

@@ -12,6 +12,8 @@ from typing import Literal, Self
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workers.common.contract.stream import STREAM_PATTERN
+
 MIN_SECRET_BYTES = 32
 """HS256 wants a key of at least its 256-bit output (RFC 7518 section 3.2)."""
 
@@ -30,7 +32,7 @@ class CommonSettings(BaseSettings):
 
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_shared("REDIS_URL"))
     amqp_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", validation_alias=_shared("AMQP_URL"))
-    stream: str = Field("default", validation_alias=_shared("STREAM"), pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    stream: str = Field("default", validation_alias=_shared("STREAM"), pattern=STREAM_PATTERN)
     jwt_secret: str = Field("", validation_alias=_shared("JWT_SECRET"), repr=False)
     """HMAC key of bearer tokens. No default: core and ws_delivery refuse to start without it (or a public
     key), and only `notifier up` / `notifier demo` make one up, per run."""
