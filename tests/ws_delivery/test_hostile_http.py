@@ -96,7 +96,7 @@ async def test_repeated_headers_are_refused_not_crashed_on(instance: Instance) -
     )
     status, body = status_and_body(raw)
     assert status == 401
-    assert body == {"detail": "bearer token required"}
+    assert body == {"detail": "missing bearer token"}
 
 
 @pytest.mark.parametrize("name", sorted(lenient_tokens(SECRET)))

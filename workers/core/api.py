@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from workers.common.contract import paths
 from workers.common.runtime.aio import first_of
-from workers.common.runtime.auth import InvalidToken, Principal
+from workers.common.runtime.auth import InvalidToken, Principal, bearer_principal
 from workers.common.runtime.faults import HEALTH, REDIS, temporary
 from workers.core import metrics
 from workers.core.middleware import BodyLimit, RequestMetrics, replay
@@ -93,11 +93,8 @@ def _services(request: Request) -> Services:
 
 
 def _verified(services: Services, authorization: str) -> Principal:
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("missing bearer token")
     try:
-        return services.verifier.verify(token.strip())
+        return bearer_principal(services.verifier, authorization)
     except InvalidToken as exc:
         raise _unauthorized(str(exc)) from None
 

@@ -24,7 +24,7 @@ from websockets.http11 import Request, Response
 
 from workers.common.contract import paths
 from workers.common.contract.keys import GatewayKeys, is_valid_id
-from workers.common.runtime.auth import InvalidToken, Principal, TokenVerifier
+from workers.common.runtime.auth import InvalidToken, Principal, TokenVerifier, bearer_principal
 from workers.common.runtime.faults import HEALTH, REDIS, temporary
 from workers.ws_delivery import metrics, tickets
 from workers.ws_delivery.openapi import OPENAPI
@@ -159,10 +159,7 @@ class Router:
         return respond(204)
 
     def _principal(self, request: Request) -> Principal | Response:
-        scheme, _, token = one(request.headers, "Authorization").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return respond(401, {"detail": "bearer token required"}, headers={"WWW-Authenticate": "Bearer"})
         try:
-            return self._verifier.verify(token.strip())
+            return bearer_principal(self._verifier, one(request.headers, "Authorization"))
         except InvalidToken as exc:
             return respond(401, {"detail": str(exc)}, headers={"WWW-Authenticate": "Bearer"})

@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import jwt
 
@@ -44,6 +45,19 @@ class Principal:
 
     def has(self, role: str) -> bool:
         return role in self.roles
+
+
+class Verifier(Protocol):
+    def verify(self, token: str) -> Principal: ...
+
+
+def bearer_principal(verifier: Verifier, authorization: str) -> Principal:
+    """The caller named by an `Authorization: Bearer <JWT>` header; InvalidToken saying why otherwise. The one
+    header parser of core and ws_delivery."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("missing bearer token")
+    return verifier.verify(token.strip())
 
 
 class TokenVerifier:
