@@ -35,7 +35,7 @@ async def test_three_pushers_and_three_pullers_lose_nothing_and_duplicate_nothin
     )
     await write_mapping(redis, keys=keys, spec=spec)
     clients = [aioredis.Redis.from_url(REDIS_URL, decode_responses=True) for _ in range(PUSHERS + PULLERS)]
-    settings = PullerSettings(poll_interval_s=0.01, max_content_bytes=1_000_000, max_ids_per_brand=100_000)
+    settings = PullerSettings(poll_interval_s=0.01, content_limit_bytes=1_000_000, max_ids_per_brand=100_000)
     sinks = [CollectingSink() for _ in range(PULLERS)]
     pullers = [
         Puller(client, keys=keys, sink=sink, settings=settings)

@@ -18,7 +18,6 @@ class PullerSettings(AuthSettings):
     lease_s: float = Field(30.0, gt=0, description="How long a claimed batch is ours before another puller takes it.")
     poll_interval_s: float = Field(0.2, gt=0, le=60, description="How often an idle puller looks for due users.")
     batch_users: int = Field(200, ge=1, le=10_000, description="Due users claimed per bus shard in one cycle.")
-    max_content_bytes: int = Field(4096, ge=256, description="Digest size limit (core's content limit).")
     max_ids_per_brand: int = Field(100, ge=0, description="Review ids listed per brand before cutting.")
     mapping_refresh_s: float = Field(1.0, gt=0, description="How often the mapping pointer is checked.")
     service_id: str = Field("notifier-puller", description="The `sub` of the puller's token towards core.")

@@ -134,7 +134,7 @@ class Puller:
             user=batch.user,
             entries=batch.entries,
             window_end_ms=batch.claimed_ms,
-            max_bytes=self.settings.max_content_bytes,
+            max_bytes=self.settings.content_limit_bytes,
             max_ids_per_brand=self.settings.max_ids_per_brand,
         )
         for doc in docs:

@@ -47,9 +47,6 @@ class WsSettings(BrokerSettings, VerifierSettings):
     """A TCP connection must finish its HTTP request or WebSocket upgrade within this long."""
     close_timeout_s: float = Field(5.0, gt=0)
     """How long a closing connection may take to answer the close frame before the socket is dropped."""
-    content_limit_bytes: int = Field(4096, ge=1)
-    """Largest notification content an event may carry: keep it equal to core's NOTIFIER_CORE_CONTENT_LIMIT_BYTES;
-    a larger event is dead-lettered, never sent to a device."""
     max_frame_bytes: int = Field(4096, ge=64)
     """Largest frame a device may send (acks are a few bytes)."""
     redis_concurrency: int = Field(64, ge=1, le=100)

@@ -7,8 +7,7 @@ would have made it, and anything else is dead-lettered with the reason (DESIGN s
 - the notification is present, its id and every user id match the id pattern, its status is known;
 - UPDATED and DELETED name their users (only NEW may be a broadcast, with no user ids);
 - `created_by` (when set) is an id, `content_type` at most 255 characters, the content at most the
-  content limit (core's `NOTIFIER_CORE_CONTENT_LIMIT_BYTES`, the same value in
-  `NOTIFIER_WS_CONTENT_LIMIT_BYTES`).
+  content limit (`NOTIFIER_CONTENT_LIMIT_BYTES`, the one setting core and the puller read too).
 
 A 0-byte body decodes as a NEW broadcast with an empty id: that is the case the checks exist for.
 """

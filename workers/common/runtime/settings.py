@@ -32,6 +32,19 @@ class CommonSettings(BaseSettings):
 
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_shared("REDIS_URL"))
     amqp_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", validation_alias=_shared("AMQP_URL"))
+    content_limit_bytes: int = Field(
+        4096,
+        ge=256,
+        validation_alias=AliasChoices(
+            "NOTIFIER_CONTENT_LIMIT_BYTES",
+            "NOTIFIER_CORE_CONTENT_LIMIT_BYTES",
+            "NOTIFIER_PULLER_MAX_CONTENT_BYTES",
+            "NOTIFIER_WS_CONTENT_LIMIT_BYTES",
+        ),
+    )
+    """Largest notification content, one setting for every room: core refuses a larger create (413), the puller
+    cuts review ids to fit its digests under it, ws_delivery dead-letters a larger event. The three older
+    per-room names are read as the same setting."""
     stream: str = Field("default", validation_alias=_shared("STREAM"), pattern=STREAM_PATTERN)
     jwt_secret: str = Field("", validation_alias=_shared("JWT_SECRET"), repr=False)
     """HMAC key of bearer tokens. No default: core and ws_delivery refuse to start without it (or a public
