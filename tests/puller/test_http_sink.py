@@ -34,6 +34,8 @@ def mocked(handler: Callable[[httpx.Request], httpx.Response], **options: object
         base_url="http://core.test",
         secret=SECRET,
         service_id="puller-7",
+        role="notifier_produce",
+        roles_claim="realm_access.roles",
         transport=httpx.MockTransport(handler),
         **options,  # type: ignore[arg-type]
     )
@@ -143,7 +145,13 @@ async def test_a_batch_retried_after_core_was_unreachable_is_stored_once(core_ur
     target = urlsplit(core_url)
     batch = [digest("alice", "w1-alice"), digest("bob", "w1-bob")]
     async with TcpProxy(target.hostname or "127.0.0.1", target.port or 80) as proxy:
-        sink = HttpSink(base_url=f"http://127.0.0.1:{proxy.port}", secret=SECRET, service_id="puller")
+        sink = HttpSink(
+            base_url=f"http://127.0.0.1:{proxy.port}",
+            secret=SECRET,
+            service_id="puller",
+            role="notifier_produce",
+            roles_claim="realm_access.roles",
+        )
         await proxy.cut()
         with pytest.raises(TemporaryError):
             await sink.deliver(batch)

@@ -50,7 +50,12 @@ async def sink(redis: aioredis.Redis, stream: str) -> AsyncIterator[CollectingSi
 def consumer(redis: aioredis.Redis, stream: str) -> BatchConsumer:
     keys = BusKeys(stream)
     return BatchConsumer(
-        redis, keys=keys, mapping=MappingCache(redis, keys=keys, refresh_s=0.1), batch_size=100, linger_s=0
+        redis,
+        keys=keys,
+        mapping=MappingCache(redis, keys=keys, refresh_s=0.1),
+        batch_size=100,
+        linger_s=0,
+        horizon_s=300.0,
     )
 
 

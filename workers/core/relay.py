@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 from aio_pika.abc import AbstractChannel
 from redis.exceptions import RedisError, ResponseError
 
+from workers.common.contract.names import PERSISTENT
 from workers.common.runtime.aio import pause
 from workers.common.runtime.faults import HEALTH, RABBITMQ, REDIS, temporary
 from workers.common.runtime.publishing import Properties, publish_confirmed
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 
 GROUP = "relay"
 CONTENT_TYPE = "application/x-protobuf"
-PERSISTENT = 2
 MAX_BATCH_FACTOR = 8
 """A relay that is behind reads up to this many times `relay_batch` at once (a cycle costs the same loop turns)."""
 MAX_IN_FLIGHT = 64

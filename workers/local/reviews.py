@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import aio_pika
 from aio_pika.abc import AbstractExchange
 
-from workers.common.contract.names import Topology
+from workers.common.contract.names import PERSISTENT, Topology
 from workers.common.contract.wire import ReviewEvent, to_timestamp
 
 TICK_S = 0.02
@@ -73,7 +73,7 @@ class ReviewSource:
         await asyncio.gather(
             *(
                 self.exchange.publish(
-                    aio_pika.Message(event.SerializeToString(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    aio_pika.Message(event.SerializeToString(), delivery_mode=PERSISTENT),
                     routing_key=self.topology.reviews_routing_key,
                 )
                 for event in events

@@ -45,7 +45,7 @@ class BatchConsumer:
         mapping: MappingCache,
         batch_size: int,
         linger_s: float,
-        horizon_s: float = 300.0,
+        horizon_s: float,
     ) -> None:
         self._redis = redis
         self._keys = keys

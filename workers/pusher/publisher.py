@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import aio_pika
 from aio_pika.abc import AbstractExchange
 
-from workers.common.contract.names import Topology
+from workers.common.contract.names import PERSISTENT, Topology
 from workers.common.contract.wire import ReviewEvent, to_timestamp
 
 
@@ -47,7 +47,7 @@ async def publish_events(
         nonlocal confirmed
         try:
             await exchange.publish(
-                aio_pika.Message(event.SerializeToString(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                aio_pika.Message(event.SerializeToString(), delivery_mode=PERSISTENT),
                 routing_key=topology.reviews_routing_key,
             )
             confirmed += 1

@@ -69,7 +69,7 @@ async def append_entries(
     settings: StreamSettings,
     now_s: float,
     pushed: Mapping[int, Sequence[str]] | None = None,
-    horizon_s: float = 300.0,
+    horizon_s: float | None = None,
 ) -> int:
     """Append each user's entries and mark the `pushed` event keys (by shard); wakes idle pullers when users
     became due. Returns the number of entries written."""
@@ -78,9 +78,11 @@ async def append_entries(
     shards: dict[int, list[str]] = defaultdict(list)
     for user in by_user:
         shards[shard_of(user)].append(user)
-    now_ms = int(now_s * 1000)
-    cut_ms = now_ms - int(horizon_s * 1000)
     marks = pushed or {}
+    if marks and horizon_s is None:
+        raise ValueError("marking pushed event keys needs the redelivery horizon")
+    now_ms = int(now_s * 1000)
+    cut_ms = now_ms - int((horizon_s or 0.0) * 1000)
     script = redis.register_script(WRITE)
     pipe = redis.pipeline(transaction=False)
     for shard, users in shards.items():

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
 
 from workers.common.contract.errors import ServiceUnavailable
-from workers.common.contract.names import ROUTING_ALL, Topology
+from workers.common.contract.names import PERSISTENT, ROUTING_ALL, Topology
 from workers.common.contract.wire import BrokerConfirmation, BrokerNotification
 from workers.common.runtime.aio import Backoff, first_of, pause
 from workers.common.runtime.amqp import dead_letter, declare_topology
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 BATCH = 256
 """Confirmations published concurrently before their broker confirms are awaited."""
 PUBLISH_TIMEOUT_S = 10.0
-PERSISTENT = Properties(delivery_mode=2)
+DURABLE = Properties(delivery_mode=PERSISTENT)
 
 
 class Confirmations:
@@ -192,7 +192,7 @@ class BrokerLink:
         failures = await publish_confirmed(
             self._channel,
             self._topology.confirmations_exchange,
-            [(body, key, PERSISTENT) for body in batch],
+            [(body, key, DURABLE) for body in batch],
             timeout_s=PUBLISH_TIMEOUT_S,
         )
         failed = [body for body, failure in zip(batch, failures, strict=True) if failure is not None]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+PERSISTENT = 2
+"""AMQP delivery mode of every message Notifier publishes: the durable paths keep messages across a broker
+restart, and one spelling serves the relay, the pusher, ws_delivery and the dead letters."""
 DELIVERY_LIMIT = 5
 """Redeliveries of one message (quorum queue `x-delivery-limit`) before it is dead-lettered."""
 

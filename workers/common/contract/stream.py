@@ -7,7 +7,13 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from workers.common.contract.streamspec import StreamSpec
+from workers.common.contract.streamspec import (
+    DEFAULT_MAX_ITEMS,
+    DEFAULT_MONITOR_INTERVAL_S,
+    DEFAULT_STALE_AFTER_S,
+    DEFAULT_WINDOW_S,
+    StreamSpec,
+)
 
 STREAM_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 """A stream name: a DNS label (it is a NotificationStream's metadata.name and part of every key)."""
@@ -23,10 +29,10 @@ VERSION_GRACE_S = 60.0
 
 @dataclass(frozen=True, slots=True)
 class StreamSettings:
-    window_s: float = 30.0
-    max_items: int = 100
-    stale_after_s: float = 20.0
-    monitor_interval_s: float = 10.0
+    window_s: float = DEFAULT_WINDOW_S
+    max_items: int = DEFAULT_MAX_ITEMS
+    stale_after_s: float = DEFAULT_STALE_AFTER_S
+    monitor_interval_s: float = DEFAULT_MONITOR_INTERVAL_S
 
     @classmethod
     def from_spec(cls, spec: StreamSpec) -> StreamSettings:

@@ -23,6 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from workers.common.contract.errors import InvalidMapping
 from workers.common.contract.keys import ID_PATTERN, is_valid_id
 
+DEFAULT_WINDOW_S = 30.0
+DEFAULT_MAX_ITEMS = 100
+DEFAULT_STALE_AFTER_S = 20.0
+DEFAULT_MONITOR_INTERVAL_S = 10.0
+"""A stream's defaults, declared once: the spec, the settings read from Redis and (as literals a test checks)
+the CRD's `default:`s and the chart's values take them."""
 MAX_DOCUMENT_BYTES = 3 * 1024 * 1024
 MAX_BRANDS = 10_000
 MAX_USERS_PER_BRAND = 10_000
@@ -36,13 +42,13 @@ class _Spec(BaseModel):
 
 
 class DigestSpec(_Spec):
-    window_seconds: float = Field(30.0, alias="windowSeconds", ge=0, le=86_400)
-    max_items: int = Field(100, alias="maxItems", ge=1, le=100_000)
+    window_seconds: float = Field(DEFAULT_WINDOW_S, alias="windowSeconds", ge=0, le=86_400)
+    max_items: int = Field(DEFAULT_MAX_ITEMS, alias="maxItems", ge=1, le=100_000)
 
 
 class MonitorSpec(_Spec):
-    stale_after_seconds: float = Field(20.0, alias="staleAfterSeconds", ge=1, le=604_800)
-    interval_seconds: float = Field(10.0, alias="intervalSeconds", ge=1, le=3_600)
+    stale_after_seconds: float = Field(DEFAULT_STALE_AFTER_S, alias="staleAfterSeconds", ge=1, le=604_800)
+    interval_seconds: float = Field(DEFAULT_MONITOR_INTERVAL_S, alias="intervalSeconds", ge=1, le=3_600)
 
 
 class StreamSpec(_Spec):

@@ -34,6 +34,7 @@ from workers.common.contract.names import (
     DEAD_LETTER_MAX_BYTES,
     DEAD_LETTER_MAX_MESSAGES,
     DELIVERY_LIMIT,
+    PERSISTENT,
     REASON_HEADER,
     Topology,
     dead_letter_exchange_for,
@@ -115,7 +116,7 @@ async def dead_letter(message: AbstractIncomingMessage, *, reason: str, exchange
         body = body[:DEAD_LETTER_BODY_BYTES]
         headers["x-notifier-truncated"] = True
     properties = Basic.Properties(
-        headers=headers, delivery_mode=2, message_id=message.message_id, content_type=message.content_type
+        headers=headers, delivery_mode=PERSISTENT, message_id=message.message_id, content_type=message.content_type
     )
     target = exchange or dead_letter_exchange_for(message.exchange or "")
     await message.channel.basic_publish(body, exchange=target, routing_key="", properties=properties)

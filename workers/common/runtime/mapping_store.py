@@ -101,7 +101,7 @@ async def delete_mapping(redis: aioredis.Redis, *, keys: BusKeys) -> int:
 class MappingCache:
     """A reader's copy of the mapping, refreshed when the pointer moves (checked at most every `refresh_s`)."""
 
-    def __init__(self, redis: aioredis.Redis, *, keys: BusKeys, refresh_s: float = 1.0) -> None:
+    def __init__(self, redis: aioredis.Redis, *, keys: BusKeys, refresh_s: float) -> None:
         self._redis = redis
         self._keys = keys
         self._refresh_s = refresh_s
