@@ -19,8 +19,8 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.k8s import generate
-from tests.k8s.chart import (
+from tools import manifests as generate
+from tools.chart import (
     ALL_ON,
     CHART,
     CONNECTIONS,
@@ -41,7 +41,7 @@ from tests.k8s.chart import (
     validate,
     validate_builtin,
 )
-from tests.k8s.tools import ROOT
+from tools.k8s_tools import ROOT
 from workers.common.contract.streamspec import parse_spec
 
 VARIANTS = {"default": CONNECTIONS, "all-on": ("-f", str(ALL_ON))}

