@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import signal
 from typing import Annotated, Any
 
 import httpx
@@ -87,6 +88,7 @@ def listen(
         state.cursor = cursor
 
     async def main() -> int:
+        stop_on_signals()
         async with httpx.AsyncClient(timeout=10) as http:
             listener = Listener(
                 ws_url=ws_url,
@@ -100,12 +102,24 @@ def listen(
 
     try:
         asyncio.run(main())
+    except asyncio.CancelledError:  # stopped by a signal
+        raise typer.Exit(0) from None
     except ClosedByAdmin as exc:
         raise fail(f"connection closed by an admin: {exc}") from None
     except httpx.HTTPStatusError as exc:
         raise fail(f"ws_delivery refused the token: HTTP {exc.response.status_code}") from None
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM stop the listener cleanly (exit 0) whatever dispositions the process inherited: a
+    process started in the background by a shell ignores SIGINT, and Python then never raises KeyboardInterrupt."""
+    main = asyncio.current_task()
+    assert main is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, main.cancel)
 
 
 def _subject(token: str) -> str:
