@@ -101,6 +101,10 @@ async def test_up_serves_every_room_until_sigterm_and_then_stops_them_cleanly(
         assert process.returncode == 0, printed + rest.decode()
         assert "5 of 5 processes stopped cleanly" in rest.decode()
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        if process.returncode is None:  # a failed assertion: `up` still stops the rooms it started
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), 60)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
