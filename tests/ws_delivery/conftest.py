@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -19,7 +20,8 @@ import websockets
 from aio_pika.abc import AbstractRobustConnection
 from websockets.asyncio.client import ClientConnection
 
-from tests.conftest import AMQP_URL, REDIS_URL, take_bodies
+from tests.conftest import AMQP_URL, REDIS_URL, free_port, take_bodies
+from tests.processes import RoomProcess, start_room
 from workers.client.http import get_ticket, websocket_url
 from workers.common.contract.names import ROUTING_BY_STATUS, Topology
 from workers.common.contract.wire import (
@@ -181,3 +183,22 @@ class Bus:
 @pytest.fixture
 def bus(amqp: AbstractRobustConnection, topology: Topology) -> Bus:
     return Bus(amqp, topology)
+
+
+@pytest.fixture
+async def ws_process(
+    env: dict[str, str], redis: object, amqp: AbstractRobustConnection, tmp_path: Path
+) -> AsyncIterator[tuple[RoomProcess, str]]:
+    """`python -m workers.ws_delivery` as operators run it, ready; the process and its HTTP base URL."""
+    port = free_port()
+    room = start_room(
+        "ws_delivery",
+        env={**env, "NOTIFIER_HTTP_PORT": str(port), "NOTIFIER_JWT_SECRET": SECRET},
+        log_dir=tmp_path,
+        ops_port=free_port(),
+    )
+    try:
+        await room.wait_ready()
+        yield room, f"http://127.0.0.1:{port}"
+    finally:
+        room.kill()

@@ -3,38 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from aio_pika.abc import AbstractRobustConnection
 
 from tests.common.schema_fuzz import fuzz
-from tests.conftest import free_port
-from tests.processes import start_room
-from tests.ws_delivery.conftest import SECRET, token
+from tests.processes import RoomProcess
+from tests.ws_delivery.conftest import token
 
 CASES = 25
 """Generated cases per operation and role (valid and invalid mixed): about 225 requests in all."""
 
 
 @pytest.fixture
-async def ws_url(
-    env: dict[str, str], redis: object, amqp: AbstractRobustConnection, tmp_path: Path
-) -> AsyncIterator[str]:
-    """A ws_delivery process as operators run it; its HTTP base URL."""
-    port = free_port()
-    room = start_room(
-        "ws_delivery",
-        env={**env, "NOTIFIER_HTTP_PORT": str(port), "NOTIFIER_JWT_SECRET": SECRET},
-        log_dir=tmp_path,
-        ops_port=free_port(),
-    )
-    try:
-        await room.wait_ready()
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        room.kill()
+def ws_url(ws_process: tuple[RoomProcess, str]) -> str:
+    return ws_process[1]
 
 
 async def test_generated_requests_as_every_role_get_no_5xx_and_only_documented_statuses(ws_url: str) -> None:
