@@ -23,10 +23,14 @@ from workers.local.stack import free_port
 
 
 class RedisServer:
-    def __init__(self, directory: Path, *, port: int = 0, fsync: str = "everysec") -> None:
+    def __init__(
+        self, directory: Path, *, port: int = 0, fsync: str = "everysec", options: dict[str, str] | None = None
+    ) -> None:
         self.directory = directory
         self.port = port or free_port()
         self.fsync = fsync
+        self.options = options or {}
+        """More `redis-server` options (`cluster-enabled` and the like)."""
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -51,6 +55,7 @@ class RedisServer:
             "save": "",
             "daemonize": "no",
             "logfile": str(self.directory / "redis.log"),
+            **self.options,
         }
         command = [binary, *(part for name, value in options.items() for part in (f"--{name}", value))]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
