@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from tests.bench.bus import cleanup, puller_drain
 from tests.bench.harness import Bench, Row
 from tests.conftest import REDIS_URL
-from tests.processes import ROOT
+from tests.support.processes import ROOT
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.streamspec import parse_spec
 from workers.common.runtime.mapping_store import write_mapping

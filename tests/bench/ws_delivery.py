@@ -33,7 +33,7 @@ import redis.asyncio as aioredis
 from tests.bench.harness import Bench, Row
 from tests.bench.http import http_request, open_loop
 from tests.conftest import AMQP_URL, REDIS_URL, free_port, room_env
-from tests.processes import ROOT
+from tests.support.processes import ROOT
 from tests.ws_delivery import devices
 from workers.common.contract import paths
 from workers.common.contract.names import ROUTING_BY_STATUS, Topology

@@ -6,8 +6,8 @@ import time
 
 import redis.asyncio as aioredis
 
-from tests.bus import indexed
-from tests.processes import notifier
+from tests.support.bus import indexed
+from tests.support.processes import notifier
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.streamspec import parse_spec
 from workers.common.runtime.mapping_store import read_settings, write_mapping

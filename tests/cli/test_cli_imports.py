@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from tests.conftest import REDIS_URL
-from tests.processes import ROOT, clean_env
+from tests.support.processes import ROOT, clean_env
 
 PROBE = """
 import json, sys

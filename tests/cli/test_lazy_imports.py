@@ -15,7 +15,7 @@ import pytest
 import typer
 
 from tests.conftest import free_port, room_env
-from tests.processes import ROOT, RoomProcess, clean_env
+from tests.support.processes import ROOT, RoomProcess, clean_env
 from workers.cli.main import COMMANDS, ROOMS
 
 ROOM_PACKAGES = set(ROOMS.values())

@@ -7,7 +7,7 @@ import time
 import redis.asyncio as aioredis
 
 from tests.conftest import REDIS_URL
-from tests.processes import clean_env, notifier
+from tests.support.processes import clean_env, notifier
 from workers.common.contract.entries import make_entry
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.streamspec import parse_spec

@@ -16,7 +16,7 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from tests.conftest import AMQP_URL, REDIS_URL
-from tests.processes import ROOT
+from tests.support.processes import ROOT
 from tests.ws_delivery.conftest import SECRET, Bus, bus, http, start_instance, token, wait_until, ws_settings
 from workers.core.main import CoreRoom
 from workers.core.settings import CoreSettings

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.processes import ROOT, clean_env
+from tests.support.processes import ROOT, clean_env
 from workers.local.stack import free_port
 
 

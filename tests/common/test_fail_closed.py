@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from tests.core.processes import ROOT
-from tests.processes import clean_env
+from tests.support.processes import clean_env
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import pytest
 
 from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import AMQP_URL, REDIS_URL, room_env
-from tests.processes import ROOT, RoomProcess, clean_env, metric_value, start_room
+from tests.support.processes import ROOT, RoomProcess, clean_env, metric_value, start_room
 from workers.local.stack import free_port
 
 pytestmark = pytest.mark.timeout(120)

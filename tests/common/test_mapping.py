@@ -7,7 +7,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from tests.processes import notifier
+from tests.support.processes import notifier
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.streamspec import parse_spec
 from workers.common.runtime.mapping_store import delete_mapping, read_mapping, read_settings, write_mapping

@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.common.test_streamspec import STREAM_YAML
-from tests.processes import notifier
+from tests.support.processes import notifier
 from workers.common.contract.errors import InvalidMapping
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.streamspec import MAX_DOCUMENT_BYTES, parse_document

@@ -27,7 +27,7 @@ import yaml
 
 from tests.conftest import REDIS_URL
 from tests.controller.emulator import ApiServer, BackgroundServers
-from tests.rooms import running_room
+from tests.support.rooms import running_room
 from workers.common.contract.keys import ControllerKeys
 from workers.common.contract.streamspec import API_GROUP, API_VERSION
 from workers.controller.kube import PLURAL

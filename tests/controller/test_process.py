@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from tests.conftest import REDIS_URL, free_port
 from tests.controller.conftest import Cluster
 from tests.controller.test_controller import SPEC
-from tests.processes import metric_value, start_room
+from tests.support.processes import metric_value, start_room
 from workers.common.contract.keys import BusKeys
 from workers.common.runtime.mapping_store import read_mapping
 

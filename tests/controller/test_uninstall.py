@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from tests.controller.conftest import Cluster, eventually
 from tests.controller.test_controller import SPEC
-from tests.processes import ROOT
+from tests.support.processes import ROOT
 from workers.common.contract.keys import BusKeys, ControllerKeys
 from workers.common.runtime.mapping_store import read_mapping
 from workers.controller import uninstall

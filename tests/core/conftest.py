@@ -12,7 +12,7 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from tests.conftest import AMQP_URL, REDIS_URL
-from tests.rooms import running_room
+from tests.support.rooms import running_room
 from workers.common.contract.names import ROUTING_ALL, Topology
 from workers.common.contract.wire import BrokerNotification
 from workers.common.runtime.amqp import declare_topology

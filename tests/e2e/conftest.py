@@ -18,8 +18,8 @@ import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
 
-from tests.bus import indexed
 from tests.conftest import AMQP_URL, REDIS_URL
+from tests.support.bus import indexed
 from workers.common.contract.streamspec import StreamSpec, parse_spec
 from workers.common.runtime.settings import BrokerSettings
 from workers.local.devices import Device, DigestView

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
 
 from tests.conftest import AMQP_URL, REDIS_URL, delete_topology
-from tests.processes import ROOT, clean_env, notifier
+from tests.support.processes import ROOT, clean_env, notifier
 from workers.common.contract.names import Topology
 from workers.common.runtime.auth import mint_token
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from tests.processes import ROOT
+from tests.support.processes import ROOT
 from workers.local.stack import RoomAddress
 
 VERSION = re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)  # type: ignore[union-attr]

@@ -7,7 +7,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from tests.conftest import free_port
-from tests.processes import metric_value, notifier, start_room
+from tests.support.processes import metric_value, notifier, start_room
 from workers.common.contract.keys import BusKeys
 
 STREAM_FILE = """

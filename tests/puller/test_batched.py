@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from redis.crc import key_slot
 
 from tests.puller.collect import CollectingSink
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 from workers.common.contract.entries import make_entry
 from workers.common.contract.keys import BUS_SHARDS, BusKeys, shard_of
 from workers.common.contract.streamspec import parse_spec

@@ -8,9 +8,9 @@ from collections import Counter
 
 import redis.asyncio as aioredis
 
-from tests.bus import indexed
 from tests.conftest import REDIS_URL
 from tests.puller.collect import CollectingSink
+from tests.support.bus import indexed
 from workers.common.contract.entries import make_entry
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.streamspec import parse_spec

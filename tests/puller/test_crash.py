@@ -11,9 +11,9 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from tests.bus import indexed
-from tests.processes import ROOT
 from tests.puller.collect import CollectingSink
+from tests.support.bus import indexed
+from tests.support.processes import ROOT
 from workers.common.contract.entries import make_entry
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.streamspec import parse_spec

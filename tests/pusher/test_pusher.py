@@ -12,9 +12,9 @@ import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
 
-from tests.bus import indexed
 from tests.conftest import free_port, take_bodies
-from tests.processes import RoomProcess, metric_value, notifier, start_room
+from tests.support.bus import indexed
+from tests.support.processes import RoomProcess, metric_value, notifier, start_room
 from workers.common.contract.entries import decode
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.names import Topology

@@ -16,9 +16,9 @@ import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
-from tests.bus import indexed
 from tests.puller.collect import CollectingSink
 from tests.pusher.test_pusher import event, publish
+from tests.support.bus import indexed
 from workers.common.contract.keys import BusKeys, shard_of
 from workers.common.contract.names import Topology
 from workers.common.contract.stream import StreamSettings

@@ -10,8 +10,8 @@ from aio_pika.abc import AbstractRobustConnection
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.conftest import take_messages
-from tests.processes import RoomProcess
 from tests.pusher.test_pusher import event, publish, pusher, wait_until
+from tests.support.processes import RoomProcess
 from workers.common.contract.entries import decode
 from workers.common.contract.errors import InvalidInput
 from workers.common.contract.keys import BusKeys

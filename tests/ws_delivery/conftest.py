@@ -21,7 +21,7 @@ from aio_pika.abc import AbstractRobustConnection
 from websockets.asyncio.client import ClientConnection
 
 from tests.conftest import AMQP_URL, REDIS_URL, free_port, take_bodies
-from tests.processes import RoomProcess, start_room
+from tests.support.processes import RoomProcess, start_room
 from workers.client.http import get_ticket, websocket_url
 from workers.common.contract.names import ROUTING_BY_STATUS, Topology
 from workers.common.contract.wire import (

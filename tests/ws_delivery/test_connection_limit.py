@@ -25,7 +25,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
 from tests.conftest import free_port
-from tests.processes import ROOT, RoomProcess, metric_value
+from tests.support.processes import ROOT, RoomProcess, metric_value
 from tests.ws_delivery.conftest import SECRET, token
 from workers.client.http import get_ticket, websocket_url
 from workers.common.contract import paths

@@ -8,7 +8,7 @@ import signal
 import httpx
 import websockets
 
-from tests.processes import RoomProcess
+from tests.support.processes import RoomProcess
 from tests.ws_delivery.conftest import Bus, ack, notification, receive, token
 from workers.client.http import get_ticket, websocket_url
 

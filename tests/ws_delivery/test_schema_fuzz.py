@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from tests.common.schema_fuzz import fuzz
-from tests.processes import RoomProcess
+from tests.support.processes import RoomProcess
 from tests.ws_delivery.conftest import token
 
 CASES = 25
