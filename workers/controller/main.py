@@ -22,11 +22,10 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import kopf
-import redis.asyncio as aioredis
 
 from workers.common.contract.errors import ServiceUnavailable
 from workers.common.runtime.aio import Backoff
-from workers.common.runtime.connections import redacted
+from workers.common.runtime.connections import redacted, redis_client
 from workers.common.runtime.lifecycle import Room, run_room
 from workers.common.runtime.retry import retrying
 from workers.controller.handlers import Context, build_registry
@@ -73,7 +72,7 @@ class ControllerRoom(Room):
         kopf_objects = logging.getLogger("kopf.objects")
         kopf_objects.setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
         # No connect-and-ping here: while Redis is down the controller still runs and says so in each status.
-        redis = aioredis.Redis.from_url(
+        redis = redis_client(
             settings.redis_url,
             decode_responses=True,
             socket_timeout=settings.redis_timeout_s,

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import RedisError
+
+from workers.common.runtime.scripts import run_scripts
 
 Call = tuple[Any, Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
 
@@ -35,29 +37,15 @@ class ScriptBatcher:
     async def _send(self) -> None:
         batch, self._queued = self._queued, []
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for script, keys, args, _ in batch:
-                    pipe.evalsha(script.sha, len(keys), *keys, *args)
-                results = await pipe.execute(raise_on_error=False)
-            for (script, keys, args, future), result in zip(batch, results, strict=True):
-                if isinstance(result, NoScriptError):  # Redis restarted or flushed its scripts: load and retry
-                    _settle(future, await _alone(script, keys, args))
-                else:
-                    _settle(future, result)
+            results = await run_scripts(self.redis, [(script, keys, args) for script, keys, args, _ in batch])
+            for (*_, future), result in zip(batch, results, strict=True):
+                _settle(future, result)
         except RedisError as exc:
             for *_, future in batch:
                 _settle(future, exc)
         finally:
             for *_, future in batch:
                 _settle(future, RuntimeError("script call abandoned"))
-
-
-async def _alone(script: Any, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-    """One call on its own (the script loads itself first): its result, or the Redis error it raised."""
-    try:
-        return await script(keys=keys, args=args)
-    except ResponseError as exc:
-        return exc
 
 
 def _settle(future: asyncio.Future[Any], result: Any) -> None:

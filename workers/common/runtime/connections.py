@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
@@ -34,11 +34,56 @@ def redacted(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+"""`NOTIFIER_REDIS_URL` schemes of a Redis Cluster: `redis+cluster://[user:password@]host:port[,host:port...]`
+(`rediss+cluster://` with TLS). The listed nodes are where the client starts; it learns the rest of the cluster
+from them. `redis://` and `rediss://` name a single node, as redis-py reads them."""
+
+
+def is_cluster_url(url: str) -> bool:
+    return urlsplit(url).scheme in CLUSTER_SCHEMES
+
+
+def cluster_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
+    """A cluster URL as a single-node URL redis-py reads (credentials, TLS, options) and its start nodes.
+
+    Raises ValueError for a node without a port or a database other than 0 (a cluster has only database 0)."""
+    parts = urlsplit(url)
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    nodes: list[tuple[str, int]] = []
+    for node in hosts.split(","):
+        host, sep, port = node.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"a Redis Cluster node needs host:port, got {node!r}")
+        nodes.append((host.strip("[]"), int(port)))
+    if parts.path.strip("/") not in ("", "0"):
+        raise ValueError("a Redis Cluster has only database 0")
+    netloc = f"{credentials}@{hosts.split(',')[0]}" if credentials else hosts.split(",")[0]
+    single = parts._replace(scheme=CLUSTER_SCHEMES[parts.scheme], netloc=netloc, path="").geturl()
+    return single, nodes
+
+
+def redis_client(url: str, **options: Any) -> aioredis.Redis:
+    """A Redis client for `url`, not yet connected: redis-py's cluster client for a cluster URL, else its
+    single-node client. Both serve the commands, scripts, pipelines and pub/sub Notifier uses; every script
+    and transaction touches the keys of one hash slot (workers/common/contract/keys.py), which is what the
+    cluster client needs. `options` go to both (timeouts, `decode_responses`)."""
+    if not is_cluster_url(url):
+        return aioredis.Redis.from_url(url, **options)
+    from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+    single, nodes = cluster_nodes(url)
+    options.pop("health_check_interval", None)
+    client = RedisCluster.from_url(single, startup_nodes=[ClusterNode(h, p) for h, p in nodes], **options)
+    # The rooms are typed against the single-node client; the cluster client answers the same commands.
+    return cast(aioredis.Redis, client)
+
+
 async def connect_redis(url: str, *, timeout_s: float = 30.0, decode: bool = True) -> aioredis.Redis:
-    """A Redis client whose server answered PING."""
+    """A Redis client (a single node or a cluster, by the URL's scheme) whose server answered PING."""
 
     async def attempt() -> aioredis.Redis:
-        client = aioredis.Redis.from_url(url, decode_responses=decode, health_check_interval=30)
+        client = redis_client(url, decode_responses=decode, health_check_interval=30)
         try:
             await client.ping()
         except BaseException:
