@@ -8,6 +8,7 @@ import typer
 
 from workers.cleaner.purge import Purger, Removal
 from workers.common.clikit import StreamOption, fail, print_lines, run, stream_name
+from workers.common.contract.errors import NotFound
 from workers.common.contract.keys import ID_PATTERN, BusKeys, is_valid_id
 from workers.common.runtime.connections import redis_session
 from workers.common.runtime.settings import CommonSettings
@@ -40,7 +41,7 @@ def clean(
 
     removals = run(go())
     if user is not None and not removals[0].found:
-        raise fail(f"user {user} has no data in stream {keys.stream}")
+        raise NotFound(f"user {user} has no data in stream {keys.stream}")
     lines = [removal.describe() for removal in removals]
     if invalid:
         verb = "would remove" if dry_run else "removed"
