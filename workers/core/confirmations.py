@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Iterator
 
 from aio_pika.abc import AbstractIncomingMessage
 from google.protobuf.message import DecodeError
@@ -22,7 +21,7 @@ from workers.common.contract.keys import is_valid_id
 from workers.common.contract.wire import BrokerConfirmation
 from workers.common.runtime.aio import Backoff, pause
 from workers.common.runtime.faults import HEALTH, REDIS, temporary
-from workers.common.runtime.publishing import PUBLISH_ERRORS
+from workers.common.runtime.settling import Settler
 from workers.core import metrics
 from workers.core.store import Store
 
@@ -52,8 +51,8 @@ class Confirmations:
     second cost a few acks, not a thousand. A batch waits `linger_s` for more to arrive once its first is
     there: at a thousand confirmations a second that takes a third off the consumer's CPU, and a
     confirmation only marks delivery state, so nobody waits for it. Only one batch is in flight, so an ack
-    never covers a message still being handled, and a rejected or requeued message is settled before the
-    ack that follows it."""
+    never covers a message still being handled, and a rejected or requeued message is settled before an
+    ack covers its tag (`runtime.settling.Settler`)."""
 
     def __init__(self, store: Store, *, retry_delay_s: float, linger_s: float = 0.0) -> None:
         self.store = store
@@ -100,12 +99,12 @@ class Confirmations:
         results = iter(
             await asyncio.gather(*(self.store.confirm(c.user_id, c.id) for c in valid), return_exceptions=True)
         )
-        settler, redis_up = _Settler(), True
+        settler, redis_up = Settler(what="confirmations"), True
         for message, confirmation in zip(batch, decoded, strict=True):
             if isinstance(confirmation, InvalidInput):
                 metrics.CONFIRMATIONS.labels("undecodable").inc()
                 log.warning("dead-lettering confirmation message %s: %s", message.message_id or "-", confirmation)
-                await settler.reject(message, requeue=False)
+                settler.reject(message, requeue=False)
                 continue
             outcome = next(results)
             away = temporary(outcome, dependency=REDIS) if isinstance(outcome, Exception) else None
@@ -113,52 +112,19 @@ class Confirmations:
                 HEALTH.failed(away, what="mark notifications delivered")
                 redis_up = False
                 log.warning("confirmation of %s for %s requeued: %s", confirmation.id, confirmation.user_id, outcome)
-                await settler.reject(message, requeue=True)
+                settler.reject(message, requeue=True)
             elif isinstance(outcome, BaseException):
                 user, nid = confirmation.user_id, confirmation.id
                 log.error("dead-lettering confirmation of %s for %s: %r", nid, user, outcome)
-                await settler.reject(message, requeue=False)
+                settler.reject(message, requeue=False)
             else:
                 metrics.CONFIRMATIONS.labels(outcome).inc()
                 if outcome == "delivered":
                     metrics.DELIVERED.labels("confirmation").inc()
                 log.info("confirmation of %s for %s: %s", confirmation.id, confirmation.user_id, outcome)
                 self.handled += 1
-                await settler.ack(message)
+                settler.ack(message)
         await settler.flush()
         if redis_up and valid:
             HEALTH.ok(REDIS)
         return redis_up
-
-
-class _Settler:
-    """Acks in delivery order with as few frames as possible: consecutive acks on one channel become one
-    ack with `multiple` of the last, sent before any reject and at the end. A message of a channel that
-    is gone cannot be settled; the broker redelivers it."""
-
-    def __init__(self) -> None:
-        self._pending: AbstractIncomingMessage | None = None
-
-    async def ack(self, message: AbstractIncomingMessage) -> None:
-        if self._pending is not None and self._pending.channel is not message.channel:
-            await self.flush()
-        self._pending = message
-
-    async def reject(self, message: AbstractIncomingMessage, *, requeue: bool) -> None:
-        await self.flush()
-        with _lost_with_the_channel():
-            await message.nack(requeue=requeue)
-
-    async def flush(self) -> None:
-        message, self._pending = self._pending, None
-        if message is not None:
-            with _lost_with_the_channel():
-                await message.ack(multiple=True)
-
-
-@contextlib.contextmanager
-def _lost_with_the_channel() -> Iterator[None]:
-    try:
-        yield
-    except PUBLISH_ERRORS as exc:
-        log.warning("settling a confirmation failed (%r); the broker redelivers it", exc)

@@ -18,17 +18,16 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractIncomingMessage
-from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from google.protobuf.message import DecodeError
 
 from workers.common.contract.entries import Entry
 from workers.common.contract.errors import InvalidInput
 from workers.common.contract.keys import BusKeys, shard_of
 from workers.common.contract.wire import ReviewEvent
-from workers.common.runtime.amqp import dead_letter
 from workers.common.runtime.faults import REDIS
 from workers.common.runtime.mapping_store import MappingCache, read_settings
 from workers.common.runtime.retry import retrying
+from workers.common.runtime.settling import Settler
 from workers.pusher import metrics
 from workers.pusher.fanout import FanOut, entry_of, event_key
 from workers.pusher.writer import already_pushed, append_entries
@@ -94,13 +93,14 @@ class BatchConsumer:
         mapping = await retrying(self._mapping.get, what="read the mapping", stopping=stopping, dependency=REDIS)
         fan = FanOut()
         placed: list[tuple[Entry, Sequence[str], str, bool]] = []
+        settler = Settler(what="review events", on_lost=_count_lost)
         last_good: AbstractIncomingMessage | None = None
         for message in batch:
             try:
                 event = ReviewEvent.FromString(message.body)
                 entry = entry_of(event, now_ms=now_ms)
             except (DecodeError, InvalidInput) as exc:
-                await self._dead_letter(message, reason=str(exc) or "undecodable ReviewEvent")
+                self._dead_letter(settler, message, reason=str(exc) or "undecodable ReviewEvent")
                 continue
             users = mapping.brand_users.get(entry.brand)
             if users is None:
@@ -109,6 +109,7 @@ class BatchConsumer:
             else:
                 placed.append((entry, users, event_key(event), bool(message.redelivered)))
             last_good = message
+        await settler.flush()  # the dead letters: they wait for nothing
         if last_good is None:
             return
         redelivered = [key for _entry, _users, key, again in placed if again]
@@ -134,11 +135,8 @@ class BatchConsumer:
         self.totals.update(events=fan.events, entries=fan.entries, unknown_brand=unknown, written_before=repeated)
         if repeated:
             log.info("%d redelivered events were written before their ack was lost: acked, not written again", repeated)
-        try:
-            await last_good.ack(multiple=True)
-        except (AMQPError, ChannelInvalidStateError) as exc:
-            metrics.ACK_FAILURES.inc()
-            log.warning("ack of %d events lost (%s); the broker redelivers them", len(batch), exc)
+        settler.ack(last_good)
+        await settler.flush()
         log.debug("batch of %d events: %d entries for %d users", len(batch), fan.entries, len(fan.by_user))
 
     async def _write(self, fan: FanOut, *, now_s: float) -> None:
@@ -153,12 +151,12 @@ class BatchConsumer:
             horizon_s=self._horizon_s,
         )
 
-    async def _dead_letter(self, message: AbstractIncomingMessage, *, reason: str) -> None:
+    def _dead_letter(self, settler: Settler, message: AbstractIncomingMessage, *, reason: str) -> None:
         metrics.EVENTS.labels("invalid").inc()
         self.totals.update(dead_lettered=1)
         log.warning("dead-lettering message %s: %s", message.message_id or message.delivery_tag, reason)
-        try:
-            await dead_letter(message, reason=reason)
-        except (AMQPError, ChannelInvalidStateError) as exc:
-            metrics.ACK_FAILURES.inc()
-            log.warning("nack lost (%s); the broker redelivers the message", exc)
+        settler.dead_letter(message, reason=reason)
+
+
+def _count_lost(_exc: BaseException) -> None:
+    metrics.ACK_FAILURES.inc()

@@ -23,10 +23,11 @@ from workers.common.contract.errors import ServiceUnavailable
 from workers.common.contract.names import PERSISTENT, ROUTING_ALL, Topology
 from workers.common.contract.wire import BrokerConfirmation, BrokerNotification
 from workers.common.runtime.aio import Backoff, first_of, pause
-from workers.common.runtime.amqp import dead_letter, declare_topology
+from workers.common.runtime.amqp import declare_topology
 from workers.common.runtime.connections import connect_amqp
 from workers.common.runtime.faults import HEALTH, RABBITMQ
-from workers.common.runtime.publishing import PUBLISH_ERRORS, Properties, publish_confirmed
+from workers.common.runtime.publishing import Properties, publish_confirmed
+from workers.common.runtime.settling import Settler
 from workers.ws_delivery import metrics, validate
 from workers.ws_delivery.settings import WsSettings
 
@@ -86,9 +87,7 @@ class BrokerLink:
         self._up = asyncio.Event()
         self._channel: AbstractChannel | None = None
         self._connection: AbstractRobustConnection | None = None
-        self._settling: deque[tuple[AbstractIncomingMessage, str]] = deque()
-        """Handled events to ack ("": with `multiple`) or dead-letter (the reason), in delivery order."""
-        self._settler: asyncio.Future[None] | None = None
+        self._settler = Settler(what="handled events")
         self.stopping = False
         self.published = 0
         self._backoff = Backoff()
@@ -139,36 +138,15 @@ class BrokerLink:
         except validate.InvalidEvent as exc:
             metrics.EVENTS.labels("invalid").inc()
             log.warning("notification event %s dead-lettered: %s", message.message_id or message.delivery_tag, exc)
-            self._settle(message, dead=str(exc))
+            self._settler.dead_letter(message, reason=str(exc), exchange=self._topology.dead_letter_exchange)
+            self._settler.flush_soon()
             return
         sent = self._hub.deliver(event)
         log.debug(
             "notification %s (status %d) sent to %d devices", event.notification.id, event.notification.status, sent
         )
-        self._settle(message, dead="")
-
-    def _settle(self, message: AbstractIncomingMessage, *, dead: str) -> None:
-        """Queue the ack (or, with a reason, the dead letter) of a handled event; consecutive acks become one."""
-        settling = self._settling
-        if not dead and settling and not settling[-1][1]:
-            settling[-1] = (message, "")  # an ack with `multiple` of the later tag covers the earlier
-        else:
-            settling.append((message, dead))
-        if self._settler is None or self._settler.done():
-            self._settler = asyncio.ensure_future(self._send_settlements())
-
-    async def _send_settlements(self) -> None:
-        """One sender keeps the acks and rejects in tag order: aiormq's bounded write queue does not (a
-        new put may overtake a waiting one), and an ack with `multiple` past a later reject breaks the channel."""
-        while self._settling:
-            message, dead = self._settling.popleft()
-            try:
-                if dead:
-                    await dead_letter(message, exchange=self._topology.dead_letter_exchange, reason=dead)
-                else:
-                    await message.ack(multiple=True)
-            except PUBLISH_ERRORS as exc:  # the channel went away, and its unsettled events with the queue
-                log.debug("settling handled events lost with the channel: %r", exc)
+        self._settler.ack(message)
+        self._settler.flush_soon()
 
     async def publish_confirmations(self, stopping: asyncio.Event) -> None:
         """Publish acknowledged confirmations until stopped and flushed (or stopped while the broker is away)."""
