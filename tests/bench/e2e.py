@@ -11,12 +11,16 @@ Everything shares this machine's cores: the rooms, RabbitMQ, Redis, the publishe
 from __future__ import annotations
 
 import asyncio
+import json
 import multiprocessing
+import os
 import random
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import TypeAlias
 
 import aio_pika
 import httpx
@@ -26,6 +30,7 @@ from tests.conftest import AMQP_URL, REDIS_URL, delete_topology
 from workers.client.ws import Listener
 from workers.common.contract.names import Topology
 from workers.common.contract.streamspec import parse_spec
+from workers.common.contract.wire import from_timestamp
 from workers.common.runtime.amqp import declare_topology
 from workers.common.runtime.auth import mint_token
 from workers.common.runtime.settings import BrokerSettings
@@ -44,30 +49,55 @@ PUBLISHERS = 2
 DRAIN_LIMIT_S = 2.0
 DRAIN_WAIT_S = 60.0
 ROOM_ENV = {"NOTIFIER_LOG_LEVEL": "WARNING"}
+FIXED_RATE = "NOTIFIER_BENCH_E2E_RATE"
+"""When set (events/s), the latency step runs at that rate at once, without the ramp: for looking at one hop."""
 Published_ = dict[str, Published]
 Sent = tuple[Published_, float, float]
 """What one publisher process sent, in how many seconds, and the wall time it finished."""
-Commands = "multiprocessing.Queue[tuple[float, float] | None]"
-Results = "multiprocessing.Queue[Sent]"
+Commands: TypeAlias = "multiprocessing.Queue[tuple[float, float] | None]"
+Results: TypeAlias = "multiprocessing.Queue[Sent]"
+
+
+@dataclass(frozen=True, slots=True)
+class Stamps:
+    """When the hops before a device handled one digest (unix seconds): the oldest entry's write to the bus by
+    a pusher, the puller's claim (the digest window's start and end) and core's create (the notification's
+    timestamp)."""
+
+    written: float
+    claimed: float
+    created: float
 
 
 @dataclass
 class Device:
-    """A listening device of one user (the first user of one brand): when it showed each review."""
+    """A listening device of one user (the first user of one brand): when it showed each review, and the
+    stamps of the digest that showed it."""
 
     user: str
     brand: str
     shown: dict[str, float] = field(default_factory=dict)
+    stamps: dict[str, Stamps] = field(default_factory=dict)
 
 
 async def listen(device: Device, listener: Listener) -> None:
     async for received in listener.notifications():
-        digest = decode_digest(received.notification.content_type, received.notification.content)
+        notification = received.notification
+        digest = decode_digest(notification.content_type, notification.content)
         if digest is None:
             continue
         now = time.time()
+        stamps = digest_stamps(notification.content, created=from_timestamp(notification.timestamp))
         for review in digest.review_ids:
-            device.shown.setdefault(review, now)
+            if review not in device.shown:
+                device.shown[review] = now
+                device.stamps[review] = stamps
+
+
+def digest_stamps(content: bytes, *, created: float) -> Stamps:
+    window = json.loads(content)["window"]
+    start, end = (datetime.fromisoformat(window[edge].replace("Z", "+00:00")).timestamp() for edge in ("start", "end"))
+    return Stamps(written=start, claimed=end, created=created)
 
 
 def _publisher(namespace: str, brands: list[str], tag: str, commands: Commands, results: Results) -> None:
@@ -203,7 +233,8 @@ async def run(bench: Bench) -> None:
             await session.wait_connected(len(devices))
             await publishers.start()
             load = Load(publishers, devices, seconds=3.0 if bench.quick else 8.0)
-            sustained = await ramp(bench, load)
+            fixed = os.environ.get(FIXED_RATE)
+            sustained = 2 * float(fixed) if fixed else await ramp(bench, load)
             await latency(bench, load, rate=max(1.0, sustained / 2))
     finally:
         publishers.stop()
@@ -246,16 +277,42 @@ async def ramp(bench: Bench, load: Load) -> float:
     return good
 
 
+HOPS = (
+    ("publish -> pusher's bus write", "oldest review of each digest"),
+    ("bus write -> puller claim", "oldest review of each digest"),
+    ("publish -> puller claim", "every pair"),
+    ("puller claim -> core create", "every pair"),
+    ("core create -> device", "every pair"),
+)
+
+
 async def latency(bench: Bench, load: Load, *, rate: float) -> None:
+    """Review -> device p50/p99 over the (review, device) pairs of one step at `rate`, and per hop."""
     since = time.time()
     await load.step(rate)
-    samples = [
-        device.shown[review] - sent.at_s
+    pairs = [
+        (sent.at_s, device.shown[review], device.stamps[review])
         for review, sent in load.published.items()
         if sent.at_s >= since
         for device in load.devices
         if device.brand == sent.brand and review in device.shown
     ]
-    note = f"at {rate:,.0f}/s (half the sustained rate), {len(samples):,} (review, device) pairs"
+    oldest: dict[int, tuple[float, Stamps]] = {}
+    for at_s, _, stamps in pairs:
+        if id(stamps) not in oldest or at_s < oldest[id(stamps)][0]:
+            oldest[id(stamps)] = (at_s, stamps)
+    hops = {
+        HOPS[0][0]: [stamps.written - at_s for at_s, stamps in oldest.values()],
+        HOPS[1][0]: [stamps.claimed - stamps.written for _, stamps in oldest.values()],
+        HOPS[2][0]: [stamps.claimed - at_s for at_s, _, stamps in pairs],
+        HOPS[3][0]: [stamps.created - stamps.claimed for _, _, stamps in pairs],
+        HOPS[4][0]: [shown - stamps.created for _, shown, stamps in pairs],
+    }
+    note = f"at {rate:,.0f}/s (half the sustained rate), {len(pairs):,} (review, device) pairs"
+    samples = [shown - at_s for at_s, shown, _ in pairs]
     bench.add(Row(GROUP, "review -> device p50 (window 0)", percentile(samples, 0.5) * 1000, "ms", note))
     bench.add(Row(GROUP, "review -> device p99 (window 0)", percentile(samples, 0.99) * 1000, "ms", note))
+    for hop, over in HOPS:
+        values, hop_note = hops[hop], f"{over}: {len(oldest):,} digests" if over != "every pair" else note
+        bench.add(Row(GROUP, f"{hop} p50", percentile(values, 0.5) * 1000, "ms", hop_note))
+        bench.add(Row(GROUP, f"{hop} p99", percentile(values, 0.99) * 1000, "ms", hop_note))
