@@ -9,9 +9,7 @@ consumer pauses `retry_delay_s`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections import deque
 
 from aio_pika.abc import AbstractIncomingMessage
 from google.protobuf.message import DecodeError
@@ -19,16 +17,13 @@ from google.protobuf.message import DecodeError
 from workers.common.contract.errors import InvalidInput
 from workers.common.contract.keys import is_valid_id
 from workers.common.contract.wire import BrokerConfirmation
-from workers.common.runtime.aio import Backoff, pause
+from workers.common.runtime.aio import Backoff, LingerInbox, pause
 from workers.common.runtime.faults import HEALTH, REDIS, temporary
 from workers.common.runtime.settling import Settler
 from workers.core import metrics
 from workers.core.store import Store
 
 log = logging.getLogger(__name__)
-
-IDLE_CHECK_S = 0.2
-"""How often an idle consumer looks whether it should stop."""
 
 
 def decode_confirmation(body: bytes) -> BrokerConfirmation:
@@ -57,30 +52,17 @@ class Confirmations:
     def __init__(self, store: Store, *, retry_delay_s: float, linger_s: float = 0.0) -> None:
         self.store = store
         self.retry_delay_s = retry_delay_s
-        self.linger_s = linger_s
         self.handled = 0
         self.batches = 0
-        self._inbox: deque[AbstractIncomingMessage] = deque()
-        self._arrived = asyncio.Event()
+        self._inbox = LingerInbox[AbstractIncomingMessage](max_batch=BATCH, linger_s=linger_s)
         self._backoff = Backoff(first_s=retry_delay_s)
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
-        self._inbox.append(message)
-        self._arrived.set()
+        self._inbox.put(message)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Handle batches until `stopping` and nothing is left; what arrives later stays unacked (redelivered)."""
-        while True:
-            if not self._inbox:
-                if stopping.is_set():
-                    return
-                self._arrived.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._arrived.wait(), IDLE_CHECK_S)
-                continue
-            if len(self._inbox) < BATCH and self.linger_s:
-                await asyncio.sleep(self.linger_s)  # let the batch fill: its cost is mostly per batch
-            batch = [self._inbox.popleft() for _ in range(min(BATCH, len(self._inbox)))]
+        while batch := await self._inbox.next_batch(stopping):
             self.batches += 1
             if await self.handle(batch):
                 self._backoff.reset()

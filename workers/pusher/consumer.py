@@ -24,6 +24,7 @@ from workers.common.contract.entries import Entry
 from workers.common.contract.errors import InvalidInput
 from workers.common.contract.keys import BusKeys, shard_of
 from workers.common.contract.wire import ReviewEvent
+from workers.common.runtime.aio import LingerInbox
 from workers.common.runtime.faults import REDIS
 from workers.common.runtime.mapping_store import MappingCache, read_settings
 from workers.common.runtime.retry import retrying
@@ -49,42 +50,17 @@ class BatchConsumer:
         self._redis = redis
         self._keys = keys
         self._mapping = mapping
-        self._batch_size = batch_size
-        self._linger_s = linger_s
         self._horizon_s = horizon_s
-        self.inbox: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self.inbox = LingerInbox[AbstractIncomingMessage](max_batch=batch_size, linger_s=linger_s)
         self.totals: Tally[str] = Tally()
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
-        self.inbox.put_nowait(message)
+        self.inbox.put(message)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Process batches until `stopping` is set and the inbox is empty."""
-        while not (stopping.is_set() and self.inbox.empty()):
-            batch = await self._next_batch()
-            if batch:
-                await self.process(batch, stopping=stopping)
-
-    async def _next_batch(self) -> list[AbstractIncomingMessage]:
-        try:
-            first = await asyncio.wait_for(self.inbox.get(), timeout=0.2)
-        except TimeoutError:
-            return []
-        batch = [first]
-        deadline = time.monotonic() + self._linger_s
-        while len(batch) < self._batch_size:
-            try:
-                batch.append(self.inbox.get_nowait())
-                continue
-            except asyncio.QueueEmpty:
-                remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(self.inbox.get(), timeout=remaining))
-            except TimeoutError:
-                break
-        return batch
+        while batch := await self.inbox.next_batch(stopping):
+            await self.process(batch, stopping=stopping)
 
     async def process(self, batch: Sequence[AbstractIncomingMessage], *, stopping: asyncio.Event) -> None:
         started = time.perf_counter()

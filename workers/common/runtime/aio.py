@@ -1,8 +1,9 @@
 """The async idioms every room and the client share, with no client library underneath.
 
-`Backoff` is the one backoff (jittered, capped exponential), `pause` the one stop-aware sleep and
-`first_of` the one "whichever comes first" wait. `workers.common.runtime.retry` builds the retry of dependencies
-on them; the reference client uses them without loading Redis or RabbitMQ clients.
+`Backoff` is the one backoff (jittered, capped exponential), `pause` the one stop-aware sleep,
+`first_of` the one "whichever comes first" wait and `LingerInbox` the one batch collector.
+`workers.common.runtime.retry` builds the retry of dependencies on them; the reference client uses them
+without loading Redis or RabbitMQ clients.
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections import deque
 from collections.abc import Awaitable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 FIRST_DELAY_S = 0.05
 MAX_DELAY_S = 2.0
@@ -63,3 +68,41 @@ async def first_of(*waits: Awaitable[object], timeout_s: float | None = None) ->
     finally:
         for task in tasks:
             task.cancel()
+
+
+class LingerInbox(Generic[T]):
+    """Items put one by one, taken as batches: a batch's first item waits up to `linger_s` for more to
+    arrive, and a batch is taken at once when it holds `max_batch`. Batching pays where the cost is mostly
+    per batch (one pipeline, one ack), and the linger trades that much latency for fewer batches."""
+
+    def __init__(self, *, max_batch: int, linger_s: float) -> None:
+        self.max_batch = max_batch
+        self.linger_s = linger_s
+        self._items: deque[T] = deque()
+        self._arrived = asyncio.Event()
+        self._full = asyncio.Event()
+
+    def put(self, item: T) -> None:
+        self._items.append(item)
+        self._arrived.set()
+        if len(self._items) >= self.max_batch:
+            self._full.set()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def next_batch(self, stopping: asyncio.Event) -> list[T]:
+        """The next batch, oldest first; empty only once `stopping` is set and nothing is left. Stopping
+        ends a linger early: what is there is taken."""
+        while not self._items:
+            if stopping.is_set():
+                return []
+            self._arrived.clear()
+            await first_of(self._arrived.wait(), stopping.wait())
+        if len(self._items) < self.max_batch and self.linger_s > 0 and not stopping.is_set():
+            self._full.clear()
+            await first_of(self._full.wait(), stopping.wait(), timeout_s=self.linger_s)
+        batch = [self._items.popleft() for _ in range(min(self.max_batch, len(self._items)))]
+        if len(self._items) < self.max_batch:
+            self._full.clear()
+        return batch
