@@ -37,8 +37,6 @@ class CoreSettings(BrokerSettings, VerifierSettings):
     """How long the relay blocks on an empty outbox before looking again."""
     relay_claim_idle_s: float = Field(30.0, gt=0)
     """An outbox entry read but unconfirmed this long (its relay crashed) is taken over by another relay."""
-    publish_timeout_s: float = Field(10.0, gt=0)
-    """Longest wait for the broker to confirm a batch; then the batch is retried."""
     confirm_linger_s: float = Field(0.02, ge=0, le=1.0)
     """How long the confirmation consumer lets a batch fill after its first message (0: handle at once)."""
     retry_delay_s: float = Field(1.0, gt=0)

@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 256
 """Confirmations published concurrently before their broker confirms are awaited."""
-PUBLISH_TIMEOUT_S = 10.0
 DURABLE = Properties(delivery_mode=PERSISTENT)
 
 
@@ -171,7 +170,7 @@ class BrokerLink:
             self._channel,
             self._topology.confirmations_exchange,
             [(body, key, DURABLE) for body in batch],
-            timeout_s=PUBLISH_TIMEOUT_S,
+            timeout_s=self._settings.publish_timeout_s,
         )
         failed = [body for body, failure in zip(batch, failures, strict=True) if failure is not None]
         confirmed = len(batch) - len(failed)

@@ -65,6 +65,11 @@ class BrokerSettings(CommonSettings):
 
     amqp_namespace: str = Field("", validation_alias=_shared("AMQP_NAMESPACE"), pattern=r"^[A-Za-z0-9._-]{0,64}$")
     amqp_prefetch: int = Field(1000, validation_alias=_shared("AMQP_PREFETCH"), ge=1, le=65535)
+    publish_timeout_s: float = Field(
+        10.0, gt=0, validation_alias=AliasChoices("NOTIFIER_PUBLISH_TIMEOUT_S", "NOTIFIER_CORE_PUBLISH_TIMEOUT_S")
+    )
+    """Longest wait for the broker to confirm a published batch (core's outbox relay, ws_delivery's
+    confirmations); then the batch is retried. The older `NOTIFIER_CORE_PUBLISH_TIMEOUT_S` is read as the same."""
 
 
 class AuthSettings(CommonSettings):
