@@ -7,10 +7,10 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from workers.common.runtime.settings import MIN_SECRET_BYTES, AuthSettings
+from workers.common.runtime.settings import MIN_SECRET_BYTES, AuthSettings, MappingReaderSettings
 
 
-class PullerSettings(AuthSettings):
+class PullerSettings(AuthSettings, MappingReaderSettings):
     """The token towards core uses the shared secret, role name and roles claim that core verifies."""
 
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_PULLER_")
@@ -19,7 +19,6 @@ class PullerSettings(AuthSettings):
     poll_interval_s: float = Field(0.2, gt=0, le=60, description="How often an idle puller looks for due users.")
     batch_users: int = Field(200, ge=1, le=10_000, description="Due users claimed per bus shard in one cycle.")
     max_ids_per_brand: int = Field(100, ge=0, description="Review ids listed per brand before cutting.")
-    mapping_refresh_s: float = Field(1.0, gt=0, description="How often the mapping pointer is checked.")
     service_id: str = Field("notifier-puller", description="The `sub` of the puller's token towards core.")
     sink_timeout_s: float = Field(10.0, gt=0, description="Timeout of one request to core.")
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from workers.common.runtime.settings import BrokerSettings
+from workers.common.runtime.settings import BrokerSettings, MappingReaderSettings
 
 
-class PusherSettings(BrokerSettings):
+class PusherSettings(BrokerSettings, MappingReaderSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_PUSHER_")
 
     batch_size: int = Field(1000, ge=1, le=65535, description="Events written to Redis in one round trip.")
     linger_s: float = Field(0.005, ge=0, le=1, description="How long a batch waits for more events.")
-    mapping_refresh_s: float = Field(1.0, gt=0, description="How often the mapping pointer is checked.")
     redelivery_horizon_s: float = Field(
         300.0,
         gt=0,

@@ -72,6 +72,12 @@ class BrokerSettings(CommonSettings):
     confirmations); then the batch is retried. The older `NOTIFIER_CORE_PUBLISH_TIMEOUT_S` is read as the same."""
 
 
+class MappingReaderSettings(CommonSettings):
+    """Settings of rooms that read the mapping (pusher, puller); the field takes the room's own prefix."""
+
+    mapping_refresh_s: float = Field(1.0, gt=0, description="How often the mapping pointer is checked.")
+
+
 class AuthSettings(CommonSettings):
     """Settings of rooms and commands that verify or mint bearer tokens."""
 
