@@ -5,27 +5,32 @@
     2. take        per shard, for the users to digest: resume a user's in-flight batch (same digest id) when
                    its lease expired or is ours, else pop up to max_items pending entries into a new in-flight
                    batch, refusing while another puller's lease runs; users who belong to no brand leave `due`
-                   (their data stays for the monitor and the cleaner)
+                   (their data stays for the monitor and the cleaner); the same script renders each batch's
+                   digest document (digest.RENDER) and hands back the finish argument of the shard
     3. (hand the digests to the sink)
     4. finish      per shard: drop the in-flight batch of each delivered digest id and stamp last_pulled_at,
                    take the user out of `due` and `pending_since`, and index again what is still pending
 
 Every script touches the keys of one shard only (they share its hash tag), so it also runs on Redis Cluster;
 the calls for all shards go out in one pipeline, and a shard's users travel as one argument of lines (ids
-hold no space or newline). Whatever a pass holds, a step is one round trip of a few arguments per shard.
+hold no space or newline). Whatever a pass holds, a step is one round trip of a few arguments per shard, and
+Python touches each user only to wrap the finished digest: no entry is parsed unless a caller asks for it.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import redis.asyncio as aioredis
 
 from workers.common.contract.entries import Entry, decode
 from workers.common.contract.keys import BusKeys, shard_of
 from workers.common.contract.stream import StreamSettings
+from workers.puller.digest import RENDER
 
 CLAIM_DUE = """
 local users = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
@@ -35,13 +40,17 @@ end
 return users
 """
 
-TAKE = """
+TAKE = (
+    RENDER
+    + """
 local prefix, owner, now_ms, lease_ms, max_items = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local id_base, stream, max_bytes, max_ids = ARGV[8], ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
 local until_ms = tostring(now_ms + lease_ms)
-local out = {}
-for user, new_id in string.gmatch(ARGV[6], '(%S+) (%S+)') do
+local out, finish, index = {''}, {}, 0
+for user in string.gmatch(ARGV[6], '%S+') do
   local pending, inflight = prefix .. user .. ':pending', prefix .. user .. ':inflight'
-  local state, id, entries, claimed = 'empty', '', '', ''
+  local state, id, entries, claimed, popped = 'empty', '-', nil, '', nil
+  index = index + 1
   if redis.call('EXISTS', inflight) == 1 then
     local holder = redis.call('HGET', inflight, 'owner')
     local lease = tonumber(redis.call('HGET', inflight, 'lease_until_ms'))
@@ -52,27 +61,43 @@ for user, new_id in string.gmatch(ARGV[6], '(%S+) (%S+)') do
       redis.call('HINCRBY', inflight, 'attempts', 1)
       local batch = redis.call('HMGET', inflight, 'digest_id', 'entries', 'claimed_ms')
       state, id, entries, claimed = 'resumed', batch[1], batch[2], batch[3]
+      popped = {}
+      for line in string.gmatch(entries, '[^\\n]+') do popped[#popped + 1] = line end
     end
   else
-    local popped = redis.call('LPOP', pending, tonumber(max_items))
+    popped = redis.call('LPOP', pending, tonumber(max_items))
     if popped then
-      entries = table.concat(popped, '\\n')
-      redis.call('HSET', inflight, 'digest_id', new_id, 'owner', owner, 'lease_until_ms', until_ms,
-                 'entries', entries, 'claimed_ms', ARGV[3], 'attempts', 1)
-      state, id, claimed = 'new', new_id, ARGV[3]
+      id, entries, claimed = id_base .. string.format('%08x', index), table.concat(popped, '\\n'), ARGV[3]
+      redis.call('HSET', inflight, 'digest_id', id, 'owner', owner, 'lease_until_ms', until_ms,
+                 'entries', entries, 'claimed_ms', claimed, 'attempts', 1)
+      state = 'new'
     end
   end
-  out[#out + 1] = user
-  out[#out + 1] = state
-  out[#out + 1] = id
-  out[#out + 1] = entries
-  out[#out + 1] = claimed
+  if state ~= 'busy' then finish[#finish + 1] = user .. ' ' .. id end
+  if popped then
+    local content, reviews, unique = render(id, stream, user, popped, tonumber(claimed), max_bytes, max_ids)
+    out[#out + 1] = user
+    out[#out + 1] = state
+    out[#out + 1] = id
+    out[#out + 1] = entries
+    out[#out + 1] = claimed
+    out[#out + 1] = #popped
+    out[#out + 1] = content or ''
+    out[#out + 1] = reviews or 0
+    out[#out + 1] = unique or 0
+    out[#out + 1] = redis.call('LLEN', pending)
+  else
+    out[#out + 1] = user
+    out[#out + 1] = state
+  end
 end
+out[1] = table.concat(finish, '\\n')
 for user in string.gmatch(ARGV[7], '%S+') do
   redis.call('ZREM', KEYS[1], user)
 end
 return out
 """
+)
 
 FINISH = """
 local prefix, now_s, window_s, max_items = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -105,11 +130,25 @@ return released
 
 @dataclass(frozen=True, slots=True)
 class Batch:
+    """A user's leased batch: its entries as stored (`raw`, one per line) and, unless the script left it to
+    Python (`content` empty: too large for one document), the digest document rendered from them."""
+
     user: str
     digest_id: str
-    entries: list[Entry]
+    raw: str
     claimed_ms: int
     resumed: bool
+    size: int
+    content: bytes = b""
+    reviews: int = 0
+    distinct: int = 0
+    """Distinct review ids among the entries (a review of two brands counts once)."""
+    left: int = 0
+    """Entries still pending after this batch was taken."""
+
+    @property
+    def entries(self) -> list[Entry]:
+        return [decode(line) for line in self.raw.split("\n")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +156,8 @@ class Claimed:
     batches: list[Batch]
     empty: list[str]
     busy: list[str]
+    finishing: dict[int, str] = field(default_factory=dict)
+    """Per shard, the `<user> <digest id or ->` lines that `finish` sends back once the digests are handed on."""
 
 
 def by_shard(users: Iterable[str]) -> dict[int, list[str]]:
@@ -127,11 +168,22 @@ def by_shard(users: Iterable[str]) -> dict[int, list[str]]:
 
 
 class Claims:
-    def __init__(self, redis: aioredis.Redis, *, keys: BusKeys, owner: str, lease_s: float) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        keys: BusKeys,
+        owner: str,
+        lease_s: float,
+        max_bytes: int,
+        max_ids_per_brand: int,
+    ) -> None:
         self._redis = redis
         self._keys = keys
         self._owner = owner
         self._lease_s = lease_s
+        self._max_bytes = max_bytes
+        self._max_ids_per_brand = max_ids_per_brand
         self._claim_due = redis.register_script(CLAIM_DUE)
         self._take = redis.register_script(TAKE)
         self._finish = redis.register_script(FINISH)
@@ -154,17 +206,10 @@ class Claims:
         return min(firsts, default=None)
 
     async def claim_batches(
-        self,
-        users: Sequence[str],
-        *,
-        now_ms: int,
-        max_items: int,
-        new_ids: Sequence[str],
-        unschedule: Sequence[str] = (),
+        self, users: Sequence[str], *, now_ms: int, max_items: int, unschedule: Sequence[str] = ()
     ) -> Claimed:
-        """Lease the batches of `users` (each with its new digest id, used unless a batch is resumed); the
-        `unschedule` users only leave `due`."""
-        ids = dict(zip(users, new_ids, strict=True))
+        """Lease the batches of `users` (a new batch gets a new random digest id, a resumed one keeps its id);
+        the `unschedule` users only leave `due`."""
         taking, leaving = by_shard(users), by_shard(unschedule)
         shards = sorted(taking.keys() | leaving.keys())
         pipe = self._redis.pipeline(transaction=False)
@@ -175,41 +220,55 @@ class Claims:
                 now_ms,
                 int(self._lease_s * 1000),
                 max_items,
-                "\n".join(f"{user} {ids[user]}" for user in taking.get(shard, [])),
-                "\n".join(leaving.get(shard, [])),
+                "\n".join(taking.get(shard, ())),
+                "\n".join(leaving.get(shard, ())),
+                secrets.token_hex(12),
+                self._keys.stream,
+                self._max_bytes,
+                self._max_ids_per_brand,
             ]
             await self._take(keys=[self._keys.due(shard)], args=args, client=pipe)
         claimed = Claimed([], [], [])
-        for reply in await pipe.execute():
-            for at in range(0, len(reply), 5):
-                user, state, digest_id, raw, claimed_ms = (str(part) for part in reply[at : at + 5])
+        batches, empty, busy = claimed.batches, claimed.empty, claimed.busy
+        for shard, reply in zip(shards, await pipe.execute(), strict=True):
+            if reply[0]:
+                claimed.finishing[shard] = reply[0]
+            at, end = 1, len(reply)
+            while at < end:
+                user, state = reply[at], reply[at + 1]
                 if state == "empty":
-                    claimed.empty.append(user)
+                    empty.append(user)
+                    at += 2
                 elif state == "busy":
-                    claimed.busy.append(user)
+                    busy.append(user)
+                    at += 2
                 else:
-                    entries = [decode(line) for line in raw.split("\n")]
-                    claimed.batches.append(Batch(user, digest_id, entries, int(claimed_ms), state == "resumed"))
+                    digest_id, raw, claimed_ms, size, content, reviews, distinct, left = reply[at + 2 : at + 10]
+                    batches.append(
+                        Batch(
+                            user,
+                            digest_id,
+                            raw,
+                            int(claimed_ms),
+                            state == "resumed",
+                            size,
+                            content.encode(),
+                            reviews,
+                            distinct,
+                            left,
+                        )
+                    )
+                    at += 10
         return claimed
 
-    async def finish(
-        self, batches: Sequence[Batch], *, empty: Sequence[str] = (), settings: StreamSettings, now_s: float
-    ) -> int:
-        """Drop delivered batches and index again what the users still hold (the `empty` users too); returns
-        how many batches were still ours to drop."""
-        digests = {batch.user: batch.digest_id for batch in batches}
-        shards = by_shard([*digests, *empty])
-        if not shards:
+    async def finish(self, claimed: Claimed, *, settings: StreamSettings, now_s: float) -> int:
+        """Drop the delivered batches of `claimed` and index again what the users still hold (the empty users
+        too); returns how many batches were still ours to drop."""
+        if not claimed.finishing:
             return 0
         pipe = self._redis.pipeline(transaction=False)
-        for shard, users in shards.items():
-            args = [
-                self._keys.user_prefix(shard),
-                repr(now_s),
-                repr(settings.window_s),
-                settings.max_items,
-                "\n".join(f"{user} {digests.get(user, '-')}" for user in users),
-            ]
+        for shard, lines in claimed.finishing.items():
+            args = [self._keys.user_prefix(shard), repr(now_s), repr(settings.window_s), settings.max_items, lines]
             keys = [self._keys.due(shard), self._keys.pending_since(shard)]
             await self._finish(keys=keys, args=args, client=pipe)
         return sum(int(n) for n in await pipe.execute())
@@ -218,10 +277,17 @@ class Claims:
         """Put back into `due` every valid user with pending data missing from it (after a mapping change)."""
         pipe = self._redis.pipeline(transaction=False)
         for shard in self._keys.shards:
-            pipe.zrange(self._keys.pending_since(shard), 0, -1, withscores=True)
+            pipe.execute_command("ZDIFF", 2, self._keys.pending_since(shard), self._keys.due(shard), "WITHSCORES")
         added = 0
-        for shard, since in zip(self._keys.shards, await pipe.execute(), strict=True):
-            due = {str(user): float(score) + settings.window_s for user, score in since if str(user) in valid}
+        for shard, missing in zip(self._keys.shards, await pipe.execute(), strict=True):
+            due = {str(user): float(since) + settings.window_s for user, since in _pairs(missing) if str(user) in valid}
             if due:
                 added += int(await self._redis.zadd(self._keys.due(shard), due, nx=True))
         return added
+
+
+def _pairs(reply: list[Any]) -> Iterable[tuple[Any, Any]]:
+    """(member, score) of a WITHSCORES reply, which redis-py hands back as pairs or flat depending on the call."""
+    if reply and not isinstance(reply[0], list | tuple):
+        return zip(reply[::2], reply[1::2], strict=True)
+    return [(member, score) for member, score in reply]

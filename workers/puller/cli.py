@@ -13,6 +13,7 @@ from workers.common.contract.keys import BusKeys
 from workers.common.contract.stream import StreamSettings
 from workers.common.runtime.connections import redis_session
 from workers.common.runtime.mapping_store import read_mapping, read_settings
+from workers.puller.claims import Batch
 from workers.puller.main import make_sink
 from workers.puller.settings import PullerSettings
 from workers.puller.worker import Puller
@@ -48,34 +49,37 @@ def pull(stream: StreamOption = None, summary: SummaryOption = False) -> None:
     run(go())
 
 
-async def _drain(puller: Puller, users: list[str], settings: StreamSettings) -> tuple[dict[str, list[str]], set[str]]:
-    """Pull `users` until none has entries left; returns the review ids per user and the users held elsewhere."""
-    found: dict[str, list[str]] = {user: [] for user in users}
+async def _drain(puller: Puller, users: list[str], settings: StreamSettings) -> tuple[dict[str, list[Batch]], set[str]]:
+    """Pull `users` until none has entries left; returns the batches per user and the users held elsewhere."""
+    found: dict[str, list[Batch]] = {user: [] for user in users}
     busy: set[str] = set()
     remaining = list(users)
     while remaining:
         pulled = await puller.pull(remaining, settings=settings)
         for batch in pulled.batches:
-            found[batch.user].extend(entry.review for entry in batch.entries)
+            found[batch.user].append(batch)
         busy.update(pulled.claimed.busy)
-        remaining = [batch.user for batch in pulled.batches]
+        remaining = [batch.user for batch in pulled.batches if batch.left]
     return found, busy
 
 
-def _report(found: dict[str, list[str]], busy: set[str], *, ids: bool) -> None:
+def _report(found: dict[str, list[Batch]], busy: set[str], *, ids: bool) -> None:
     """One plain line per user: every distinct review id drained (the digests themselves may list fewer, see
     NOTIFIER_PULLER_MAX_IDS_PER_BRAND), or with `ids` false only the counts."""
-    print_lines(_line(user, reviews, busy=user in busy, ids=ids) for user, reviews in found.items())
+    print_lines(_line(user, batches, busy=user in busy, ids=ids) for user, batches in found.items())
 
 
-def _line(user: str, reviews: list[str], *, busy: bool, ids: bool) -> str:
+def _line(user: str, batches: list[Batch], *, busy: bool, ids: bool) -> str:
     if busy:
         return f"user {user}: being pulled by another puller, skipped"
-    if not reviews:
+    if not batches:
         return f"user {user}: nothing pending"
-    unique = list(dict.fromkeys(reviews))
+    entries = sum(batch.size for batch in batches)
+    if not ids and len(batches) == 1 and batches[0].content:
+        return f"user {user}: {entries} entries, {batches[0].distinct} reviews"
+    unique = list(dict.fromkeys(entry.review for batch in batches for entry in batch.entries))
     listed = f"reviews {', '.join(unique)}" if ids else f"{len(unique)} reviews"
-    return f"user {user}: {len(reviews)} entries, {listed}"
+    return f"user {user}: {entries} entries, {listed}"
 
 
 def register(app: typer.Typer) -> None:

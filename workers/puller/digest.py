@@ -17,6 +17,121 @@ from workers.common.contract.entries import Entry, Kind
 
 SEPARATORS = (",", ":")
 
+RENDER = """
+local render
+do
+  local dates, unsafe = {}, '[^A-Za-z0-9%._:@%-]'
+  local codes = {A = 1, U = 2, D = 3}
+  local function rfc3339(ms)
+    local text = dates[ms]
+    if text then return text end
+    local s = math.floor(ms / 1000)
+    local days = math.floor(s / 86400)
+    local secs = s - days * 86400
+    local z = days + 719468
+    local era = math.floor(z / 146097)
+    local doe = z - era * 146097
+    local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+    local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+    local mp = math.floor((5 * doy + 2) / 153)
+    local day = doy - math.floor((153 * mp + 2) / 5) + 1
+    local month = mp < 10 and mp + 3 or mp - 9
+    local year = yoe + era * 400 + (month <= 2 and 1 or 0)
+    text = string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', year, month, day, math.floor(secs / 3600),
+                         math.floor(secs % 3600 / 60), secs % 60, ms - s * 1000)
+    dates[ms] = text
+    return text
+  end
+  local function bytewise(a, b)
+    for i = 1, math.min(#a, #b) do
+      local x, y = string.byte(a, i), string.byte(b, i)
+      if x ~= y then return x < y end
+    end
+    return #a < #b
+  end
+  local function by_change(a, b)
+    if a[2] ~= b[2] then return a[2] < b[2] end
+    return a[3] < b[3]
+  end
+  local kinds = {A = '":{"added":1,"updated":0,"deleted":0,"review_ids":[',
+                 U = '":{"added":0,"updated":1,"deleted":0,"review_ids":[',
+                 D = '":{"added":0,"updated":0,"deleted":1,"review_ids":['}
+  local function single(head, line, end_ms, max_ids)
+    local brand, review, code, pushed = string.match(line, '^([^|]+)|([^|]+)|(%u)|(%d+)|%d+$')
+    if not brand or not kinds[code] or string.find(brand .. review, unsafe) then return false end
+    local listed = max_ids > 0 and '"' .. review .. '"],"truncated":false}}}' or '],"truncated":true}}}'
+    return head .. rfc3339(tonumber(pushed)) .. '","end":"' .. rfc3339(end_ms) .. '"},"total":1,"brands":{"' ..
+           brand .. kinds[code] .. listed
+  end
+  render = function(digest_id, stream, user, entries, end_ms, max_bytes, max_ids)
+    if string.find(digest_id .. stream .. user, unsafe) then return false end
+    if #entries == 1 then
+      local head = '{"digest_id":"' .. digest_id .. '","stream":"' .. stream .. '","user":"' .. user ..
+                   '","window":{"start":"'
+      local content = single(head, entries[1], end_ms, max_ids)
+      if not content or #content > max_bytes then return false end
+      return content, 1, 1
+    end
+    local brands, names, distinct, start = {}, {}, {}, nil
+    for order, line in ipairs(entries) do
+      local brand, review, code, pushed, occurred = string.match(line, '^([^|]+)|([^|]+)|(%u)|(%d+)|(%d+)$')
+      if not brand or not codes[code] or string.find(brand .. review, unsafe) then return false end
+      pushed, occurred = tonumber(pushed), tonumber(occurred)
+      if not start or pushed < start then start = pushed end
+      local reviews = brands[brand]
+      if not reviews then
+        reviews = {seen = {}, list = {}}
+        brands[brand] = reviews
+        names[#names + 1] = brand
+      end
+      local seen = reviews.seen[review]
+      if not seen then
+        seen = {review, occurred, order, code}
+        reviews.seen[review] = seen
+        reviews.list[#reviews.list + 1] = seen
+      elseif occurred >= seen[2] then
+        seen[2], seen[3], seen[4] = occurred, order, code
+      end
+      distinct[review] = true
+    end
+    if not start then return false end
+    if #names > 1 then table.sort(names, bytewise) end
+    local total, most = 0, 0
+    for _, brand in ipairs(names) do
+      local n = #brands[brand].list
+      total = total + n
+      if n > most then most = n end
+    end
+    local cap = math.min(max_ids, most)
+    local parts = {'{"digest_id":"', digest_id, '","stream":"', stream, '","user":"', user,
+                   '","window":{"start":"', rfc3339(start), '","end":"', rfc3339(end_ms), '"},"total":', total,
+                   ',"brands":{'}
+    for at, brand in ipairs(names) do
+      local list = brands[brand].list
+      if #list > 1 then table.sort(list, by_change) end
+      local counts = {0, 0, 0}
+      for _, review in ipairs(list) do
+        counts[codes[review[4]]] = counts[codes[review[4]]] + 1
+      end
+      parts[#parts + 1] = (at > 1 and ',"' or '"') .. brand .. '":{"added":' .. counts[1] .. ',"updated":' ..
+                          counts[2] .. ',"deleted":' .. counts[3] .. ',"review_ids":['
+      local ids = {}
+      for i = math.max(#list - cap + 1, 1), #list do
+        ids[#ids + 1] = '"' .. list[i][1] .. '"'
+      end
+      parts[#parts + 1] = table.concat(ids, ',')
+      parts[#parts + 1] = #list > cap and '],"truncated":true}' or '],"truncated":false}'
+    end
+    parts[#parts + 1] = '}}'
+    local content = table.concat(parts)
+    if #content > max_bytes then return false end
+    local unique = 0
+    for _ in pairs(distinct) do unique = unique + 1 end
+    return content, total, unique
+  end
+end
+"""
+
 
 @dataclass(frozen=True, slots=True)
 class BrandTally:

@@ -50,7 +50,14 @@ class Puller:
         self.settings = settings
         self.sink = sink
         self.owner = owner or f"puller-{uuid.uuid4().hex[:12]}"
-        self.claims = Claims(redis, keys=keys, owner=self.owner, lease_s=settings.lease_s)
+        self.claims = Claims(
+            redis,
+            keys=keys,
+            owner=self.owner,
+            lease_s=settings.lease_s,
+            max_bytes=settings.content_limit_bytes,
+            max_ids_per_brand=settings.max_ids_per_brand,
+        )
         self.mapping = MappingCache(redis, keys=keys, refresh_s=settings.mapping_refresh_s)
         self._redis = redis
         self._mapping_version = ""
@@ -109,13 +116,9 @@ class Puller:
         """Claim, digest, hand on and finish the batches of `users` (due or not), a few round trips in all;
         the `unschedule` users (of no brand) only leave `due`."""
         claimed = await self.claims.claim_batches(
-            users,
-            now_ms=int(time.time() * 1000),
-            max_items=settings.max_items,
-            new_ids=[uuid.uuid4().hex for _ in users],
-            unschedule=unschedule,
+            users, now_ms=int(time.time() * 1000), max_items=settings.max_items, unschedule=unschedule
         )
-        digests = [digest for batch in claimed.batches for digest in self._digests(batch)]
+        digests = self._digests(claimed.batches)
         if digests:
             await retrying(
                 lambda: self.sink.deliver(digests),
@@ -123,11 +126,34 @@ class Puller:
                 stopping=self._stopping,
                 deadline_s=None if self._stopping else self.settings.connect_timeout_s,
             )
-        released = await self.claims.finish(claimed.batches, empty=claimed.empty, settings=settings, now_s=time.time())
+        released = await self.claims.finish(claimed, settings=settings, now_s=time.time())
         self._count(claimed, digests, released)
         return Pulled(claimed.batches, digests, claimed)
 
-    def _digests(self, batch: Batch) -> list[Digest]:
+    def _digests(self, batches: list[Batch]) -> list[Digest]:
+        """One digest per batch, as the claim script rendered it; the Python builder only for the batches the
+        script left to it (larger than one document)."""
+        stream, logged = self.keys.stream, log.isEnabledFor(logging.INFO)
+        digests = []
+        for batch in batches:
+            if batch.content:
+                made = [Digest(batch.digest_id, stream, batch.user, batch.content, batch.size, batch.reviews)]
+            else:
+                made = self._built(batch)
+            digests.extend(made)
+            if logged:
+                for digest in made:
+                    log.info(
+                        "digest %s for user %s: %d reviews from %d entries%s",
+                        digest.digest_id,
+                        batch.user,
+                        digest.reviews,
+                        batch.size,
+                        " (resumed batch)" if batch.resumed else "",
+                    )
+        return digests
+
+    def _built(self, batch: Batch) -> list[Digest]:
         docs = build_digests(
             digest_id=batch.digest_id,
             stream=self.keys.stream,
@@ -137,22 +163,12 @@ class Puller:
             max_bytes=self.settings.content_limit_bytes,
             max_ids_per_brand=self.settings.max_ids_per_brand,
         )
-        for doc in docs:
-            log.info(
-                "digest %s for user %s: %d reviews from %d entries%s",
-                doc.digest_id,
-                batch.user,
-                doc.reviews,
-                len(batch.entries),
-                " (resumed batch)" if batch.resumed else "",
-            )
         return [
-            Digest(doc.digest_id, self.keys.stream, batch.user, doc.content, len(batch.entries), doc.reviews)
-            for doc in docs
+            Digest(doc.digest_id, self.keys.stream, batch.user, doc.content, batch.size, doc.reviews) for doc in docs
         ]
 
     def _count(self, claimed: Claimed, digests: list[Digest], released: int) -> None:
-        entries = sum(len(b.entries) for b in claimed.batches)
+        entries = sum(b.size for b in claimed.batches)
         resumed = sum(1 for b in claimed.batches if b.resumed)
         metrics.USERS.labels("digested").inc(len(claimed.batches))
         metrics.USERS.labels("empty").inc(len(claimed.empty))
