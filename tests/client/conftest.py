@@ -17,7 +17,8 @@ from aio_pika.abc import AbstractRobustConnection
 
 from tests.conftest import AMQP_URL, REDIS_URL
 from tests.support.processes import ROOT
-from tests.ws_delivery.conftest import SECRET, Bus, bus, http, start_instance, token, wait_until, ws_settings
+from tests.support.waiting import eventually
+from tests.ws_delivery.conftest import SECRET, Bus, bus, http, start_instance, token, ws_settings
 from workers.core.main import CoreRoom
 from workers.core.settings import CoreSettings
 
@@ -57,11 +58,10 @@ class Core:
         return [item["id"] for item in response.json()]
 
     async def wait_delivered(self, user: str, notification_id: str, timeout_s: float = 5.0) -> None:
-        async with asyncio.timeout(timeout_s):
-            while True:
-                if notification_id in await self.delivered_ids(user):
-                    return
-                await asyncio.sleep(0.05)
+        async def delivered() -> bool:
+            return notification_id in await self.delivered_ids(user)
+
+        await eventually(delivered, timeout_s=timeout_s, what=f"{notification_id} delivered to {user}")
 
 
 @contextlib.asynccontextmanager
@@ -113,4 +113,4 @@ async def core(
         await asyncio.wait_for(room.drain(), 10)
 
 
-__all__ += ["Bus", "wait_until"]
+__all__ += ["Bus"]

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 
 from tests.client.conftest import Core, auth, listen_process
-from tests.ws_delivery.conftest import Instance, StartInstance, token, wait_until
+from tests.support.waiting import eventually
+from tests.ws_delivery.conftest import Instance, StartInstance, token
 from workers.client.state import DeviceState
 from workers.client.ws import Listener, Received
 from workers.common.contract import paths
@@ -40,7 +41,7 @@ class Device:
         self._stream = self.listener.notifications()
         self._task = asyncio.create_task(self._show(self._stream))
         listener = self.listener
-        await wait_until(lambda: listener.settled and listener.connected.is_set(), timeout_s=10)
+        await eventually(lambda: listener.settled and listener.connected.is_set(), timeout_s=10)
 
     async def _show(self, stream: AsyncGenerator[Received, None]) -> None:
         async for received in stream:
@@ -55,7 +56,7 @@ class Device:
         return [r.notification.id for r in self.shown if r.notification.status == status]
 
     async def wait_shown(self, count: int, timeout_s: float = 10.0) -> None:
-        await wait_until(lambda: len(self.shown) >= count, timeout_s=timeout_s)
+        await eventually(lambda: len(self.shown) >= count, timeout_s=timeout_s)
 
 
 async def started(

@@ -14,7 +14,8 @@ import pytest
 from tests.client.conftest import Core, listen_process
 from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import free_port
-from tests.ws_delivery.conftest import Instance, StartInstance, token, wait_until
+from tests.support.waiting import eventually
+from tests.ws_delivery.conftest import Instance, StartInstance, token
 from workers.client.ws import ClosedByAdmin, Listener, Received
 
 
@@ -29,7 +30,7 @@ async def listening(
     client = listener(instance, core, http, user)
     stream = client.notifications()
     first = asyncio.ensure_future(anext(stream))
-    await wait_until(lambda: instance.room.hub.devices(user) == 1 and client.settled)
+    await eventually(lambda: instance.room.hub.devices(user) == 1 and client.settled)
     return client, stream, first
 
 
@@ -77,7 +78,7 @@ async def test_listener_long_polls_during_a_broker_outage_and_loses_nothing(
         assert sorted(r.notification.id for r in polled) == sorted(during)
         assert {r.via for r in polled} == {"feed"}
         proxy.restore()
-        await wait_until(lambda: instance.room.hub.broker_up, timeout_s=10)
+        await eventually(lambda: instance.room.hub.broker_up, timeout_s=10)
         after = await core.create("alice", content=b"after")
         (last,) = await take(stream, 1)
         assert last.notification.id == after
@@ -93,7 +94,7 @@ async def test_listener_reconnects_after_its_instance_restarts(
     alice, stream, pending = await listening(first, core, http, "alice")
     await first.stop()
     second = await start_instance(http_port=port)
-    await wait_until(lambda: second.room.hub.devices("alice") == 1 and alice.settled, timeout_s=10)
+    await eventually(lambda: second.room.hub.devices("alice") == 1 and alice.settled, timeout_s=10)
     created = await core.create("alice")
     assert (await asyncio.wait_for(pending, 10)).notification.id == created
     assert alice.connections == 2
@@ -120,7 +121,7 @@ async def test_notifier_listen_prints_notifications_and_exits_after_count(
     instance = await start_instance()
     ws_url = instance.url.replace("http://", "ws://")
     async with listen_process("--user", "alice", "--ws-url", ws_url, "--core-url", core.url, "--count", "1") as process:
-        await wait_until(lambda: instance.room.hub.devices("alice") == 1, timeout_s=60)
+        await eventually(lambda: instance.room.hub.devices("alice") == 1, timeout_s=60)
         created = await core.create("alice", content=b"printed")
         stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, stderr.decode()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 from prometheus_client import REGISTRY
 
 from tests.conftest import take_messages
 from tests.core.conftest import running_core, settings_for
+from tests.support.waiting import eventually
 from workers.common.contract.names import DEAD_LETTER_MAX_MESSAGES, Topology
 from workers.common.runtime.amqp import dead_letter_depth, declare_topology
 from workers.common.runtime.publishing import Properties, publish_confirmed
@@ -46,7 +45,5 @@ async def test_core_reports_the_depth_of_the_dead_letter_queue(
         messages = [(b"garbage", "", Properties()) for _ in range(3)]
         assert await publish_confirmed(channel, topology.dead_letter_exchange, messages, timeout_s=10) == [None] * 3
         await channel.close()
-        async with asyncio.timeout(10):
-            while REGISTRY.get_sample_value("notifier_core_dead_letter_messages") != 3:
-                await asyncio.sleep(0.05)
+        await eventually(lambda: REGISTRY.get_sample_value("notifier_core_dead_letter_messages") == 3)
     assert REGISTRY.get_sample_value("notifier_core_dead_letter_messages") == pytest.approx(3)

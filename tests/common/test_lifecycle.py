@@ -17,6 +17,7 @@ import pytest
 from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import AMQP_URL, REDIS_URL, room_env
 from tests.support.processes import ROOT, RoomProcess, clean_env, metric_value, start_room
+from tests.support.waiting import eventually
 from workers.local.stack import free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -108,15 +109,6 @@ async def readyz(room: RoomProcess) -> int:
 async def healthz(room: RoomProcess) -> int:
     async with httpx.AsyncClient() as http:
         return (await http.get(f"http://127.0.0.1:{room.ops_port}/healthz", timeout=2.0)).status_code
-
-
-async def eventually(check: object, *, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await check():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{check} did not hold within {timeout_s}s")
 
 
 async def test_sigterm_during_start_up_ends_the_room_at_once(

@@ -15,9 +15,9 @@ import os
 import time
 import uuid
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import kmock
 import kubernetes
@@ -28,6 +28,7 @@ import yaml
 from tests.conftest import REDIS_URL
 from tests.controller.emulator import ApiServer, BackgroundServers
 from tests.support.rooms import running_room
+from tests.support.waiting import eventually
 from workers.common.contract.keys import ControllerKeys
 from workers.common.contract.streamspec import API_GROUP, API_VERSION
 from workers.controller.kube import PLURAL
@@ -37,19 +38,6 @@ from workers.controller.settings import ControllerSettings
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "helm/notifier/crds"
 REAL_CLUSTER = bool(os.environ.get("KUBECONFIG"))
-T = TypeVar("T")
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, what: str, timeout_s: float = 20.0) -> T:
-    """Poll `probe` until it returns something truthy (watching an external API has no event to await)."""
-    deadline = time.monotonic() + timeout_s
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}; last seen: {last!r}")
 
 
 class Cluster:

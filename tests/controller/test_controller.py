@@ -7,9 +7,10 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from tests.conftest import free_port
-from tests.controller.conftest import Cluster, eventually
+from tests.controller.conftest import Cluster
 from tests.controller.emulator import BackgroundServers
 from tests.controller.proxy import TcpProxy
+from tests.support.waiting import eventually
 from workers.common.contract.keys import BusKeys, ControllerKeys
 from workers.common.contract.streamspec import parse_spec
 from workers.common.runtime.mapping_store import read_mapping, read_settings, write_mapping

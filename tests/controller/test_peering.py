@@ -6,8 +6,9 @@ import uuid
 from typing import Any
 
 from tests.conftest import free_port
-from tests.controller.conftest import Cluster, eventually
+from tests.controller.conftest import Cluster
 from tests.controller.test_controller import SPEC
+from tests.support.waiting import eventually
 
 
 async def test_standby_replica_stays_idle_until_the_active_one_exits(

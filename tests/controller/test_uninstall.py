@@ -13,9 +13,10 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from tests.controller.conftest import Cluster, eventually
+from tests.controller.conftest import Cluster
 from tests.controller.test_controller import SPEC
 from tests.support.processes import ROOT
+from tests.support.waiting import eventually
 from workers.common.contract.keys import BusKeys, ControllerKeys
 from workers.common.runtime.mapping_store import read_mapping
 from workers.controller import uninstall

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,11 +44,3 @@ async def take(http: httpx.AsyncClient, user: str, *, wait: float = 0) -> list[d
     assert response.status_code == 200, response.text
     result: list[dict[str, Any]] = response.json()
     return result
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 10.0) -> None:
-    """Wait until `check()` holds (for state reached through a broker, which offers nothing to await)."""
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)

@@ -13,7 +13,8 @@ import redis.asyncio as aioredis
 from prometheus_client import REGISTRY
 
 from tests.core.conftest import SECRET, bearer, producer, running_core, settings_for
-from tests.core.helpers import body, create, eventually, in_seconds, take
+from tests.core.helpers import body, create, in_seconds, take
+from tests.support.waiting import eventually
 from workers.common.contract import paths
 from workers.common.contract.keys import StoreKeys
 from workers.core.main import CoreRoom

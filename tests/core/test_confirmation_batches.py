@@ -7,8 +7,8 @@ from prometheus_client import REGISTRY
 
 from tests.conftest import take_bodies
 from tests.core.conftest import running_core, settings_for
-from tests.core.helpers import eventually
 from tests.core.test_confirmations import confirmation, publish
+from tests.support.waiting import eventually
 from workers.common.contract.names import Topology
 
 

@@ -13,7 +13,8 @@ from prometheus_client import REGISTRY
 
 from tests.conftest import take_bodies
 from tests.core.conftest import bearer
-from tests.core.helpers import create, eventually, take
+from tests.core.helpers import create, take
+from tests.support.waiting import eventually
 from workers.common.contract import paths
 from workers.common.contract.keys import StoreKeys
 from workers.common.contract.names import Topology
@@ -43,7 +44,7 @@ def confirmation(user: str, notification_id: str) -> bytes:
     return BrokerConfirmation(user_id=user, id=notification_id).SerializeToString()
 
 
-def settle(core: CoreRoom, count: int) -> Awaitable[None]:
+def settle(core: CoreRoom, count: int) -> Awaitable[bool]:
     """Completes once the room has handled `count` more confirmations than when this was called."""
     assert core.confirmations is not None
     target = core.confirmations.handled + count

@@ -15,7 +15,8 @@ from prometheus_client import REGISTRY
 from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import AMQP_URL, REDIS_URL
 from tests.core.conftest import EventTap, bearer, running_core, settings_for
-from tests.core.helpers import create, eventually, in_seconds, take
+from tests.core.helpers import create, in_seconds, take
+from tests.support.waiting import eventually
 from workers.common.contract import paths
 from workers.common.contract.keys import StoreKeys
 from workers.core.main import CoreRoom
@@ -57,7 +58,7 @@ async def test_events_written_while_the_broker_is_cut_go_out_once_it_is_back(
 
             await eventually(backlog_reported)
             proxy.restore()
-            await eventually(lambda: _has(tap, *during), within=30)
+            await eventually(lambda: _has(tap, *during), timeout_s=30)
             await eventually(lambda: outbox_drained(redis, stream))
     assert set(during) <= set(ids_in(tap))
 
@@ -90,7 +91,7 @@ async def test_two_relays_publish_each_event_exactly_once(
     settings = settings_for(stream, amqp_namespace, relay_batch=7)
     async with running_core(settings) as one, running_core(settings) as two, client(one) as a, client(two) as b:
         created = await asyncio.gather(*(create(a if i % 2 else b, [f"user-{i % 5}"], f"n-{i}") for i in range(120)))
-        await eventually(lambda: _has(tap, *created), within=30)
+        await eventually(lambda: _has(tap, *created), timeout_s=30)
         await eventually(lambda: outbox_drained(redis, stream))
         assert one.relay is not None
         assert two.relay is not None

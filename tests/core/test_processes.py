@@ -13,8 +13,9 @@ from aio_pika.abc import AbstractRobustConnection
 
 from tests.conftest import free_port
 from tests.core.conftest import SECRET, bearer
-from tests.core.helpers import create, eventually, take
+from tests.core.helpers import create, take
 from tests.core.processes import CoreProcess, core_process
+from tests.support.waiting import eventually
 from workers.common.contract import paths
 from workers.common.contract.names import Topology
 from workers.common.contract.wire import BrokerConfirmation
@@ -57,7 +58,7 @@ async def test_two_core_processes_share_the_confirmations(
         counts = [await core.metric("notifier_core_confirmations_total", {"outcome": "delivered"}) for core in cores]
         return sum(counts) == len(created)
 
-    await eventually(all_handled, within=20)
+    await eventually(all_handled, timeout_s=20)
     for core in cores:
         assert await core.metric("notifier_core_confirmations_total", {"outcome": "delivered"}) > 0
     async with httpx.AsyncClient(base_url=two.url, timeout=30) as http:

@@ -7,8 +7,6 @@ every device printed.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ from aio_pika.abc import AbstractRobustConnection
 
 from tests.conftest import AMQP_URL, REDIS_URL
 from tests.support.bus import indexed
+from tests.support.waiting import eventually
 from workers.common.contract.streamspec import StreamSpec, parse_spec
 from workers.common.runtime.settings import BrokerSettings
 from workers.local.devices import Device, DigestView
@@ -95,12 +94,11 @@ class Run:
         """Wait until no user has pending entries or a batch in flight (every digest is in core)."""
         redis: aioredis.Redis = self.session.redis
         keys = self.session.keys
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not await indexed(redis, keys, keys.due) and not await indexed(redis, keys, keys.pending_since):
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"the bus still has due users after {timeout_s}s")
+
+        async def drained() -> bool:
+            return not await indexed(redis, keys, keys.due) and not await indexed(redis, keys, keys.pending_since)
+
+        await eventually(drained, timeout_s=timeout_s, what="a bus without due or pending users")
 
 
 def digests(device: Device) -> list[tuple[str, DigestView]]:

@@ -7,7 +7,6 @@ and binds its HTTP and ops ports on 127.0.0.1 of the host.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shlex
@@ -18,9 +17,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import httpx
-
 from tests.support.processes import ROOT
+from tests.support.waiting import wait_ready
 from workers.local.stack import RoomAddress
 
 VERSION = re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)  # type: ignore[union-attr]
@@ -68,19 +66,19 @@ class Container(RoomAddress):
     def state(self, field: str) -> str:
         return run("inspect", "--format", f"{{{{.State.{field}}}}}", self.name).stdout.strip()
 
+    def exit_code(self) -> int | None:
+        """The container's exit code once it stopped, else None."""
+        return int(self.state("ExitCode") or -1) if self.state("Running") == "false" else None
+
     async def wait_ready(self, *, timeout_s: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        async with httpx.AsyncClient(timeout=1.0) as client:
-            while time.monotonic() < deadline:
-                try:
-                    if (await client.get(f"{self.ops_url}/readyz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                if self.state("Running") == "false":
-                    raise AssertionError(f"{self.room} exited with {self.state('ExitCode')}:\n{self.logs()}")
-                await asyncio.sleep(0.2)
-        raise AssertionError(f"{self.room} not ready within {timeout_s:.0f}s:\n{self.logs()}")
+        await wait_ready(
+            self.ops_url,
+            exit_code=self.exit_code,
+            output=self.logs,
+            what=self.room,
+            timeout_s=timeout_s,
+            interval_s=0.2,
+        )
 
     def healthcheck(self) -> subprocess.CompletedProcess[str]:
         """Run the image's HEALTHCHECK once, as the engine would on its schedule."""

@@ -24,10 +24,11 @@ from aio_pika.abc import AbstractRobustConnection
 
 from tests.conftest import free_port
 from tests.conftest import room_env as env_for
-from tests.controller.conftest import Cluster, eventually
+from tests.controller.conftest import Cluster
 from tests.images.containers import ROOMS, RUN_FLAGS, Container, engine, image, run, start
 from tests.pusher.test_pusher import event, publish
 from tests.support.processes import clean_env, notifier
+from tests.support.waiting import eventually
 from tools.chart import RELEASE, by_name, of_kind, render
 from workers.client.http import bearer
 from workers.client.ws import Listener, Received

@@ -13,6 +13,7 @@ from redis.crc import key_slot
 
 from tests.puller.collect import CollectingSink
 from tests.support.redis_server import RedisServer
+from tests.support.waiting import eventually
 from workers.common.contract.entries import make_entry
 from workers.common.contract.keys import BUS_SHARDS, BusKeys, shard_of
 from workers.common.contract.streamspec import parse_spec
@@ -89,9 +90,7 @@ async def test_a_pusher_wakes_an_idle_puller_instead_of_its_next_poll(redis: aio
         entry = make_entry(brand="B", review="r1", kind="added", pushed_ms=now_ms, occurred_ms=now_ms).encode()
         settings = await read_settings(redis, keys=keys)
         await append_entries(redis, keys=keys, by_user={"1": [entry]}, settings=settings, now_s=now_ms / 1000)
-        async with asyncio.timeout(20):
-            while not sink.digests:
-                await asyncio.sleep(0.05)
+        await eventually(lambda: sink.digests)
         assert [d.user for d in sink.digests] == ["1"]
     finally:
         stopping.set()

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from tests.conftest import REDIS_URL
 from tests.puller.collect import CollectingSink
 from tests.support.bus import indexed
+from tests.support.waiting import eventually
 from workers.common.contract.entries import make_entry
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.streamspec import parse_spec
@@ -59,12 +60,12 @@ async def test_three_pushers_and_three_pullers_lose_nothing_and_duplicate_nothin
 
     pulling = [asyncio.create_task(p.run(stopping)) for p in pullers]
     await asyncio.gather(*(push(i, c) for i, c in enumerate(clients[:PUSHERS])))
-    deadline = time.monotonic() + 60
     total = PUSHERS * ENTRIES_PER_PUSHER
-    while sum(len(s.reviews()) for s in sinks) < total and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    stopping.set()
-    await asyncio.gather(*pulling)
+    try:
+        await eventually(lambda: sum(len(s.reviews()) for s in sinks) >= total, timeout_s=60)
+    finally:
+        stopping.set()
+        await asyncio.gather(*pulling)
     for client in clients:
         await client.aclose()
 

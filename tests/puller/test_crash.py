@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 from tests.puller.collect import CollectingSink
 from tests.support.bus import indexed
 from tests.support.processes import ROOT
+from tests.support.waiting import eventually
 from workers.common.contract.entries import make_entry
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.streamspec import parse_spec
@@ -49,12 +50,13 @@ async def test_batch_of_a_killed_puller_is_resumed_once_with_the_same_digest_id(
         cwd=ROOT,
         env={**env, "NOTIFIER_PULLER_LEASE_S": str(LEASE_S), "NOTIFIER_PULLER_POLL_INTERVAL_S": "0.05"},
     )
+
+    def handed_on() -> bool:
+        assert victim.poll() is None, "the puller died on its own"
+        return record.exists() and len(record.read_text().splitlines()) == 2
+
     try:
-        deadline = time.monotonic() + 30
-        while not (record.exists() and len(record.read_text().splitlines()) == 2):
-            assert victim.poll() is None, "the puller died on its own"
-            assert time.monotonic() < deadline, "the puller never handed its batch on"
-            await asyncio.sleep(0.05)
+        await eventually(handed_on, timeout_s=30, what="the puller handing its batch on")
     finally:
         victim.kill()
         victim.wait()
@@ -66,12 +68,12 @@ async def test_batch_of_a_killed_puller_is_resumed_once_with_the_same_digest_id(
     rescuer = Puller(redis, keys=keys, sink=sink, settings=PullerSettings(lease_s=LEASE_S, poll_interval_s=0.05))
     stopping = asyncio.Event()
     task = asyncio.create_task(rescuer.run(stopping))
-    deadline = time.monotonic() + 30
-    while len(sink.digests) < 2 and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(LEASE_S + 0.3)  # one more lease: nothing may arrive twice
-    stopping.set()
-    await task
+    try:
+        await eventually(lambda: len(sink.digests) >= 2, timeout_s=30)
+        await asyncio.sleep(LEASE_S + 0.3)  # one more lease: nothing may arrive twice
+    finally:
+        stopping.set()
+        await task
 
     assert {d.user: d.digest_id for d in sink.digests} == handed
     assert len(sink.digests) == 2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from aio_pika.abc import AbstractRobustConnection
 from tests.conftest import free_port, take_bodies
 from tests.support.bus import indexed
 from tests.support.processes import RoomProcess, metric_value, notifier, start_room
+from tests.support.waiting import eventually
 from workers.common.contract.entries import decode
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.names import Topology
@@ -22,15 +22,6 @@ from workers.common.contract.streamspec import parse_spec
 from workers.common.contract.wire import ReviewEvent, to_timestamp
 from workers.common.runtime.amqp import declare_topology
 from workers.common.runtime.mapping_store import write_mapping
-
-
-async def wait_until(predicate: object, *, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await predicate():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -64,8 +55,8 @@ async def test_each_event_reaches_every_user_of_its_brand_with_indexes(
 ) -> None:
     keys = BusKeys(stream)
     await publish(amqp, topology, *(event("Brand1", f"r{i}") for i in range(50)), event("Brand2", "x1", 2))
-    await wait_until(lambda: _len(redis, keys.pending("4"), 1))
-    await wait_until(lambda: _len(redis, keys.pending("2"), 50))
+    await eventually(lambda: _len(redis, keys.pending("4"), 1))
+    await eventually(lambda: _len(redis, keys.pending("2"), 50))
     reviews_1 = [decode(e).review for e in await redis.lrange(keys.pending("1"), 0, -1)]
     assert reviews_1 == [f"r{i}" for i in range(50)]
     [deleted] = await redis.lrange(keys.pending("4"), 0, -1)
@@ -90,7 +81,7 @@ async def test_undecodable_and_invalid_events_are_dead_lettered_and_the_pusher_l
     await publish(
         amqp, topology, b"\xff\xfe not protobuf", event("Brand1", "bad id with spaces"), event("Brand2", "ok")
     )
-    await wait_until(lambda: _len(redis, keys.pending("4"), 1))
+    await eventually(lambda: _len(redis, keys.pending("4"), 1))
     bodies = await take_bodies(amqp, topology.dead_letter_queue, 2)
     assert bodies == [b"\xff\xfe not protobuf", event_body_review(bodies[1], "bad id with spaces")]
     assert await redis.llen(keys.pending("1")) == 0
@@ -109,7 +100,7 @@ async def test_events_of_an_unknown_brand_are_counted_logged_and_acked(
 ) -> None:
     keys = BusKeys(stream)
     await publish(amqp, topology, event("NoSuchBrand", "r1"), event("Brand2", "r2"))
-    await wait_until(lambda: _len(redis, keys.pending("4"), 1))
+    await eventually(lambda: _len(redis, keys.pending("4"), 1))
     await pusher.wait_log("review r1 of unknown brand NoSuchBrand")
     metrics = await pusher.metrics()
     assert metric_value(metrics, "notifier_pusher_events_total", 'outcome="unknown_brand"') == 1
@@ -130,7 +121,7 @@ async def test_max_items_makes_the_user_due_at_once(
         ),
     )
     await publish(amqp, topology, *(event("Brand2", f"r{i}") for i in range(5)))
-    await wait_until(lambda: _len(redis, keys.pending("4"), 5))
+    await eventually(lambda: _len(redis, keys.pending("4"), 5))
     assert (await indexed(redis, keys, keys.due))["4"] <= time.time()
 
 

@@ -19,6 +19,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from tests.puller.collect import CollectingSink
 from tests.pusher.test_pusher import event, publish
 from tests.support.bus import indexed
+from tests.support.waiting import eventually
 from workers.common.contract.keys import BusKeys, shard_of
 from workers.common.contract.names import Topology
 from workers.common.contract.stream import StreamSettings
@@ -75,9 +76,7 @@ async def take(amqp: AbstractRobustConnection, topology: Topology, count: int) -
 
 
 async def listed(sink: CollectingSink, count: int) -> list[tuple[str, str]]:
-    async with asyncio.timeout(10):
-        while len(sink.reviews()) < count:
-            await asyncio.sleep(0.02)
+    await eventually(lambda: len(sink.reviews()) >= count)
     await asyncio.sleep(0.3)  # several puller cycles: nothing more may arrive
     return sorted(sink.reviews())
 

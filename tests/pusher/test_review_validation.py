@@ -10,8 +10,9 @@ from aio_pika.abc import AbstractRobustConnection
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tests.conftest import take_messages
-from tests.pusher.test_pusher import event, publish, pusher, wait_until
+from tests.pusher.test_pusher import event, publish, pusher
 from tests.support.processes import RoomProcess
+from tests.support.waiting import eventually
 from workers.common.contract.entries import decode
 from workers.common.contract.errors import InvalidInput
 from workers.common.contract.keys import BusKeys
@@ -62,7 +63,7 @@ async def test_out_of_range_reviews_are_dead_lettered_with_their_reason_and_the_
     assert [message.body for message in dead] == bad
     for (name, (_, reason)), message in zip(OUT_OF_RANGE.items(), dead, strict=True):
         assert reason in str((message.headers or {})[REASON_HEADER]), name
-    await wait_until(lambda: _pending(redis, keys.pending("4"), 1))
+    await eventually(lambda: _pending(redis, keys.pending("4"), 1))
     assert [decode(e).review for e in await redis.lrange(keys.pending("4"), 0, -1)] == ["good"]
 
 

@@ -129,15 +129,6 @@ async def ack(ws: ClientConnection, message: WebSocketMessage) -> None:
     await ws.send(WebSocketConfirmation(message_id=message.message_id).SerializeToString())
 
 
-async def wait_until(condition: Callable[[], bool], timeout_s: float = TIMEOUT_S) -> None:
-    """Await a condition that an event of the system makes true (polled, since it has no awaitable)."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.01)
-
-
 def notification(nid: str, *, status: int = Notification.NEW, at: float = 1_700_000_000.0) -> Notification:
     n = Notification(id=nid, status=status, timestamp=to_timestamp(at))  # type: ignore[arg-type]
     if status == Notification.NEW:

@@ -6,7 +6,8 @@ import httpx
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from tests.ws_delivery.conftest import Bus, StartInstance, ack, notification, open_device, receive, wait_until
+from tests.support.waiting import eventually
+from tests.ws_delivery.conftest import Bus, StartInstance, ack, notification, open_device, receive
 from workers.common.contract.wire import Notification, WebSocketMessage
 
 
@@ -70,7 +71,7 @@ async def test_an_ack_stops_the_resends(start_instance: StartInstance, http: htt
     assert resent.message_id == first.message_id
     await ack(device, resent)
     (server_side,) = instance.room.hub.connections("alice")
-    await wait_until(lambda: server_side.unacknowledged == 0)
+    await eventually(lambda: server_side.unacknowledged == 0)
     await bus.publish(notification("n2"), "alice")
     following = await receive(device)
     await ack(device, following)

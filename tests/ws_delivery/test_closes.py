@@ -10,16 +10,8 @@ from prometheus_client import REGISTRY
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from tests.ws_delivery.conftest import (
-    Bus,
-    Instance,
-    StartInstance,
-    notification,
-    open_device,
-    receive,
-    token,
-    wait_until,
-)
+from tests.support.waiting import eventually
+from tests.ws_delivery.conftest import Bus, Instance, StartInstance, notification, open_device, receive, token
 from workers.client.http import get_ticket, websocket_url
 
 
@@ -45,7 +37,7 @@ async def test_two_unanswered_pings_close_with_4001(start_instance: StartInstanc
     instance = await start_instance(ping_interval_s=0.05, close_timeout_s=5)
     device = await open_device(http, instance, "alice", ping_interval=None)
     device.transport.pause_reading()  # pings go unread, so unanswered
-    await wait_until(lambda: closing_as(instance, "alice", "heartbeat"))
+    await eventually(lambda: closing_as(instance, "alice", "heartbeat"))
     device.transport.resume_reading()
     assert await close_code(device) == 4001
     assert device.close_reason
@@ -57,8 +49,8 @@ async def test_a_device_answering_pings_stays_connected(start_instance: StartIns
     (server_side,) = instance.room.hub.connections("alice")
     pongs_needed = 3
     for _ in range(pongs_needed):  # each round waits for a ping to be sent and answered
-        await wait_until(lambda: server_side.awaiting_pong)
-        await wait_until(lambda: not server_side.awaiting_pong)
+        await eventually(lambda: server_side.awaiting_pong)
+        await eventually(lambda: not server_side.awaiting_pong)
     assert server_side.close_reason is None
     await device.close()
 
@@ -79,7 +71,7 @@ async def test_overflowing_send_buffer_closes_as_lagged(
         await bus.publish(big, "alice")
         if closing_as(instance, "alice", "lagged"):
             break
-    await wait_until(lambda: closing_as(instance, "alice", "lagged"))
+    await eventually(lambda: closing_as(instance, "alice", "lagged"))
     device.transport.resume_reading()
     assert await close_code(device) == 4002
 
@@ -93,7 +85,7 @@ async def test_text_frame_closes_with_1003_and_other_devices_carry_on(
     await bad.send("hello")
     assert await close_code(bad) == 1003
     assert bad.close_reason
-    await wait_until(lambda: closes("text_frame") == closes_before + 1)
+    await eventually(lambda: closes("text_frame") == closes_before + 1)
     await bus.publish(notification("n1"), "alice")
     assert (await receive(good)).notification.id == "n1"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from tests.ws_delivery.conftest import wait_until
+from tests.support.waiting import eventually
 from workers.ws_delivery import heap
 from workers.ws_delivery.dedup import Deduplicator
 from workers.ws_delivery.outbox import Outbox
@@ -62,7 +62,7 @@ async def test_heap_policy_freezes_live_objects_until_stopped() -> None:
     gc.unfreeze()
     task = asyncio.create_task(heap.keep_frozen(stopping, freeze_every_s=0.01, collect_every_s=0.02))
     try:
-        await wait_until(lambda: gc.get_freeze_count() > 0)
+        await eventually(lambda: gc.get_freeze_count() > 0)
     finally:
         stopping.set()
         await asyncio.wait_for(task, 5)

@@ -13,15 +13,8 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tests.common.tcp_proxy import TcpProxy
-from tests.ws_delivery.conftest import (
-    Bus,
-    StartInstance,
-    ack,
-    notification,
-    open_device,
-    receive,
-    wait_until,
-)
+from tests.support.waiting import eventually
+from tests.ws_delivery.conftest import Bus, StartInstance, ack, notification, open_device, receive
 from workers.common.contract.wire import WebSocketMessage
 
 
@@ -63,7 +56,7 @@ async def test_connect_deliver_ack_and_close_move_their_metrics(
     instance = await start_instance()
     snapshot = Snapshot()
     phone, laptop = await open_device(http, instance, "alice"), await open_device(http, instance, "alice")
-    await wait_until(lambda: snapshot.delta("notifier_ws_connections") == 2)
+    await eventually(lambda: snapshot.delta("notifier_ws_connections") == 2)
 
     await bus.publish(notification("n1"), "alice")
     first, second = await receive(phone), await receive(laptop)
@@ -71,7 +64,7 @@ async def test_connect_deliver_ack_and_close_move_their_metrics(
     await ack(laptop, second)
     await ack(laptop, second)
     assert await bus.confirmations(2) == [("alice", "n1"), ("alice", "n1")]
-    await wait_until(lambda: snapshot.delta("notifier_ws_confirmations_published_total") == 2)
+    await eventually(lambda: snapshot.delta("notifier_ws_confirmations_published_total") == 2)
     assert snapshot.delta("notifier_ws_messages_sent_total") == 2, "one frame per device"
     assert snapshot.delta("notifier_ws_messages_acked_total") == 2, "a repeated ack counts once"
     assert snapshot.delta("notifier_ws_ack_latency_seconds_count") == 2
@@ -80,12 +73,12 @@ async def test_connect_deliver_ack_and_close_move_their_metrics(
     await bus.publish(notification("n1"), "alice")
     await bus.publish_raw(b"\xff not protobuf")
     await bus.dead_letters(1)
-    await wait_until(lambda: snapshot.delta("notifier_ws_events_total", outcome="duplicate") == 1)
+    await eventually(lambda: snapshot.delta("notifier_ws_events_total", outcome="duplicate") == 1)
     assert snapshot.delta("notifier_ws_events_total", outcome="invalid") == 1
 
     await phone.close()
     await laptop.close()
-    await wait_until(lambda: snapshot.delta("notifier_ws_connections") == 0)
+    await eventually(lambda: snapshot.delta("notifier_ws_connections") == 0)
     assert snapshot.delta("notifier_ws_closes_total", reason="client") == 2
 
 
@@ -100,7 +93,7 @@ async def test_every_resend_is_counted_apart_from_the_first_send(
     for _ in range(2):
         assert (await receive(device)).message_id == first.message_id
     await ack(device, first)
-    await wait_until(lambda: snapshot.delta("notifier_ws_messages_acked_total") == 1)
+    await eventually(lambda: snapshot.delta("notifier_ws_messages_acked_total") == 1)
     assert snapshot.delta("notifier_ws_messages_sent_total") == 1
     assert snapshot.delta("notifier_ws_messages_resent_total") >= 2
     assert snapshot.delta("notifier_ws_ack_latency_seconds_sum") >= 0.2, "latency runs from the first send"

@@ -10,7 +10,8 @@ import redis.asyncio as aioredis
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from tests.ws_delivery.conftest import StartInstance, open_device, token, wait_until
+from tests.support.waiting import eventually
+from tests.ws_delivery.conftest import StartInstance, open_device, token
 from workers.client.http import get_ticket, websocket_url
 from workers.common.contract.keys import GatewayKeys
 
@@ -25,7 +26,7 @@ async def test_ticket_opens_the_websocket_once(start_instance: StartInstance, ht
     instance = await start_instance()
     ticket = await get_ticket(http, ws_url=instance.url, token=token("alice"))
     ws = await websockets.connect(websocket_url(instance.url, ticket))
-    await wait_until(lambda: instance.room.hub.devices("alice") == 1)
+    await eventually(lambda: instance.room.hub.devices("alice") == 1)
     assert await status_of_upgrade(websocket_url(instance.url, ticket)) == 401
     await ws.close()
 
@@ -42,11 +43,11 @@ async def test_expired_ticket_is_401(
     instance = await start_instance(ticket_ttl_s=0.05)
     ticket = await get_ticket(http, ws_url=instance.url, token=token("alice"))
     key = GatewayKeys(stream).ticket(ticket)
-    async with asyncio.timeout(5):
-        while True:
-            if not await redis.exists(key):
-                break
-            await asyncio.sleep(0.02)
+
+    async def expired() -> bool:
+        return not await redis.exists(key)
+
+    await eventually(expired)
     assert await status_of_upgrade(websocket_url(instance.url, ticket)) == 401
 
 
@@ -75,7 +76,7 @@ async def test_ticket_needs_a_valid_token(start_instance: StartInstance, http: h
 async def test_ticket_is_bound_to_the_token_subject(start_instance: StartInstance, http: httpx.AsyncClient) -> None:
     instance = await start_instance()
     ws = await open_device(http, instance, "bob")
-    await wait_until(lambda: instance.room.hub.devices("bob") == 1)
+    await eventually(lambda: instance.room.hub.devices("bob") == 1)
     assert instance.room.hub.devices("alice") == 0
     await ws.close()
 
