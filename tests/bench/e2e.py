@@ -28,6 +28,7 @@ import httpx
 from tests.bench.harness import Bench, Row
 from tests.conftest import AMQP_URL, REDIS_URL, delete_topology
 from workers.client.ws import Listener
+from workers.common.contract import paths
 from workers.common.contract.names import Topology
 from workers.common.contract.streamspec import parse_spec
 from workers.common.contract.wire import from_timestamp
@@ -36,6 +37,7 @@ from workers.common.runtime.auth import mint_token
 from workers.common.runtime.settings import BrokerSettings
 from workers.local.devices import decode_digest
 from workers.local.reviews import Published, ReviewSource
+from workers.local.rooms import Rooms
 from workers.local.session import Session
 
 GROUP = "end to end"
@@ -235,7 +237,7 @@ async def run(bench: Bench) -> None:
             load = Load(publishers, devices, seconds=3.0 if bench.quick else 8.0)
             fixed = os.environ.get(FIXED_RATE)
             sustained = 2 * float(fixed) if fixed else await ramp(bench, load)
-            await latency(bench, load, rate=max(1.0, sustained / 2))
+            await latency(bench, load, rooms, rate=max(1.0, sustained / 2))
     finally:
         publishers.stop()
         for task in listeners:
@@ -286,10 +288,49 @@ HOPS = (
 )
 
 
-async def latency(bench: Bench, load: Load, *, rate: float) -> None:
+TIMED = (
+    ("pushers", "notifier_pusher_batch_seconds", "", "pusher: one batch written to Redis"),
+    (
+        "pullers",
+        "notifier_puller_cycle_seconds",
+        "",
+        "puller: one cycle with work (claim, digests, core, finish)",
+    ),
+    (
+        "cores",
+        "notifier_core_request_duration_seconds",
+        f'method="POST",route="{paths.UNDELIVERED}"',
+        "core: one create request, server side",
+    ),
+)
+"""The rooms' own histograms whose mean over the latency step the bench reports: (group of `Rooms`, family,
+a label the samples must carry, what one observation is)."""
+
+
+async def timed(rooms: Rooms) -> dict[str, tuple[float, float]]:
+    """Per entry of `TIMED`, the (sum, count) of its histogram over the group's replicas now."""
+    found: dict[str, tuple[float, float]] = {}
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        for group, family, label, what in TIMED:
+            texts = [(await client.get(f"{proc.ops_url}/metrics")).text for proc in getattr(rooms, group)]
+            lines = [line for text in texts for line in text.splitlines() if label in line]
+            total, count = (
+                sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(f"{family}{suffix}"))
+                for suffix in ("_sum", "_count")
+            )
+            found[what] = (total, count)
+    return found
+
+
+async def latency(bench: Bench, load: Load, rooms: Rooms, *, rate: float) -> None:
     """Review -> device p50/p99 over the (review, device) pairs of one step at `rate`, and per hop."""
-    since = time.time()
+    since, before = time.time(), await timed(rooms)
     await load.step(rate)
+    after = await timed(rooms)
+    for what, (total, count) in after.items():
+        runs = count - before[what][1]
+        mean = (total - before[what][0]) / runs * 1000 if runs else float("nan")
+        bench.add(Row(GROUP, f"{what}, mean", mean, "ms", f"{runs:,.0f} observations in the latency step"))
     pairs = [
         (sent.at_s, device.shown[review], device.stamps[review])
         for review, sent in load.published.items()
