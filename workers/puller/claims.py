@@ -23,7 +23,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.asyncio as aioredis
 
@@ -128,10 +128,10 @@ return released
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Batch:
+class Batch(NamedTuple):
     """A user's leased batch: its entries as stored (`raw`, one per line) and, unless the script left it to
-    Python (`content` empty: too large for one document), the digest document rendered from them."""
+    Python (`content` empty: too large for one document), the digest document rendered from them. A tuple: a
+    pass makes one per user."""
 
     user: str
     digest_id: str

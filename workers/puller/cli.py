@@ -6,13 +6,14 @@ import time
 from contextlib import AsyncExitStack
 from typing import Annotated
 
+import redis.asyncio as aioredis
 import typer
 
 from workers.common.clikit import StreamOption, fail, out, print_lines, run, stream_name
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.stream import StreamSettings
 from workers.common.runtime.connections import redis_session
-from workers.common.runtime.mapping_store import read_mapping, read_settings
+from workers.common.runtime.mapping_store import read_settings
 from workers.puller.claims import Batch
 from workers.puller.main import make_sink
 from workers.puller.settings import PullerSettings
@@ -34,12 +35,12 @@ def pull(stream: StreamOption = None, summary: SummaryOption = False) -> None:
         async with redis_session(settings) as redis, AsyncExitStack() as stack:
             sink = make_sink(settings)
             stack.push_async_callback(sink.close)
-            mapping = await read_mapping(redis, keys=keys)
-            if not mapping.version:
+            users = await _valid_users(redis, keys=keys)
+            if users is None:
                 raise fail(f"stream {keys.stream} has no mapping: run `notifier mapping load FILE` first")
             puller = Puller(redis, keys=keys, sink=sink, settings=settings)
             started = time.monotonic()
-            found, busy = await _drain(puller, sorted(mapping.user_brands), await read_settings(redis, keys=keys))
+            found, busy = await _drain(puller, sorted(users), await read_settings(redis, keys=keys))
             _report(found, busy, ids=not summary)
             out.print(
                 f"pulled {puller.totals['entries']} entries into {puller.totals['digests']} digests "
@@ -47,6 +48,19 @@ def pull(stream: StreamOption = None, summary: SummaryOption = False) -> None:
             )
 
     run(go())
+
+
+async def _valid_users(redis: aioredis.Redis, *, keys: BusKeys) -> list[str] | None:
+    """Every user of a brand in the mapping in force, or None without a mapping: the names of the version hash's
+    `user:` fields (docs/design.md section 4), none of its values decoded."""
+    for _ in range(5):
+        version = await redis.get(keys.map_current)
+        if not version:
+            return None
+        fields: list[str] = await redis.hkeys(keys.map_version(version))
+        if fields:
+            return [field[5:] for field in fields if field.startswith("user:")]
+    return None
 
 
 async def _drain(puller: Puller, users: list[str], settings: StreamSettings) -> tuple[dict[str, list[Batch]], set[str]]:
@@ -74,9 +88,9 @@ def _line(user: str, batches: list[Batch], *, busy: bool, ids: bool) -> str:
         return f"user {user}: being pulled by another puller, skipped"
     if not batches:
         return f"user {user}: nothing pending"
-    entries = sum(batch.size for batch in batches)
     if not ids and len(batches) == 1 and batches[0].content:
-        return f"user {user}: {entries} entries, {batches[0].distinct} reviews"
+        return f"user {user}: {batches[0].size} entries, {batches[0].distinct} reviews"
+    entries = sum(batch.size for batch in batches)
     unique = list(dict.fromkeys(entry.review for batch in batches for entry in batch.entries))
     listed = f"reviews {', '.join(unique)}" if ids else f"{len(unique)} reviews"
     return f"user {user}: {entries} entries, {listed}"

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Digest:
-    """One user's digest for one window; `content` is the JSON document of DESIGN section 13."""
+class Digest(NamedTuple):
+    """One user's digest for one window; `content` is the JSON document of DESIGN section 13. A tuple: a pass
+    makes one per user, and a tuple is built several times faster than a frozen dataclass."""
 
     digest_id: str
     stream: str
@@ -40,7 +39,7 @@ class LogSink:
         self.delivered = 0
 
     async def deliver(self, digests: Sequence[Digest]) -> None:
-        for digest in digests:
+        for digest in digests if log.isEnabledFor(logging.INFO) else ():
             log.info(
                 "digest %s for user %s: %d reviews from %d entries (%d bytes)",
                 digest.digest_id,

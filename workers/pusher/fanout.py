@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from workers.common.contract.entries import KINDS, Entry, make_entry
 from workers.common.contract.errors import InvalidInput
 from workers.common.contract.keys import shard_of
 from workers.common.contract.stream import Mapping
-from workers.common.contract.wire import ReviewEvent
+
+if TYPE_CHECKING:  # the commands that write entries without events need not load protobuf
+    from workers.common.contract.wire import ReviewEvent
 
 
 @dataclass
@@ -25,16 +28,15 @@ class FanOut:
     """Per bus shard, the keys of the events added with one that have users there (marked in Redis after
     their entries)."""
 
-    def add(self, entry: Entry, users: Iterable[str], *, key: str | None = None) -> None:
+    def add(self, entry: Entry, users: Sequence[str], *, key: str | None = None) -> None:
         encoded = entry.encode()
-        shards: set[int] = set()
+        by_user = self.by_user
         for user in users:
-            self.by_user[user].append(encoded)
-            self.entries += 1
-            shards.add(shard_of(user))
+            by_user[user].append(encoded)
+        self.entries += len(users)
         self.events += 1
         if key is not None:
-            for shard in shards:
+            for shard in {shard_of(user) for user in users}:
                 self.pushed[shard].append(key)
 
 

@@ -1,7 +1,8 @@
 """Appending entries to users' pending lists: one script call per bus shard, all shards in one round trip.
 
-The script of a shard RPUSHes each user's entries, then `ZADD NX`es the user into the shard's `due` (window
-close) and `pending_since` (oldest entry), and makes a user whose list reached `max_items` due at once.
+The script of a shard RPUSHes each user's entries, then `ZADD NX`es its users into the shard's `due` (window
+close) and `pending_since` (oldest entry), and makes a user whose list reached `max_items` due at once; the
+ZADDs are variadic (a few thousand users per call), so a user costs Redis one RPUSH.
 A puller finishes a user of the same shard in one script too, so the two never interleave.
 
 Last in the same script, each written event's key goes into the shard's `pushed` with its push time, and
@@ -28,22 +29,33 @@ from workers.common.contract.stream import StreamSettings
 
 WRITE = """
 local prefix, due_at, now_s, max_items = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local woken = 0
+local due, since, full = {}, {}, {}
+local function zadd(key, options, members)
+  local changed = 0
+  for first = 1, #members, 3000 do
+    local args = {'ZADD', key, unpack(options)}
+    for at = first, math.min(first + 2999, #members) do args[#args + 1] = members[at] end
+    changed = changed + redis.call(unpack(args))
+  end
+  return changed
+end
 local function append(user, entries)
   local list = prefix .. user .. ':pending'
   local length = 0
   for first = 1, #entries, 1000 do
     length = redis.call('RPUSH', list, unpack(entries, first, math.min(first + 999, #entries)))
   end
-  woken = woken + redis.call('ZADD', KEYS[1], 'NX', due_at, user)
-  redis.call('ZADD', KEYS[2], 'NX', now_s, user)
+  due[#due + 1] = due_at
+  due[#due + 1] = user
+  since[#since + 1] = now_s
+  since[#since + 1] = user
   if length >= max_items then
-    woken = woken + redis.call('ZADD', KEYS[1], 'LT', 'CH', now_s, user)
+    full[#full + 1] = now_s
+    full[#full + 1] = user
   end
 end
 local user, entries = nil, {}
-for line in string.gmatch(ARGV[7], '[^\\n]+') do
-  local who, entry = string.match(line, '^(%S+) (%S+)$')
+for who, entry in string.gmatch(ARGV[7], '(%S+) (%S+)') do
   if who ~= user then
     if user then append(user, entries) end
     user, entries = who, {}
@@ -51,10 +63,16 @@ for line in string.gmatch(ARGV[7], '[^\\n]+') do
   entries[#entries + 1] = entry
 end
 if user then append(user, entries) end
+local woken = zadd(KEYS[1], {'NX'}, due)
+zadd(KEYS[2], {'NX'}, since)
+woken = woken + zadd(KEYS[1], {'LT', 'CH'}, full)
 if ARGV[8] ~= '' then
+  local marks = {}
   for key in string.gmatch(ARGV[8], '[^\\n]+') do
-    redis.call('ZADD', KEYS[3], ARGV[5], key)
+    marks[#marks + 1] = ARGV[5]
+    marks[#marks + 1] = key
   end
+  zadd(KEYS[3], {}, marks)
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[6])
 end
 return woken
