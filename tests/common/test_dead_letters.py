@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from aio_pika.abc import AbstractRobustConnection
-from prometheus_client import REGISTRY
 
 from tests.conftest import take_messages
 from tests.core.conftest import running_core, settings_for
+from tests.support.metrics import sample
 from tests.support.waiting import eventually
 from workers.common.contract.names import DEAD_LETTER_MAX_MESSAGES, Topology
 from workers.common.runtime.amqp import dead_letter_depth, declare_topology
@@ -45,5 +45,5 @@ async def test_core_reports_the_depth_of_the_dead_letter_queue(
         messages = [(b"garbage", "", Properties()) for _ in range(3)]
         assert await publish_confirmed(channel, topology.dead_letter_exchange, messages, timeout_s=10) == [None] * 3
         await channel.close()
-        await eventually(lambda: REGISTRY.get_sample_value("notifier_core_dead_letter_messages") == 3)
-    assert REGISTRY.get_sample_value("notifier_core_dead_letter_messages") == pytest.approx(3)
+        await eventually(lambda: sample("notifier_core_dead_letter_messages") == 3)
+    assert sample("notifier_core_dead_letter_messages") == pytest.approx(3)

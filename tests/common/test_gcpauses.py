@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import gc
 
-from prometheus_client import REGISTRY
-
+from tests.support.metrics import sample
 from workers.common.runtime.gcpauses import observe_gc_pauses
 
 
 def collections(generation: int) -> float:
-    return REGISTRY.get_sample_value("notifier_gc_pause_seconds_count", {"generation": str(generation)}) or 0.0
+    return sample("notifier_gc_pause_seconds_count", {"generation": str(generation)})
 
 
 def test_every_collection_is_timed_once_by_generation() -> None:
@@ -26,6 +25,4 @@ def test_every_collection_is_timed_once_by_generation() -> None:
         gc.enable()
     assert collections(2) == before[0] + 2
     assert collections(1) == before[1] + 1
-    paused = REGISTRY.get_sample_value("notifier_gc_pause_seconds_sum", {"generation": "2"})
-    assert paused is not None
-    assert paused > 0
+    assert sample("notifier_gc_pause_seconds_sum", {"generation": "2"}) > 0

@@ -16,7 +16,8 @@ import pytest
 
 from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import AMQP_URL, REDIS_URL, room_env
-from tests.support.processes import ROOT, RoomProcess, clean_env, metric_value, start_room
+from tests.support.metrics import sample
+from tests.support.processes import ROOT, RoomProcess, clean_env, start_room
 from tests.support.waiting import eventually
 from workers.local.stack import free_port
 
@@ -146,10 +147,10 @@ async def test_start_up_waits_for_the_broker_and_starts_when_it_is_back(
     try:
         await room.wait_log("rabbitmq unavailable")
         assert await readyz(room) == 503
-        assert metric_value(await room.metrics(), "notifier_dependency_up", 'dependency="rabbitmq"') == 0
+        assert sample("notifier_dependency_up", {"dependency": "rabbitmq"}, text=await room.metrics()) == 0
         amqp_proxy.restore()
         await room.wait_ready(timeout_s=30)
-        assert metric_value(await room.metrics(), "notifier_dependency_up", 'dependency="rabbitmq"') == 1
+        assert sample("notifier_dependency_up", {"dependency": "rabbitmq"}, text=await room.metrics()) == 1
         assert room.process.poll() is None
     finally:
         assert room.terminate() == 0, room.log
@@ -171,8 +172,8 @@ async def test_redis_going_away_makes_the_room_unready_not_dead(
         assert await healthz(room) == 200
         await asyncio.sleep(1.5)  # several retries
         metrics = await room.metrics()
-        assert metric_value(metrics, "notifier_dependency_up", 'dependency="redis"') == 0
-        assert metric_value(metrics, "notifier_dependency_errors_total", 'dependency="redis",room="monitor"') >= 2
+        assert sample("notifier_dependency_up", {"dependency": "redis"}, text=metrics) == 0
+        assert sample("notifier_dependency_errors_total", {"dependency": "redis", "room": "monitor"}, text=metrics) >= 2
         redis_proxy.restore()
         await eventually(lambda: _status_is(room, 200))
         await room.wait_log("redis back after")

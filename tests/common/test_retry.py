@@ -12,17 +12,13 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 import redis.exceptions
-from prometheus_client import REGISTRY
 
+from tests.support.metrics import sample
 from workers.common.contract.errors import InvalidSettings, ServiceUnavailable
 from workers.common.runtime.aio import Backoff, pause
 from workers.common.runtime.faults import HEALTH, classify, temporary
 from workers.common.runtime.retry import repeat, retrying
 from workers.local.stack import free_port
-
-
-def sample(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def test_backoff_doubles_up_to_its_cap_with_jitter() -> None:
@@ -77,7 +73,7 @@ def test_a_port_in_use_is_a_setting_and_a_bug_is_nothing_known() -> None:
 
 async def test_retrying_waits_out_an_outage_and_logs_it_once(caplog: pytest.LogCaptureFixture) -> None:
     calls = 0
-    before = sample("notifier_dependency_errors_total", dependency="redis", room=HEALTH.room)
+    before = sample("notifier_dependency_errors_total", {"dependency": "redis", "room": HEALTH.room})
 
     async def flaky() -> str:
         nonlocal calls
@@ -90,8 +86,8 @@ async def test_retrying_waits_out_an_outage_and_logs_it_once(caplog: pytest.LogC
         result = await retrying(flaky, what="test", dependency="redis", backoff=Backoff(first_s=0.001))
     assert result == "done"
     assert calls == 5
-    assert sample("notifier_dependency_errors_total", dependency="redis", room=HEALTH.room) == before + 4
-    assert sample("notifier_dependency_up", dependency="redis") == 1
+    assert sample("notifier_dependency_errors_total", {"dependency": "redis", "room": HEALTH.room}) == before + 4
+    assert sample("notifier_dependency_up", {"dependency": "redis"}) == 1
     lines = [r.getMessage() for r in caplog.records]
     assert sum("unavailable" in line for line in lines) == 1, lines
     assert sum("back after" in line for line in lines) == 1, lines
@@ -122,7 +118,7 @@ async def test_retrying_gives_up_when_stopping_and_marks_the_dependency_down() -
     assert not HEALTH.is_up("rabbitmq")
     assert not HEALTH.all_up()
     assert HEALTH.all_up(frozenset({"redis"})), "an outage of rabbitmq leaves a room that needs only redis ready"
-    assert sample("notifier_dependency_up", dependency="rabbitmq") == 0
+    assert sample("notifier_dependency_up", {"dependency": "rabbitmq"}) == 0
     stopping.set()
     with pytest.raises(ServiceUnavailable):
         await asyncio.wait_for(task, 5.0)

@@ -10,7 +10,8 @@ import redis.asyncio as aioredis
 from tests.conftest import REDIS_URL, free_port
 from tests.controller.conftest import Cluster
 from tests.controller.test_controller import SPEC
-from tests.support.processes import metric_value, start_room
+from tests.support.metrics import sample
+from tests.support.processes import start_room
 from workers.common.contract.keys import BusKeys
 from workers.common.runtime.mapping_store import read_mapping
 
@@ -36,5 +37,5 @@ async def test_controller_process_serves_ops_reconciles_and_exits_cleanly_on_sig
 
     assert code == 0, room.log
     assert "controller stopped after" in room.log
-    assert metric_value(metrics, "notifier_controller_reconciles_total", 'outcome="synced"') >= 1
+    assert sample("notifier_controller_reconciles_total", {"outcome": "synced"}, text=metrics) >= 1
     assert mapping.brand_users == {"Brand1": ("1", "2"), "Brand2": ("4",)}

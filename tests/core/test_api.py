@@ -10,10 +10,10 @@ import httpx
 import jwt
 import pytest
 import redis.asyncio as aioredis
-from prometheus_client import REGISTRY
 
 from tests.core.conftest import SECRET, bearer, producer, running_core, settings_for
 from tests.core.helpers import body, create, in_seconds, take
+from tests.support.metrics import sample
 from tests.support.waiting import eventually
 from workers.common.contract import paths
 from workers.common.contract.keys import StoreKeys
@@ -212,7 +212,7 @@ async def test_long_poll_answers_as_soon_as_a_notification_arrives(http: httpx.A
     other = asyncio.create_task(take(http, "bob", wait=30))
 
     async def both_waiting() -> bool:
-        return REGISTRY.get_sample_value("notifier_core_waiting_polls") == 2
+        return sample("notifier_core_waiting_polls") == 2
 
     await eventually(both_waiting)
     nid = await create(http, ["alice"], "wake")
@@ -324,7 +324,7 @@ async def test_openapi_document_lists_every_endpoint(http: httpx.AsyncClient) ->
 async def test_metrics_count_requests_by_route_template(http: httpx.AsyncClient, core: CoreRoom) -> None:
     def count() -> float:
         labels = {"route": paths.DELIVERED_ONE, "method": "GET", "status": "404"}
-        return REGISTRY.get_sample_value("notifier_core_requests_total", labels) or 0.0
+        return sample("notifier_core_requests_total", labels)
 
     before = count()
     await http.get(one(paths.DELIVERED_ONE, "some-id"), headers=bearer("alice"))

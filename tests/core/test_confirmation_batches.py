@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from aio_pika.abc import AbstractRobustConnection
-from prometheus_client import REGISTRY
 
 from tests.conftest import take_bodies
 from tests.core.conftest import running_core, settings_for
 from tests.core.test_confirmations import confirmation, publish
+from tests.support.metrics import sample
 from tests.support.waiting import eventually
 from workers.common.contract.names import Topology
 
 
 def unknown() -> float:
-    return REGISTRY.get_sample_value("notifier_core_confirmations_total", {"outcome": "unknown"}) or 0.0
+    return sample("notifier_core_confirmations_total", {"outcome": "unknown"})
 
 
 async def test_a_burst_with_bad_messages_between_is_settled_past_a_small_prefetch_window(

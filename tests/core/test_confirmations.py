@@ -9,11 +9,11 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
-from prometheus_client import REGISTRY
 
 from tests.conftest import take_bodies
 from tests.core.conftest import bearer
 from tests.core.helpers import create, take
+from tests.support.metrics import sample
 from tests.support.waiting import eventually
 from workers.common.contract import paths
 from workers.common.contract.keys import StoreKeys
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("core")
 
 def outcomes() -> dict[str, float]:
     names = ("delivered", "already_delivered", "not_recipient", "expired", "unknown", "undecodable")
-    return {n: REGISTRY.get_sample_value("notifier_core_confirmations_total", {"outcome": n}) or 0.0 for n in names}
+    return {n: sample("notifier_core_confirmations_total", {"outcome": n}) for n in names}
 
 
 async def publish(amqp: AbstractRobustConnection, topology: Topology, *bodies: bytes) -> None:

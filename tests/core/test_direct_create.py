@@ -10,13 +10,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from prometheus_client import REGISTRY
 from starlette.types import Receive, Scope, Send
 
 from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import REDIS_URL
 from tests.core.conftest import bearer, producer, running_core, settings_for
 from tests.core.helpers import body, take
+from tests.support.metrics import sample
 from workers.common.contract import paths
 from workers.common.runtime.auth import TokenVerifier
 from workers.core.api import DirectCreate, Services, create_app
@@ -27,7 +27,7 @@ from workers.core.wakeups import Wakeups
 
 def created(status: int) -> float:
     labels = {"route": paths.UNDELIVERED, "method": "POST", "status": str(status)}
-    return REGISTRY.get_sample_value("notifier_core_requests_total", labels) or 0.0
+    return sample("notifier_core_requests_total", labels)
 
 
 @pytest.mark.usefixtures("core")

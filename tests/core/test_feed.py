@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from prometheus_client import REGISTRY
 
 from tests.core.conftest import REDIS_URL, EventTap, bearer
 from tests.core.helpers import create, in_seconds, take
+from tests.support.metrics import sample
 from workers.common.contract import paths
 from workers.common.contract.keys import StoreKeys
 from workers.common.contract.wire import Notification
@@ -78,7 +78,7 @@ async def test_a_device_catches_up_on_what_another_device_took(http: httpx.Async
 
 async def test_reading_the_feed_marks_new_entries_delivered(http: httpx.AsyncClient) -> None:
     def delivered_by_feed() -> float:
-        return REGISTRY.get_sample_value("notifier_core_notifications_delivered_total", {"path": "feed"}) or 0.0
+        return sample("notifier_core_notifications_delivered_total", {"path": "feed"})
 
     nid = await create(http, ["alice"], "read-by-feed")
     before = delivered_by_feed()

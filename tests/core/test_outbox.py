@@ -10,12 +10,12 @@ from urllib.parse import urlsplit
 import httpx
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
-from prometheus_client import REGISTRY
 
 from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import AMQP_URL, REDIS_URL
 from tests.core.conftest import EventTap, bearer, running_core, settings_for
 from tests.core.helpers import create, in_seconds, take
+from tests.support.metrics import sample
 from tests.support.waiting import eventually
 from workers.common.contract import paths
 from workers.common.contract.keys import StoreKeys
@@ -53,8 +53,8 @@ async def test_events_written_while_the_broker_is_cut_go_out_once_it_is_back(
             assert int(await redis.xlen(StoreKeys(stream).outbox)) > 0
 
             async def backlog_reported() -> bool:
-                entries = REGISTRY.get_sample_value("notifier_core_outbox_entries") or 0.0
-                return entries > 0 and (REGISTRY.get_sample_value("notifier_core_outbox_age_seconds") or 0.0) > 0
+                entries = sample("notifier_core_outbox_entries")
+                return entries > 0 and sample("notifier_core_outbox_age_seconds") > 0
 
             await eventually(backlog_reported)
             proxy.restore()

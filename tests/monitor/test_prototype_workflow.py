@@ -7,7 +7,8 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from tests.conftest import free_port
-from tests.support.processes import metric_value, notifier, start_room
+from tests.support.metrics import sample
+from tests.support.processes import notifier, start_room
 from workers.common.contract.keys import BusKeys
 
 STREAM_FILE = """
@@ -56,14 +57,14 @@ async def test_monitor_quiet_push_pull_invalid_alert_clean_quiet(
             "invalid users hold data but belong to no brand: 7777 (1 entries)", timeout_s=3 + 1 + 5
         )
         assert "ALERT" in log  # 7. alerted within staleAfter plus one interval
-        assert metric_value(await monitor.metrics(), "notifier_monitor_invalid_users", f'stream="{stream}"') == 1
+        assert sample("notifier_monitor_invalid_users", {"stream": stream}, text=await monitor.metrics()) == 1
 
         mark = len(monitor.log)
         cleaned = notifier("clean", "7777", env=env)  # 8. clean
         assert cleaned.returncode == 0, cleaned.stderr
         assert "user 7777: removed 1 pending entries" in cleaned.stdout
         await monitor.wait_log(f"stream {stream} quiet again", after=mark)  # 9. serenity
-        assert metric_value(await monitor.metrics(), "notifier_monitor_invalid_users", f'stream="{stream}"') == 0
+        assert sample("notifier_monitor_invalid_users", {"stream": stream}, text=await monitor.metrics()) == 0
         assert await redis.hget(keys.findings, "invalid_users") == "0"
     finally:
         assert monitor.terminate() == 0, monitor.log

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.metrics import sample
 from tests.support.waiting import eventually, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,6 +80,10 @@ class RoomProcess:
         async with httpx.AsyncClient() as client:
             response = await client.get(f"{self.ops_url}/metrics", timeout=5.0)
             return response.text
+
+    async def metric(self, name: str, labels: Mapping[str, str] | None = None) -> float:
+        """One sample of the room's /metrics (0 when absent)."""
+        return sample(name, labels, text=await self.metrics())
 
     def terminate(self, *, timeout_s: float = 15.0) -> int:
         """SIGTERM, SIGKILL after `timeout_s`; returns the exit code."""
@@ -161,15 +166,6 @@ def notifier(*args: str, env: Mapping[str, str], timeout_s: float = 60.0) -> sub
         timeout=timeout_s,
         check=False,
     )
-
-
-def metric_value(metrics_text: str, name: str, labels: str = "") -> float:
-    """The value of one sample in Prometheus text format (0 when absent)."""
-    wanted = f"{name}{{{labels}}}" if labels else name
-    for line in metrics_text.splitlines():
-        if line.startswith(wanted + " "):
-            return float(line.split()[-1])
-    return 0.0
 
 
 def clean_env() -> dict[str, str]:

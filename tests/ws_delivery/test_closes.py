@@ -6,17 +6,17 @@ import socket
 
 import httpx
 import websockets
-from prometheus_client import REGISTRY
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from tests.support.metrics import sample
 from tests.support.waiting import eventually
 from tests.ws_delivery.conftest import Bus, Instance, StartInstance, notification, open_device, receive, token
 from workers.client.http import get_ticket, websocket_url
 
 
 def closes(reason: str) -> float:
-    return REGISTRY.get_sample_value("notifier_ws_closes_total", {"reason": reason}) or 0.0
+    return sample("notifier_ws_closes_total", {"reason": reason})
 
 
 def closing_as(instance: Instance, user: str, reason: str) -> bool:

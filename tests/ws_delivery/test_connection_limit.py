@@ -25,7 +25,8 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import InvalidStatus
 
 from tests.conftest import free_port
-from tests.support.processes import ROOT, RoomProcess, metric_value
+from tests.support.metrics import sample
+from tests.support.processes import ROOT, RoomProcess
 from tests.ws_delivery.conftest import SECRET, token
 from workers.client.http import get_ticket, websocket_url
 from workers.common.contract import paths
@@ -79,7 +80,7 @@ async def room(env: dict[str, str], tmp_path: Path) -> AsyncIterator[tuple[RoomP
 
 
 async def connections(room: RoomProcess) -> float:
-    return metric_value(await room.metrics(), "notifier_ws_connections")
+    return await room.metric("notifier_ws_connections")
 
 
 async def closed_by_server(reader: asyncio.StreamReader) -> bool:
@@ -119,8 +120,8 @@ async def test_devices_past_the_cap_get_503_while_the_ops_port_answers(room: tup
             ready = await http.get(f"http://127.0.0.1:{process.ops_port}/readyz")
             assert ready.status_code == 200
             text = await process.metrics()
-            assert metric_value(text, "notifier_ws_refused_total") == REFUSING + 2
-            assert metric_value(text, "notifier_ws_connections") == CAP
+            assert sample("notifier_ws_refused_total", text=text) == REFUSING + 2
+            assert sample("notifier_ws_connections", text=text) == CAP
 
             # Connections that send nothing: REFUSING of them wait for a request, the rest are dropped at once.
             silent = [await asyncio.open_connection("127.0.0.1", port(url)) for _ in range(REFUSING + 8)]

@@ -10,16 +10,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from prometheus_client import REGISTRY
 
 from tests.common.tcp_proxy import TcpProxy
+from tests.support.metrics import sample
 from tests.support.waiting import eventually
 from tests.ws_delivery.conftest import Bus, StartInstance, ack, notification, open_device, receive
 from workers.common.contract.wire import WebSocketMessage
-
-
-def value(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 class Snapshot:
@@ -40,14 +36,14 @@ class Snapshot:
     )
 
     def __init__(self) -> None:
-        self.before = {self._key(n, lb): value(n, **lb) for n, lb in self.NAMES}
+        self.before = {self._key(n, lb): sample(n, lb) for n, lb in self.NAMES}
 
     @staticmethod
     def _key(name: str, labels: dict[str, str]) -> str:
         return name + "".join(f"/{v}" for v in labels.values())
 
     def delta(self, name: str, **labels: str) -> float:
-        return value(name, **labels) - self.before[self._key(name, labels)]
+        return sample(name, labels) - self.before[self._key(name, labels)]
 
 
 async def test_connect_deliver_ack_and_close_move_their_metrics(
@@ -110,14 +106,14 @@ async def test_broker_gauge_follows_the_connection(
 ) -> None:
     instance = await start_instance(amqp_url=f"amqp://guest:guest@127.0.0.1:{proxy.port}/?reconnect_interval=0.1")
     device = await open_device(http, instance, "alice")
-    assert value("notifier_ws_broker_connected") == 1
+    assert sample("notifier_ws_broker_connected") == 1
     await proxy.cut()
     error = await receive(device)
     await ack(device, error)
     assert error.network_status == WebSocketMessage.ERROR
-    assert value("notifier_ws_broker_connected") == 0
+    assert sample("notifier_ws_broker_connected") == 0
     proxy.restore()
     ok = await receive(device)
     await ack(device, ok)
     assert ok.network_status == WebSocketMessage.OK
-    assert value("notifier_ws_broker_connected") == 1
+    assert sample("notifier_ws_broker_connected") == 1
