@@ -413,7 +413,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - retention
     redis.call('ZREM', KEYS[3], id)
   elseif row[1] then
     for user in string.gmatch(row[1], '%S+') do
-      redis.call('ZREM', ARGV[5] .. '{' .. user .. '}:undelivered', id)
+      redis.call('ZREM', ARGV[5] .. user .. ':undelivered', id)
     end
   end
   if row[2] then

@@ -102,7 +102,7 @@ class Store:
         self.retention_s = retention_s
         self.feed_retention_s = feed_retention_s
         self._notification_prefix = self.keys.notification("")
-        self._user_prefix = self.keys.prefix + "u:"
+        self._user_prefix = self.keys.user_prefix
         self._create = redis.register_script(scripts.CREATE)
         self._fetch = redis.register_script(scripts.FETCH)
         self._feed = redis.register_script(scripts.FEED)

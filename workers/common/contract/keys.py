@@ -3,8 +3,8 @@
 All keys start with `nf:<stream>:`. The review bus groups users into `BUS_SHARDS` shards (`shard_of`): a
 user's keys and the indexes of its shard (`due`, `pending_since`, `pushed`) carry the shard's hash tag
 `{<stream>.<shard>}`, so one Lua script serves a whole batch of users of one shard, on a single Redis and on
-Redis Cluster alike, and no index is one hot key. The store's per-user keys carry the hash tag
-`{<user_id>}`. Sorted-set scores are unix seconds.
+Redis Cluster alike, and no index is one hot key. The store's keys carry the stream's store tag
+`{<stream>.core}`. Sorted-set scores are unix seconds.
 """
 
 from __future__ import annotations
@@ -125,48 +125,55 @@ class StoreKeys:
     Ids of notifications are time-sortable strings; zset scores of the per-user indexes and of the
     broadcast index are commit sequence numbers (`seq`), so "newer" means "committed later".
 
-    Unlike the bus, the store's scripts do touch per-user and global keys together: a state change and
-    its outbox entry commit in one script. The store therefore needs one Redis primary per stream; on
-    Redis Cluster it would need its keys in one slot.
+    Unlike the bus, the store's scripts touch per-user and global keys together: a state change and its
+    outbox entry commit in one script. Every key of a stream's store therefore carries the stream's store
+    tag `{<stream>.core}`: on Redis Cluster the store of one stream lives in one slot (one master and its
+    replicas), different streams on different masters.
     """
 
     stream: str
 
     @property
     def prefix(self) -> str:
-        return f"nf:{self.stream}:core:"
+        """The start of every key of the store, its hash tag included."""
+        return f"nf:{self.stream}:core:{{{self.stream}.core}}:"
+
+    @property
+    def user_prefix(self) -> str:
+        """The start of every per-user key; scripts append `<user>:undelivered` and the like."""
+        return f"{self.prefix}u:"
 
     def notification(self, notification_id: str) -> str:
         """Hash: one notification (creator, content, recipients, expiry, reference counts)."""
-        return f"nf:{self.stream}:core:n:{notification_id}"
+        return f"{self.prefix}n:{notification_id}"
 
     def producer_ids(self, producer: str) -> str:
         """Hash producer_notification_id -> notification id of one producer; unique forever."""
-        return f"nf:{self.stream}:core:p:{{{producer}}}:ids"
+        return f"{self.prefix}p:{producer}:ids"
 
     def undelivered(self, user: str) -> str:
         """Zset notification id -> seq: unicast and multicast notifications not yet delivered to the user."""
-        return f"nf:{self.stream}:core:u:{{{user}}}:undelivered"
+        return f"{self.user_prefix}{user}:undelivered"
 
     def delivered(self, user: str) -> str:
         """Zset notification id -> seq: delivered to the user and not deleted (seen and unseen)."""
-        return f"nf:{self.stream}:core:u:{{{user}}}:delivered"
+        return f"{self.user_prefix}{user}:delivered"
 
     def seen(self, user: str) -> str:
         """Zset notification id -> seq: the delivered notifications the user has marked seen."""
-        return f"nf:{self.stream}:core:u:{{{user}}}:seen"
+        return f"{self.user_prefix}{user}:seen"
 
     def unseen(self, user: str) -> str:
         """Zset notification id -> seq: the delivered notifications the user has not marked seen."""
-        return f"nf:{self.stream}:core:u:{{{user}}}:unseen"
+        return f"{self.user_prefix}{user}:unseen"
 
     def broadcast_mark(self, user: str) -> str:
         """String: the highest broadcast seq the user has been offered (broadcasts up to it are settled)."""
-        return f"nf:{self.stream}:core:u:{{{user}}}:bmark"
+        return f"{self.user_prefix}{user}:bmark"
 
     def broadcast_done(self, user: str) -> str:
         """Set: broadcasts above the user's mark already delivered to the user (by a confirmation)."""
-        return f"nf:{self.stream}:core:u:{{{user}}}:bdone"
+        return f"{self.user_prefix}{user}:bdone"
 
     def feed(self, user: str) -> str:
         """Zset `<N|U|D>:<notification id>` -> seq of the notification's latest change for the user.
@@ -175,7 +182,7 @@ class StoreKeys:
         `U` seen state changed, `D` deleted by the user. Broadcasts appear here only once the user changed
         them; until then the feed read merges them from `broadcasts`. Trimmed below `feed_floor`.
         """
-        return f"nf:{self.stream}:core:u:{{{user}}}:feed"
+        return f"{self.user_prefix}{user}:feed"
 
     def user_keys(self, user: str) -> tuple[str, str, str, str, str, str, str]:
         return (
@@ -191,47 +198,47 @@ class StoreKeys:
     @property
     def broadcasts(self) -> str:
         """Zset notification id -> seq of every live broadcast, delivered lazily per user."""
-        return f"nf:{self.stream}:core:broadcasts"
+        return f"{self.prefix}broadcasts"
 
     @property
     def seq(self) -> str:
         """String: the commit sequence counter."""
-        return f"nf:{self.stream}:core:seq"
+        return f"{self.prefix}seq"
 
     @property
     def feed_marks(self) -> str:
         """Zset seq -> unix time the purger first saw the commit sequence there (changes up to seq are older)."""
-        return f"nf:{self.stream}:core:feed:marks"
+        return f"{self.prefix}feed:marks"
 
     @property
     def feed_floor(self) -> str:
         """String: the oldest position the feeds still keep; every change at or below it is past the retention."""
-        return f"nf:{self.stream}:core:feed:floor"
+        return f"{self.prefix}feed:floor"
 
     @property
     def expiry(self) -> str:
         """Zset notification id -> unix time it expires (`invalidate_at`), for the purger."""
-        return f"nf:{self.stream}:core:expiry"
+        return f"{self.prefix}expiry"
 
     @property
     def garbage(self) -> str:
         """Zset notification id -> unix time after which a notification nobody holds any more is purged."""
-        return f"nf:{self.stream}:core:garbage"
+        return f"{self.prefix}garbage"
 
     @property
     def outbox(self) -> str:
         """Stream of events (routing key + protobuf BrokerNotification) written with each state change."""
-        return f"nf:{self.stream}:core:outbox"
+        return f"{self.prefix}outbox"
 
     @property
     def wake(self) -> str:
         """Pub/sub channel: user ids (or `*` for everyone) with a new notification and a waiting long poll."""
-        return f"nf:{self.stream}:core:wake"
+        return f"{self.prefix}wake"
 
     @property
     def waiting(self) -> str:
         """Zset user -> unix time until which a long poll of the user may be waiting (creates wake only those)."""
-        return f"nf:{self.stream}:core:waiting"
+        return f"{self.prefix}waiting"
 
 
 @dataclass(frozen=True, slots=True)
