@@ -34,8 +34,13 @@ from workers.puller.digest import RENDER
 
 CLAIM_DUE = """
 local users = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, user in ipairs(users) do
-  redis.call('ZADD', KEYS[1], ARGV[3], user)
+for first = 1, #users, 3000 do
+  local args = {'ZADD', KEYS[1]}
+  for at = first, math.min(first + 2999, #users) do
+    args[#args + 1] = ARGV[3]
+    args[#args + 1] = users[at]
+  end
+  redis.call(unpack(args))
 end
 return users
 """
@@ -85,7 +90,7 @@ for user in string.gmatch(ARGV[6], '%S+') do
     out[#out + 1] = content or ''
     out[#out + 1] = reviews or 0
     out[#out + 1] = unique or 0
-    out[#out + 1] = redis.call('LLEN', pending)
+    out[#out + 1] = (state == 'new' and #popped < tonumber(max_items)) and 0 or redis.call('LLEN', pending)
   else
     out[#out + 1] = user
     out[#out + 1] = state
@@ -101,16 +106,23 @@ return out
 
 FINISH = """
 local prefix, now_s, window_s, max_items = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local released = 0
+local released, users, digests = 0, {}, {}
 for user, digest in string.gmatch(ARGV[5], '(%S+) (%S+)') do
+  users[#users + 1] = user
+  digests[#users] = digest
+end
+for first = 1, #users, 4000 do
+  local last = math.min(first + 3999, #users)
+  redis.call('ZREM', KEYS[1], unpack(users, first, last))
+  redis.call('ZREM', KEYS[2], unpack(users, first, last))
+end
+for at, user in ipairs(users) do
   local inflight = prefix .. user .. ':inflight'
-  if digest ~= '-' and redis.call('HGET', inflight, 'digest_id') == digest then
+  if digests[at] ~= '-' and redis.call('HGET', inflight, 'digest_id') == digests[at] then
     redis.call('DEL', inflight)
     redis.call('SET', prefix .. user .. ':last_pulled_at', ARGV[2])
     released = released + 1
   end
-  redis.call('ZREM', KEYS[1], user)
-  redis.call('ZREM', KEYS[2], user)
   local pending = prefix .. user .. ':pending'
   local length = redis.call('LLEN', pending)
   if length > 0 then
