@@ -81,8 +81,11 @@ def make_events(n: int, brands: Sequence[str]) -> list[bytes]:
     now = to_timestamp(time.time())
     return [
         ReviewEvent(
-            brand_id=brands[i % len(brands)], review_id=f"r{i}", kind=i % 3, occurred_at=now
-        ).SerializeToString()  # type: ignore[arg-type]
+            brand_id=brands[i % len(brands)],
+            review_id=f"r{i}",
+            kind=i % 3,  # type: ignore[arg-type]
+            occurred_at=now,
+        ).SerializeToString()
         for i in range(n)
     ]
 
@@ -154,7 +157,7 @@ async def pusher_room_via_broker(stream: str, events: int) -> tuple[float, float
     assert (await queue.declare()).message_count == events
     process = subprocess.Popen([sys.executable, "-m", "workers.pusher"], env=env)
     try:
-        while (left := (await queue.declare()).message_count) == events:
+        while (left := (await queue.declare()).message_count or 0) == events:
             await asyncio.sleep(0.01)
         started, counted = time.perf_counter(), left
         while (await queue.declare()).message_count:

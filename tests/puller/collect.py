@@ -20,7 +20,7 @@ class CollectingSink:
 
     def reviews(self) -> list[tuple[str, str]]:
         """(user, review id) of every review listed in every digest."""
-        pairs = []
+        pairs: list[tuple[str, str]] = []
         for digest in self.digests:
             doc = json.loads(digest.content)
             for body in doc["brands"].values():
