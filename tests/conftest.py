@@ -16,7 +16,9 @@ import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage, AbstractRobustConnection
 
+from tests.support.redis_cluster import RedisCluster
 from workers.common.contract.names import Topology
+from workers.common.runtime.connections import redis_client
 from workers.local.stack import free_port
 
 REDIS_URL = os.environ.get("NOTIFIER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -28,9 +30,32 @@ def stream() -> str:
     return f"t-{uuid.uuid4().hex[:10]}"
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A Redis Cluster of 3 masters and 3 replicas, started once per session by the first test that needs it."""
+    cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
-async def redis(stream: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """The Redis a test runs against: the local single node, or with `@BOTH_REDIS` also the session's cluster."""
+    if getattr(request, "param", "single") == "cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        if cluster.nodes and not all(node.running for node in cluster.nodes):
+            raise RuntimeError("a test left the session's Redis Cluster with a node down")
+        return cluster.url
+    return REDIS_URL
+
+
+BOTH_REDIS = pytest.mark.parametrize("redis_url", ["single", "cluster"], indirect=True)
+"""Runs a test (or, as `pytestmark`, a module) against a single Redis node and against a Redis Cluster."""
+
+
+@pytest.fixture
+async def redis(stream: str, redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = redis_client(redis_url, decode_responses=True)
     yield client
     keys = [key async for key in client.scan_iter(match=f"nf:{stream}:*", count=1000)]
     if keys:
@@ -109,10 +134,10 @@ async def take_messages(
     return found
 
 
-def room_env(stream: str, namespace: str, **extra: str) -> dict[str, str]:
+def room_env(stream: str, namespace: str, *, redis_url: str = REDIS_URL, **extra: str) -> dict[str, str]:
     """The NOTIFIER_* variables of a room process a test or benchmark starts: its stream and namespace."""
     return {
-        "NOTIFIER_REDIS_URL": REDIS_URL,
+        "NOTIFIER_REDIS_URL": redis_url,
         "NOTIFIER_AMQP_URL": AMQP_URL,
         "NOTIFIER_STREAM": stream,
         "NOTIFIER_AMQP_NAMESPACE": namespace,
@@ -121,9 +146,10 @@ def room_env(stream: str, namespace: str, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def env(stream: str, amqp_namespace: str) -> dict[str, str]:
-    """Environment for a room process started by a test: the test's stream and namespace, loopback only."""
-    return {**os.environ, **room_env(stream, amqp_namespace, NOTIFIER_OPS_PORT="0", NOTIFIER_HTTP_PORT="0")}
+def env(stream: str, amqp_namespace: str, redis_url: str) -> dict[str, str]:
+    """Environment for a room process started by a test: the test's stream, namespace and Redis, loopback only."""
+    ports = {"NOTIFIER_OPS_PORT": "0", "NOTIFIER_HTTP_PORT": "0"}
+    return {**os.environ, **room_env(stream, amqp_namespace, redis_url=redis_url, **ports)}
 
 
-__all__ = ["AMQP_URL", "REDIS_URL", "delete_topology", "free_port", "room_env"]
+__all__ = ["AMQP_URL", "BOTH_REDIS", "REDIS_URL", "delete_topology", "free_port", "room_env"]

@@ -55,8 +55,8 @@ def running_core(settings: CoreSettings) -> contextlib.AbstractAsyncContextManag
 
 
 @pytest.fixture
-def core_settings(stream: str, amqp_namespace: str) -> CoreSettings:
-    return settings_for(stream, amqp_namespace)
+def core_settings(stream: str, amqp_namespace: str, redis_url: str) -> CoreSettings:
+    return settings_for(stream, amqp_namespace, redis_url=redis_url)
 
 
 @pytest.fixture

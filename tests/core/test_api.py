@@ -11,6 +11,7 @@ import jwt
 import pytest
 import redis.asyncio as aioredis
 
+from tests.conftest import BOTH_REDIS
 from tests.core.conftest import SECRET, bearer, producer, running_core, settings_for
 from tests.core.helpers import body, create, in_seconds, take
 from tests.support.metrics import sample
@@ -19,7 +20,7 @@ from workers.common.contract import paths
 from workers.common.contract.keys import StoreKeys
 from workers.core.main import CoreRoom
 
-pytestmark = pytest.mark.usefixtures("core")
+pytestmark = [pytest.mark.usefixtures("core"), BOTH_REDIS]
 
 
 def one(path: str, notification_id: str) -> str:

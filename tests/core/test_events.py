@@ -7,6 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from tests.conftest import BOTH_REDIS
 from tests.core.conftest import EventTap, bearer, producer
 from tests.core.helpers import body, create, take
 from tests.support.metrics import sample
@@ -14,7 +15,7 @@ from workers.common.contract import paths
 from workers.common.contract.names import ROUTING_DELETED, ROUTING_NEW, ROUTING_UPDATED
 from workers.common.contract.wire import BrokerNotification, Notification, from_timestamp
 
-pytestmark = pytest.mark.usefixtures("core")
+pytestmark = [pytest.mark.usefixtures("core"), BOTH_REDIS]
 
 
 def about(notification_id: str, status: int) -> Callable[[str, BrokerNotification], bool]:

@@ -10,15 +10,17 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from tests.core.conftest import REDIS_URL, EventTap, bearer
+from tests.conftest import BOTH_REDIS
+from tests.core.conftest import EventTap, bearer
 from tests.core.helpers import create, in_seconds, take
 from tests.support.metrics import sample
 from workers.common.contract import paths
 from workers.common.contract.keys import StoreKeys
 from workers.common.contract.wire import Notification
+from workers.common.runtime.connections import redis_client
 from workers.core.store import Store
 
-pytestmark = pytest.mark.usefixtures("core")
+pytestmark = [pytest.mark.usefixtures("core"), BOTH_REDIS]
 
 
 async def read(http: httpx.AsyncClient, user: str, **params: Any) -> dict[str, Any]:
@@ -195,11 +197,13 @@ async def test_bad_limit_and_wait_are_422(http: httpx.AsyncClient) -> None:
         assert (await http.get(paths.FEED, params=params, headers=bearer("alice"))).status_code == 422, params
 
 
-async def test_a_cursor_older_than_the_retention_is_410_resync(http: httpx.AsyncClient, stream: str) -> None:
+async def test_a_cursor_older_than_the_retention_is_410_resync(
+    http: httpx.AsyncClient, stream: str, redis_url: str
+) -> None:
     old = await create(http, ["alice"], "old")
     start = await read(http, "alice")
     assert [i["id"] for i in start["items"]] == [old]
-    client = aioredis.Redis.from_url(REDIS_URL)
+    client = redis_client(redis_url)
     try:
         await Store(client, stream=stream, retention_s=3600, feed_retention_s=0).purge(limit=10)
     finally:
