@@ -24,7 +24,8 @@ import redis.asyncio as aioredis
 from tests.bench.harness import Bench, Row
 from tests.bench.http import closed_loop, http_request, open_loop
 from tests.conftest import AMQP_URL, REDIS_URL, delete_topology, free_port, room_env
-from tests.core.processes import CoreProcess, core_process
+from tests.support.processes import RoomProcess as CoreProcess
+from tests.support.processes import core_process
 from workers.client.http import read_feed
 from workers.common.contract import paths
 from workers.common.contract.names import Topology

@@ -15,7 +15,7 @@ import pytest
 import typer
 
 from tests.conftest import free_port, room_env
-from tests.support.processes import ROOT, RoomProcess, clean_env
+from tests.support.processes import ROOT, clean_env, start_room
 from workers.cli.main import COMMANDS, ROOMS
 
 ROOM_PACKAGES = set(ROOMS.values())
@@ -110,12 +110,7 @@ def test_a_starting_room_registers_only_its_own_metrics(room: str) -> None:
 async def test_a_room_started_by_notifier_serves_only_its_own_families(stream: str, tmp_path: Path) -> None:
     port = free_port()
     env = {**clean_env(), **room_env(stream, "unused.", NOTIFIER_OPS_PORT=str(port), NOTIFIER_OPS_HOST="127.0.0.1")}
-    log = tmp_path / "monitor.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "monitor"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    monitor = RoomProcess("monitor", process, port, log, env)
+    monitor = start_room("monitor", env=env, ops_port=port, log_dir=tmp_path, command=["workers.cli", "monitor"])
     try:
         await monitor.wait_ready()
         text = await monitor.metrics()

@@ -7,8 +7,7 @@ import sys
 
 import pytest
 
-from tests.core.processes import ROOT
-from tests.support.processes import clean_env
+from tests.support.processes import ROOT, clean_env
 
 
 @pytest.mark.parametrize(

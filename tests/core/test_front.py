@@ -17,7 +17,7 @@ from aio_pika.abc import AbstractRobustConnection
 
 from tests.conftest import free_port
 from tests.core.conftest import SECRET, bearer, running_core, settings_for
-from tests.core.processes import CoreProcess, core_process
+from tests.support.processes import RoomProcess, core_process
 from workers.common.contract import paths
 
 HEADER_TIMEOUT_S = 1.0
@@ -35,7 +35,7 @@ FRONT = {
 
 
 @pytest.fixture
-async def core_proc(env: dict[str, str], redis: object, amqp: AbstractRobustConnection) -> AsyncIterator[CoreProcess]:
+async def core_proc(env: dict[str, str], redis: object, amqp: AbstractRobustConnection) -> AsyncIterator[RoomProcess]:
     """core as its own process, so that its memory can be measured."""
     settings = {f"NOTIFIER_CORE_{name.upper()}": str(value) for name, value in FRONT.items()}
     async with core_process(
@@ -98,7 +98,7 @@ async def bomb(port: int) -> int:
     return sent
 
 
-async def test_header_bombs_are_cut_off_and_do_not_grow_memory(core_proc: CoreProcess) -> None:
+async def test_header_bombs_are_cut_off_and_do_not_grow_memory(core_proc: RoomProcess) -> None:
     before = rss_bytes(core_proc.process.pid)
     sent = await asyncio.gather(*(bomb(core_proc.http_port) for _ in range(BOMB_CONNECTIONS)))
     grown = rss_bytes(core_proc.process.pid) - before

@@ -14,7 +14,7 @@ from aio_pika.abc import AbstractRobustConnection
 from tests.conftest import free_port
 from tests.core.conftest import SECRET, bearer
 from tests.core.helpers import create, take
-from tests.core.processes import CoreProcess, core_process
+from tests.support.processes import RoomProcess, core_process
 from tests.support.waiting import eventually
 from workers.common.contract import paths
 from workers.common.contract.names import Topology
@@ -22,7 +22,7 @@ from workers.common.contract.wire import BrokerConfirmation
 
 
 @pytest.fixture
-async def cores(env: dict[str, str], redis: object, amqp: AbstractRobustConnection) -> AsyncIterator[list[CoreProcess]]:
+async def cores(env: dict[str, str], redis: object, amqp: AbstractRobustConnection) -> AsyncIterator[list[RoomProcess]]:
     settings_env = {
         **env,
         "NOTIFIER_JWT_SECRET": SECRET,
@@ -41,7 +41,7 @@ async def cores(env: dict[str, str], redis: object, amqp: AbstractRobustConnecti
 
 
 async def test_two_core_processes_share_the_confirmations(
-    cores: list[CoreProcess], amqp: AbstractRobustConnection, topology: Topology
+    cores: list[RoomProcess], amqp: AbstractRobustConnection, topology: Topology
 ) -> None:
     one, two = cores
     channel = await amqp.channel()
@@ -68,7 +68,7 @@ async def test_two_core_processes_share_the_confirmations(
             assert await take(http, user) == []
 
 
-async def test_a_long_poll_on_one_process_wakes_on_a_create_at_another(cores: list[CoreProcess]) -> None:
+async def test_a_long_poll_on_one_process_wakes_on_a_create_at_another(cores: list[RoomProcess]) -> None:
     one, two = cores
     async with (
         httpx.AsyncClient(base_url=one.url, timeout=30) as first,

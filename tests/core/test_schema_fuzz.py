@@ -10,7 +10,7 @@ from aio_pika.abc import AbstractRobustConnection
 from tests.common.schema_fuzz import fuzz
 from tests.conftest import free_port
 from tests.core.conftest import PRODUCE, SECRET, bearer
-from tests.core.processes import CoreProcess, core_process
+from tests.support.processes import RoomProcess, core_process
 from workers.common.contract import paths
 
 CASES = 15
@@ -18,14 +18,14 @@ CASES = 15
 
 
 @pytest.fixture
-async def core(env: dict[str, str], redis: object, amqp: AbstractRobustConnection) -> AsyncIterator[CoreProcess]:
+async def core(env: dict[str, str], redis: object, amqp: AbstractRobustConnection) -> AsyncIterator[RoomProcess]:
     async with core_process(
         {**env, "NOTIFIER_JWT_SECRET": SECRET}, http_port=free_port(), ops_port=free_port()
     ) as process:
         yield process
 
 
-def test_generated_requests_as_every_role_get_no_5xx_and_only_documented_statuses(core: CoreProcess) -> None:
+def test_generated_requests_as_every_role_get_no_5xx_and_only_documented_statuses(core: RoomProcess) -> None:
     roles = {
         "none": {},
         "user": bearer("alice"),

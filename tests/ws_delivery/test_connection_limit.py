@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from websockets.exceptions import InvalidStatus
 
 from tests.conftest import free_port
 from tests.support.metrics import sample
-from tests.support.processes import ROOT, RoomProcess
+from tests.support.processes import RoomProcess, start_room
 from tests.ws_delivery.conftest import SECRET, token
 from workers.client.http import get_ticket, websocket_url
 from workers.common.contract import paths
@@ -45,27 +43,20 @@ def limited(limit: int) -> None:
 
 
 def start(env: dict[str, str], tmp_path: Path, *, http_port: int, **settings: str) -> RoomProcess:
-    ops_port = free_port()
-    full_env = {
-        **env,
-        "NOTIFIER_HTTP_PORT": str(http_port),
-        "NOTIFIER_OPS_PORT": str(ops_port),
-        "NOTIFIER_JWT_SECRET": SECRET,
-        "NOTIFIER_WS_TICKET_TTL_S": "300",
-        "NOTIFIER_WS_HANDSHAKE_TIMEOUT_S": "60",
-        **settings,
-    }
-    log_path = tmp_path / f"ws-delivery-{ops_port}.log"
-    with log_path.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "workers.ws_delivery"],
-            cwd=ROOT,
-            env=full_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            preexec_fn=lambda: limited(FILE_LIMIT),
-        )
-    return RoomProcess("ws_delivery", process, ops_port, log_path, full_env)
+    return start_room(
+        "ws_delivery",
+        env={
+            **env,
+            "NOTIFIER_JWT_SECRET": SECRET,
+            "NOTIFIER_WS_TICKET_TTL_S": "300",
+            "NOTIFIER_WS_HANDSHAKE_TIMEOUT_S": "60",
+            **settings,
+        },
+        ops_port=free_port(),
+        http_port=http_port,
+        log_dir=tmp_path,
+        preexec_fn=lambda: limited(FILE_LIMIT),
+    )
 
 
 @pytest.fixture
