@@ -20,7 +20,7 @@ import websockets
 from aio_pika.abc import AbstractRobustConnection
 from websockets.asyncio.client import ClientConnection
 
-from tests.conftest import AMQP_URL, REDIS_URL, free_port, take_bodies
+from tests.conftest import AMQP_URL, free_port, take_bodies
 from tests.support.processes import RoomProcess, start_room
 from workers.client.http import get_ticket, websocket_url
 from workers.common.contract.names import ROUTING_BY_STATUS, Topology
@@ -59,10 +59,10 @@ StartInstance = Callable[..., Awaitable[Instance]]
 
 
 @pytest.fixture
-def ws_settings(stream: str, amqp_namespace: str) -> Callable[..., WsSettings]:
+def ws_settings(stream: str, amqp_namespace: str, redis_url: str) -> Callable[..., WsSettings]:
     def make(**overrides: Any) -> WsSettings:
         values: dict[str, Any] = {
-            "redis_url": REDIS_URL,
+            "redis_url": redis_url,
             "amqp_url": AMQP_URL,
             "stream": stream,
             "amqp_namespace": amqp_namespace,

@@ -9,10 +9,13 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
+from tests.conftest import BOTH_REDIS
 from tests.support.metrics import sample
 from tests.support.waiting import eventually
 from tests.ws_delivery.conftest import Bus, Instance, StartInstance, notification, open_device, receive, token
 from workers.client.http import get_ticket, websocket_url
+
+pytestmark = BOTH_REDIS
 
 
 def closes(reason: str) -> float:

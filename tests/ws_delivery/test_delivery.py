@@ -5,8 +5,11 @@ from __future__ import annotations
 import httpx
 from websockets.asyncio.client import ClientConnection
 
+from tests.conftest import BOTH_REDIS
 from tests.ws_delivery.conftest import Bus, StartInstance, ack, notification, open_device, receive
 from workers.common.contract.wire import Notification, WebSocketMessage
+
+pytestmark = BOTH_REDIS
 
 
 async def test_event_reaches_every_device_of_the_user_on_every_instance(

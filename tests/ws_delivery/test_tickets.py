@@ -10,10 +10,13 @@ import redis.asyncio as aioredis
 import websockets
 from websockets.exceptions import InvalidStatus
 
+from tests.conftest import BOTH_REDIS
 from tests.support.waiting import eventually
 from tests.ws_delivery.conftest import StartInstance, open_device, token
 from workers.client.http import get_ticket, websocket_url
 from workers.common.contract.keys import GatewayKeys
+
+pytestmark = BOTH_REDIS
 
 
 async def status_of_upgrade(url: str) -> int:
