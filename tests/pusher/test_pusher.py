@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
 
-from tests.conftest import free_port, take_bodies
+from tests.conftest import BOTH_REDIS, free_port, take_bodies
 from tests.support.bus import indexed
 from tests.support.metrics import sample
 from tests.support.processes import RoomProcess, notifier, start_room
@@ -23,6 +23,8 @@ from workers.common.contract.streamspec import parse_spec
 from workers.common.contract.wire import ReviewEvent, to_timestamp
 from workers.common.runtime.amqp import declare_topology
 from workers.common.runtime.mapping_store import write_mapping
+
+pytestmark = BOTH_REDIS
 
 
 @pytest.fixture

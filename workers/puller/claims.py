@@ -30,6 +30,7 @@ import redis.asyncio as aioredis
 from workers.common.contract.entries import Entry, decode
 from workers.common.contract.keys import BusKeys, shard_of
 from workers.common.contract.stream import StreamSettings
+from workers.common.runtime.scripts import ScriptCall, run_scripts_or_raise
 from workers.puller.digest import RENDER
 
 CLAIM_DUE = """
@@ -202,12 +203,9 @@ class Claims:
 
     async def claim_due(self, *, now_s: float, limit: int) -> list[str]:
         """Up to `limit` due users of every shard, leased to this puller."""
-        pipe = self._redis.pipeline(transaction=False)
-        for shard in self._keys.shards:
-            await self._claim_due(
-                keys=[self._keys.due(shard)], args=[repr(now_s), limit, repr(now_s + self._lease_s)], client=pipe
-            )
-        return [str(user) for users in await pipe.execute() for user in users]
+        lease = repr(now_s + self._lease_s)
+        calls = [(self._claim_due, [self._keys.due(s)], [repr(now_s), limit, lease]) for s in self._keys.shards]
+        return [str(user) for users in await run_scripts_or_raise(self._redis, calls) for user in users]
 
     async def next_due_s(self) -> float | None:
         """The earliest time any user of the stream becomes due (a lease running out included), or None."""
@@ -224,7 +222,7 @@ class Claims:
         the `unschedule` users only leave `due`."""
         taking, leaving = by_shard(users), by_shard(unschedule)
         shards = sorted(taking.keys() | leaving.keys())
-        pipe = self._redis.pipeline(transaction=False)
+        calls: list[ScriptCall] = []
         for shard in shards:
             args = [
                 self._keys.user_prefix(shard),
@@ -239,10 +237,10 @@ class Claims:
                 self._max_bytes,
                 self._max_ids_per_brand,
             ]
-            await self._take(keys=[self._keys.due(shard)], args=args, client=pipe)
+            calls.append((self._take, [self._keys.due(shard)], args))
         claimed = Claimed([], [], [])
         batches, empty, busy = claimed.batches, claimed.empty, claimed.busy
-        for shard, reply in zip(shards, await pipe.execute(), strict=True):
+        for shard, reply in zip(shards, await run_scripts_or_raise(self._redis, calls), strict=True):
             if reply[0]:
                 claimed.finishing[shard] = reply[0]
             at, end = 1, len(reply)
@@ -278,12 +276,11 @@ class Claims:
         too); returns how many batches were still ours to drop."""
         if not claimed.finishing:
             return 0
-        pipe = self._redis.pipeline(transaction=False)
+        calls: list[ScriptCall] = []
         for shard, lines in claimed.finishing.items():
             args = [self._keys.user_prefix(shard), repr(now_s), repr(settings.window_s), settings.max_items, lines]
-            keys = [self._keys.due(shard), self._keys.pending_since(shard)]
-            await self._finish(keys=keys, args=args, client=pipe)
-        return sum(int(n) for n in await pipe.execute())
+            calls.append((self._finish, [self._keys.due(shard), self._keys.pending_since(shard)], args))
+        return sum(int(n) for n in await run_scripts_or_raise(self._redis, calls))
 
     async def schedule_valid(self, valid: set[str], *, settings: StreamSettings) -> int:
         """Put back into `due` every valid user with pending data missing from it (after a mapping change)."""

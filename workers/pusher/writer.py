@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 
 from workers.common.contract.keys import BusKeys, shard_of
 from workers.common.contract.stream import StreamSettings
+from workers.common.runtime.scripts import ScriptCall, run_scripts_or_raise
 
 WRITE = """
 local prefix, due_at, now_s, max_items = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -102,7 +103,7 @@ async def append_entries(
     now_ms = int(now_s * 1000)
     cut_ms = now_ms - int((horizon_s or 0.0) * 1000)
     script = redis.register_script(WRITE)
-    pipe = redis.pipeline(transaction=False)
+    calls: list[ScriptCall] = []
     for shard, users in shards.items():
         lines = "\n".join(f"{user} {entry}" for user in users for entry in by_user[user])
         args = [
@@ -115,8 +116,8 @@ async def append_entries(
             lines,
             "\n".join(marks.get(shard, ())),
         ]
-        await script(keys=[keys.due(shard), keys.pending_since(shard), keys.pushed(shard)], args=args, client=pipe)
-    woken = sum(int(n) for n in await pipe.execute())
+        calls.append((script, [keys.due(shard), keys.pending_since(shard), keys.pushed(shard)], args))
+    woken = sum(int(n) for n in await run_scripts_or_raise(redis, calls))
     if woken:
         await redis.publish(keys.wake, str(woken))
     return sum(len(v) for v in by_user.values())
