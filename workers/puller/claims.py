@@ -52,6 +52,7 @@ TAKE = (
 local prefix, owner, now_ms, lease_ms, max_items = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local id_base, stream, max_bytes, max_ids = ARGV[8], ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
 local until_ms = tostring(now_ms + lease_ms)
+local renderable = not string.find(stream, unsafe)
 local out, finish, index = {''}, {}, 0
 for user in string.gmatch(ARGV[6], '%S+') do
   local pending, inflight = prefix .. user .. ':pending', prefix .. user .. ':inflight'
@@ -81,7 +82,10 @@ for user in string.gmatch(ARGV[6], '%S+') do
   end
   if state ~= 'busy' then finish[#finish + 1] = user .. ' ' .. id end
   if popped then
-    local content, reviews, unique = render(id, stream, user, popped, tonumber(claimed), max_bytes, max_ids)
+    local content, reviews, unique = false, 0, 0
+    if renderable and (state == 'new' or not string.find(id, unsafe)) then
+      content, reviews, unique = render(id, stream, user, popped, tonumber(claimed), max_bytes, max_ids)
+    end
     out[#out + 1] = user
     out[#out + 1] = state
     out[#out + 1] = id

@@ -69,11 +69,13 @@ async def _drain(puller: Puller, users: list[str], settings: StreamSettings) -> 
     busy: set[str] = set()
     remaining = list(users)
     while remaining:
-        pulled = await puller.pull(remaining, settings=settings)
-        for batch in pulled.batches:
-            found[batch.user].append(batch)
-        busy.update(pulled.claimed.busy)
-        remaining = [batch.user for batch in pulled.batches if batch.left]
+        passes = await puller.pull_overlapped(remaining, settings=settings)
+        remaining = []
+        for pulled in passes:
+            for batch in pulled.batches:
+                found[batch.user].append(batch)
+            busy.update(pulled.claimed.busy)
+            remaining += [batch.user for batch in pulled.batches if batch.left]
     return found, busy
 
 

@@ -18,9 +18,10 @@ from workers.common.contract.entries import Entry, Kind
 SEPARATORS = (",", ":")
 
 RENDER = """
-local render
+local render, unsafe
 do
-  local dates, unsafe = {}, '[^A-Za-z0-9%._:@%-]'
+  local dates = {}
+  unsafe = '[^A-Za-z0-9%._:@%-]'
   local codes = {A = 1, U = 2, D = 3}
   local function rfc3339(ms)
     local text = dates[ms]
@@ -56,20 +57,28 @@ do
   local kinds = {A = '":{"added":1,"updated":0,"deleted":0,"review_ids":[',
                  U = '":{"added":0,"updated":1,"deleted":0,"review_ids":[',
                  D = '":{"added":0,"updated":0,"deleted":1,"review_ids":['}
-  local function single(head, line, end_ms, max_ids)
+  local singles = {}
+  local function single(line, max_ids)
+    local part = singles[line]
+    if part ~= nil then return part end
     local brand, review, code, pushed = string.match(line, '^([^|]+)|([^|]+)|(%u)|(%d+)|%d+$')
-    if not brand or not kinds[code] or string.find(brand .. review, unsafe) then return false end
-    local listed = max_ids > 0 and '"' .. review .. '"],"truncated":false}}}' or '],"truncated":true}}}'
-    return head .. rfc3339(tonumber(pushed)) .. '","end":"' .. rfc3339(end_ms) .. '"},"total":1,"brands":{"' ..
-           brand .. kinds[code] .. listed
+    if not brand or not kinds[code] or string.find(brand .. review, unsafe) then
+      part = false
+    else
+      local listed = max_ids > 0 and '"' .. review .. '"],"truncated":false}}}' or '],"truncated":true}}}'
+      part = {rfc3339(tonumber(pushed)), '"},"total":1,"brands":{"' .. brand .. kinds[code] .. listed}
+    end
+    singles[line] = part
+    return part
   end
   render = function(digest_id, stream, user, entries, end_ms, max_bytes, max_ids)
-    if string.find(digest_id .. stream .. user, unsafe) then return false end
+    if string.find(user, unsafe) then return false end
     if #entries == 1 then
-      local head = '{"digest_id":"' .. digest_id .. '","stream":"' .. stream .. '","user":"' .. user ..
-                   '","window":{"start":"'
-      local content = single(head, entries[1], end_ms, max_ids)
-      if not content or #content > max_bytes then return false end
+      local part = single(entries[1], max_ids)
+      if not part then return false end
+      local content = '{"digest_id":"' .. digest_id .. '","stream":"' .. stream .. '","user":"' .. user ..
+                      '","window":{"start":"' .. part[1] .. '","end":"' .. rfc3339(end_ms) .. part[2]
+      if #content > max_bytes then return false end
       return content, 1, 1
     end
     local brands, names, distinct, start = {}, {}, {}, nil

@@ -26,6 +26,10 @@ from workers.puller.sink import Digest, DigestSink
 
 log = logging.getLogger(__name__)
 
+OVERLAP_USERS = 2048
+"""Users per part of a pass: small enough that two parts overlap (Redis on one, Python on the other), large
+enough that a part still costs a few script calls per shard."""
+
 
 @dataclass(frozen=True, slots=True)
 class Pulled:
@@ -108,7 +112,7 @@ class Puller:
             metrics.USERS.labels("invalid").inc(len(invalid))
             log.warning("users %s belong to no brand: left for the monitor and the cleaner", ", ".join(invalid[:10]))
         valid = [u for u in users if mapping.is_valid_user(u)]
-        await self.pull(valid, settings=stream_settings, unschedule=invalid)
+        await self.pull_overlapped(valid, settings=stream_settings, unschedule=invalid)
         metrics.CYCLE_SECONDS.observe(time.perf_counter() - started)
         return len(users)
 
@@ -129,6 +133,20 @@ class Puller:
         released = await self.claims.finish(claimed, settings=settings, now_s=time.time())
         self._count(claimed, digests, released)
         return Pulled(claimed.batches, digests, claimed)
+
+    async def pull_overlapped(
+        self, users: Sequence[str], *, settings: StreamSettings, unschedule: Sequence[str] = ()
+    ) -> list[Pulled]:
+        """`pull` of `users` in parts of at most OVERLAP_USERS, two parts at a time: Redis runs one part's
+        scripts while this process wraps the other's digests, and no script holds Redis for long."""
+        parts = [users[at : at + OVERLAP_USERS] for at in range(0, len(users), OVERLAP_USERS)] or [[]]
+        slots = asyncio.Semaphore(2)
+
+        async def part(index: int) -> Pulled:
+            async with slots:
+                return await self.pull(parts[index], settings=settings, unschedule=unschedule if index == 0 else ())
+
+        return list(await asyncio.gather(*(part(index) for index in range(len(parts)))))
 
     def _digests(self, batches: list[Batch]) -> list[Digest]:
         """One digest per batch, as the claim script rendered it; the Python builder only for the batches the
