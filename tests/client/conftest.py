@@ -17,8 +17,9 @@ from aio_pika.abc import AbstractRobustConnection
 
 from tests.conftest import AMQP_URL, REDIS_URL
 from tests.support.processes import ROOT
+from tests.support.tokens import SECRET, bearer
 from tests.support.waiting import eventually
-from tests.ws_delivery.conftest import SECRET, Bus, bus, http, start_instance, token, ws_settings
+from tests.ws_delivery.conftest import Bus, bus, http, start_instance, ws_settings
 from workers.core.main import CoreRoom
 from workers.core.settings import CoreSettings
 
@@ -42,18 +43,18 @@ class Core:
             "content": base64.b64encode(content).decode(),
         }
         response = await self._http.post(
-            f"{self.url}/api/v1/notifications/undelivered", json=body, headers=auth("producer", "notifier_produce")
+            f"{self.url}/api/v1/notifications/undelivered", json=body, headers=bearer("producer", "notifier_produce")
         )
         assert response.status_code == 200, response.text
         return str(response.json()["id"])
 
     async def delivered_ids(self, user: str) -> list[str]:
-        response = await self._http.get(f"{self.url}/api/v1/notifications/delivered", headers=auth(user))
+        response = await self._http.get(f"{self.url}/api/v1/notifications/delivered", headers=bearer(user))
         response.raise_for_status()
         return [item["id"] for item in response.json()]
 
     async def take_undelivered(self, user: str) -> list[str]:
-        response = await self._http.get(f"{self.url}/api/v1/notifications/undelivered", headers=auth(user))
+        response = await self._http.get(f"{self.url}/api/v1/notifications/undelivered", headers=bearer(user))
         response.raise_for_status()
         return [item["id"] for item in response.json()]
 
@@ -84,10 +85,6 @@ async def listen_process(*args: str, env: Mapping[str, str] | None = None) -> As
         if process.returncode is None:
             process.kill()
             await process.wait()
-
-
-def auth(user: str, *roles: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token(user, *roles)}"}
 
 
 @pytest.fixture

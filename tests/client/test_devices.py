@@ -9,9 +9,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.client.conftest import Core, auth, listen_process
+from tests.client.conftest import Core, listen_process
+from tests.support.tokens import bearer, token
 from tests.support.waiting import eventually
-from tests.ws_delivery.conftest import Instance, StartInstance, token
+from tests.ws_delivery.conftest import Instance, StartInstance
 from workers.client.state import DeviceState
 from workers.client.ws import Listener, Received
 from workers.common.contract import paths
@@ -131,7 +132,7 @@ async def test_seen_on_one_device_is_an_update_on_the_others(
     await core.wait_delivered("carol", created)
     await watch.stop()
     response = await http.put(
-        f"{core.url}{paths.DELIVERED_SEEN.replace('{id}', created)}", json={"seen": True}, headers=auth("carol")
+        f"{core.url}{paths.DELIVERED_SEEN.replace('{id}', created)}", json={"seen": True}, headers=bearer("carol")
     )
     assert response.status_code == 204
     await phone.wait_shown(2)

@@ -14,8 +14,9 @@ import pytest
 from tests.client.conftest import Core, listen_process
 from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import free_port
+from tests.support.tokens import bearer, token
 from tests.support.waiting import eventually
-from tests.ws_delivery.conftest import Instance, StartInstance, token
+from tests.ws_delivery.conftest import Instance, StartInstance
 from workers.client.ws import ClosedByAdmin, Listener, Received
 
 
@@ -108,7 +109,7 @@ async def test_admin_close_ends_the_listener(
     _, _, pending = await listening(instance, core, http, "alice")
     response = await http.delete(
         f"{instance.url}/api/v1/connection/alice",
-        headers={"Authorization": f"Bearer {token('root', 'notifier_admin')}"},
+        headers=bearer("root", "notifier_admin"),
     )
     assert response.status_code == 204
     with pytest.raises(ClosedByAdmin):

@@ -13,14 +13,13 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from tests.conftest import AMQP_URL, REDIS_URL
 from tests.support.rooms import running_room
+from tests.support.tokens import SECRET, bearer
 from workers.common.contract.names import ROUTING_ALL, Topology
 from workers.common.contract.wire import BrokerNotification
 from workers.common.runtime.amqp import declare_topology
-from workers.common.runtime.auth import mint_token
 from workers.core.main import CoreRoom
 from workers.core.settings import CoreSettings
 
-SECRET = "core-tests-secret-" + "0123456789abcdef" * 4
 PRODUCE = "notifier_produce"
 
 
@@ -39,10 +38,6 @@ def settings_for(stream: str, namespace: str, **overrides: object) -> CoreSettin
         **overrides,
     }
     return CoreSettings.model_validate(values)
-
-
-def bearer(sub: str, *roles: str, secret: str = SECRET, algorithm: str = "HS256") -> dict[str, str]:
-    return {"Authorization": f"Bearer {mint_token(secret=secret, sub=sub, roles=roles, algorithm=algorithm)}"}
 
 
 def producer(sub: str = "producer-1") -> dict[str, str]:
@@ -114,4 +109,4 @@ async def tap(amqp: AbstractRobustConnection, topology: Topology) -> AsyncIterat
     await channel.close()
 
 
-__all__ = ["PRODUCE", "SECRET", "EventTap", "bearer", "producer", "running_core", "settings_for"]
+__all__ = ["PRODUCE", "EventTap", "producer", "running_core", "settings_for"]

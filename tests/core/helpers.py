@@ -9,7 +9,8 @@ from typing import Any
 
 import httpx
 
-from tests.core.conftest import bearer, producer
+from tests.core.conftest import producer
+from tests.support.tokens import bearer
 from workers.common.contract import paths
 
 

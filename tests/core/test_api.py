@@ -12,9 +12,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.conftest import BOTH_REDIS
-from tests.core.conftest import SECRET, bearer, producer, running_core, settings_for
+from tests.core.conftest import producer, running_core, settings_for
 from tests.core.helpers import body, create, in_seconds, take
 from tests.support.metrics import sample
+from tests.support.tokens import SECRET, bearer
 from tests.support.waiting import eventually
 from workers.common.contract import paths
 from workers.common.contract.keys import StoreKeys

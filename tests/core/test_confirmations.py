@@ -11,9 +11,9 @@ import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
 
 from tests.conftest import take_bodies
-from tests.core.conftest import bearer
 from tests.core.helpers import create, take
 from tests.support.metrics import sample
+from tests.support.tokens import bearer
 from tests.support.waiting import eventually
 from workers.common.contract import paths
 from workers.common.contract.keys import StoreKeys

@@ -7,8 +7,9 @@ import httpx
 import pytest
 
 from tests.common.hostile_tokens import lenient_tokens
-from tests.core.conftest import SECRET, bearer, producer
+from tests.core.conftest import producer
 from tests.core.helpers import create, take
+from tests.support.tokens import SECRET, bearer
 from workers.common.contract import paths
 
 pytestmark = pytest.mark.usefixtures("core")

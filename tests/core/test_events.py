@@ -8,9 +8,10 @@ import httpx
 import pytest
 
 from tests.conftest import BOTH_REDIS
-from tests.core.conftest import EventTap, bearer, producer
+from tests.core.conftest import EventTap, producer
 from tests.core.helpers import body, create, take
 from tests.support.metrics import sample
+from tests.support.tokens import bearer
 from workers.common.contract import paths
 from workers.common.contract.names import ROUTING_DELETED, ROUTING_NEW, ROUTING_UPDATED
 from workers.common.contract.wire import BrokerNotification, Notification, from_timestamp

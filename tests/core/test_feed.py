@@ -11,9 +11,10 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.conftest import BOTH_REDIS
-from tests.core.conftest import EventTap, bearer
+from tests.core.conftest import EventTap
 from tests.core.helpers import create, in_seconds, take
 from tests.support.metrics import sample
+from tests.support.tokens import bearer
 from workers.common.contract import paths
 from workers.common.contract.keys import StoreKeys
 from workers.common.contract.wire import Notification

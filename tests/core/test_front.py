@@ -16,8 +16,9 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from tests.conftest import free_port
-from tests.core.conftest import SECRET, bearer, running_core, settings_for
+from tests.core.conftest import running_core, settings_for
 from tests.support.processes import RoomProcess, core_process
+from tests.support.tokens import SECRET, bearer
 from workers.common.contract import paths
 
 HEADER_TIMEOUT_S = 1.0

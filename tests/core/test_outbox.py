@@ -13,9 +13,10 @@ from aio_pika.abc import AbstractRobustConnection
 
 from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import AMQP_URL, REDIS_URL
-from tests.core.conftest import EventTap, bearer, running_core, settings_for
+from tests.core.conftest import EventTap, running_core, settings_for
 from tests.core.helpers import create, in_seconds, take
 from tests.support.metrics import sample
+from tests.support.tokens import bearer
 from tests.support.waiting import eventually
 from workers.common.contract import paths
 from workers.common.contract.keys import StoreKeys

@@ -12,9 +12,9 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from tests.conftest import free_port
-from tests.core.conftest import SECRET, bearer
 from tests.core.helpers import create, take
 from tests.support.processes import RoomProcess, core_process
+from tests.support.tokens import SECRET, bearer
 from tests.support.waiting import eventually
 from workers.common.contract import paths
 from workers.common.contract.names import Topology

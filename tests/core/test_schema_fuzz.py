@@ -9,8 +9,9 @@ from aio_pika.abc import AbstractRobustConnection
 
 from tests.common.schema_fuzz import fuzz
 from tests.conftest import free_port
-from tests.core.conftest import PRODUCE, SECRET, bearer
+from tests.core.conftest import PRODUCE
 from tests.support.processes import RoomProcess, core_process
+from tests.support.tokens import SECRET, bearer
 from workers.common.contract import paths
 
 CASES = 15

@@ -14,8 +14,8 @@ from aio_pika.abc import AbstractRobustConnection
 
 from tests.conftest import AMQP_URL, REDIS_URL, delete_topology
 from tests.support.processes import ROOT, clean_env, notifier
+from tests.support.tokens import bearer
 from workers.common.contract.names import Topology
-from workers.common.runtime.auth import mint_token
 
 URL = re.compile(r"http://127\.0\.0\.1:\d+")
 
@@ -88,11 +88,10 @@ async def test_up_serves_every_room_until_sigterm_and_then_stops_them_cleanly(
         secret = re.search(r"NOTIFIER_JWT_SECRET=\$\(cat (\S+)\)", hints)
         assert secret, printed
         secret_text = await asyncio.to_thread(Path(secret.group(1)).read_text)
-        token = mint_token(secret=secret_text.strip(), sub="1")
         async with httpx.AsyncClient(timeout=5) as http:
             for url in ops_urls:
                 assert (await http.get(f"{url}/readyz")).status_code == 200, url
-            headers = {"Authorization": f"Bearer {token}"}
+            headers = bearer("1", secret=secret_text.strip())
             assert (await http.get(f"{ws_url.group(1)}/api/v1/ticket", headers=headers)).status_code == 200
             polled = await http.get(f"{core_url.group(1)}/api/v1/notifications/undelivered", headers=headers)
             assert polled.status_code == 200

@@ -7,8 +7,8 @@ from collections import Counter
 import httpx
 
 from tests.e2e.conftest import Run, digests, kind_counts
+from tests.support.tokens import token
 from workers.client.http import poll_undelivered
-from workers.common.runtime.auth import mint_token
 from workers.local.devices import decode_digest
 
 ROUNDS = 3
@@ -56,11 +56,11 @@ async def test_device_offline_during_the_run_fetches_everything_it_missed_with_o
     missed = run.expected("off", everything)
     assert missed, "the offline user's brands got no reviews"
 
-    token = mint_token(secret=run.session.settings.jwt_secret, sub="off")
+    offline = token("off", secret=run.session.settings.jwt_secret)
     async with httpx.AsyncClient() as http:
         core = run.rooms.core_url(1)
-        fetched = await poll_undelivered(http, core_url=core, token=token, wait_s=5)
-        again = await poll_undelivered(http, core_url=core, token=token, wait_s=0)
+        fetched = await poll_undelivered(http, core_url=core, token=offline, wait_s=5)
+        again = await poll_undelivered(http, core_url=core, token=offline, wait_s=0)
 
     shown = [decode_digest(n.content_type, n.content) for n in fetched]
     assert len(shown) == ROUNDS, "one digest per window while the device was away"

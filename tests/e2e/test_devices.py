@@ -9,8 +9,8 @@ import base64
 import httpx
 
 from tests.e2e.conftest import DEVICES, Run
+from tests.support.tokens import bearer
 from workers.common.contract import paths
-from workers.common.runtime.auth import mint_token
 from workers.local.devices import Device
 from workers.local.ledger import outcome, shown_digests
 
@@ -68,7 +68,7 @@ async def test_kill_9_of_a_ws_delivery_replica_every_device_shows_each_digest_ex
 
 
 async def test_a_broadcast_reaches_every_device_and_a_user_first_seen_after_it(run: Run) -> None:
-    token = mint_token(secret=run.session.settings.jwt_secret, sub="announcer", roles=("notifier_produce",))
+    producer = bearer("announcer", "notifier_produce", secret=run.session.settings.jwt_secret)
     body = {
         "user_ids": [],
         "producer_notification_id": "maintenance",
@@ -76,7 +76,7 @@ async def test_a_broadcast_reaches_every_device_and_a_user_first_seen_after_it(r
         "content": base64.b64encode(b"maintenance tonight").decode(),
     }
     async with httpx.AsyncClient(base_url=run.rooms.core_url(0), timeout=10) as http:
-        response = await http.post(paths.UNDELIVERED, json=body, headers={"Authorization": f"Bearer {token}"})
+        response = await http.post(paths.UNDELIVERED, json=body, headers=producer)
     assert response.status_code == 200, response.text
     broadcast = response.json()["id"]
 

@@ -28,18 +28,16 @@ from tests.controller.conftest import Cluster
 from tests.images.containers import ROOMS, RUN_FLAGS, Container, engine, image, run, start
 from tests.pusher.test_pusher import event, publish
 from tests.support.processes import clean_env, notifier
+from tests.support.tokens import SECRET, bearer, token
 from tests.support.waiting import eventually
 from tools.chart import RELEASE, by_name, of_kind, render
-from workers.client.http import bearer
 from workers.client.ws import Listener, Received
 from workers.common.contract import paths
 from workers.common.contract.keys import ControllerKeys
 from workers.common.contract.names import Topology
 from workers.common.contract.wire import DIGEST_CONTENT_TYPE, ReviewEvent
-from workers.common.runtime.auth import mint_token
 
 GRACE_S = 10.0
-SECRET = "image-test-secret-" + "0123456789abcdef" * 3
 ROLE_PRODUCE = "notifier_produce"
 
 
@@ -61,7 +59,7 @@ async def device(*, ws_url: str, user: str) -> AsyncIterator[asyncio.Queue[Recei
     """A WebSocket device of `user` (the client of workers/client, which acknowledges every frame)."""
     received: asyncio.Queue[Received] = asyncio.Queue()
     async with httpx.AsyncClient(timeout=10.0) as http:
-        listener = Listener(ws_url=ws_url, token=mint_token(secret=SECRET, sub=user), http=http)
+        listener = Listener(ws_url=ws_url, token=token(user), http=http)
 
         async def listen() -> None:
             async for item in listener.notifications():
@@ -78,7 +76,7 @@ async def device(*, ws_url: str, user: str) -> AsyncIterator[asyncio.Queue[Recei
 
 async def delivered_ids(core: Container, user: str) -> list[str]:
     async with httpx.AsyncClient(timeout=5.0) as http:
-        response = await http.get(core.http_url + paths.DELIVERED, headers=bearer(mint_token(secret=SECRET, sub=user)))
+        response = await http.get(core.http_url + paths.DELIVERED, headers=bearer(user))
     response.raise_for_status()
     body = response.json()
     items = body if isinstance(body, list) else body.get("notifications", body.get("items", []))

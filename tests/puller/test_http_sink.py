@@ -13,7 +13,8 @@ import pytest
 from aio_pika.abc import AbstractRobustConnection
 
 from tests.common.tcp_proxy import TcpProxy
-from tests.core.conftest import SECRET, bearer, running_core, settings_for
+from tests.core.conftest import running_core, settings_for
+from tests.support.tokens import SECRET, bearer
 from workers.common.contract import paths
 from workers.common.contract.errors import ServiceUnavailable, TemporaryError
 from workers.common.contract.wire import DIGEST_CONTENT_TYPE

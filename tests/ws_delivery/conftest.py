@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection
 
 from tests.conftest import AMQP_URL, free_port, take_bodies
 from tests.support.processes import RoomProcess, start_room
+from tests.support.tokens import SECRET, token
 from workers.client.http import get_ticket, websocket_url
 from workers.common.contract.names import ROUTING_BY_STATUS, Topology
 from workers.common.contract.wire import (
@@ -32,11 +33,9 @@ from workers.common.contract.wire import (
     WebSocketMessage,
     to_timestamp,
 )
-from workers.common.runtime.auth import mint_token
 from workers.ws_delivery.main import WsDeliveryRoom
 from workers.ws_delivery.settings import WsSettings
 
-SECRET = "ws-delivery-tests-secret-" + "0123456789abcdef" * 3
 TIMEOUT_S = 5.0
 
 
@@ -102,10 +101,6 @@ async def start_instance(
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
         yield client
-
-
-def token(user: str, *roles: str) -> str:
-    return mint_token(secret=SECRET, sub=user, roles=roles)
 
 
 async def open_device(http: httpx.AsyncClient, instance: Instance, user: str, **options: Any) -> ClientConnection:

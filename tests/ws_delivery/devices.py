@@ -17,8 +17,8 @@ import time
 from multiprocessing.connection import Connection
 from typing import cast
 
+from tests.support.tokens import token
 from workers.common.contract.wire import WebSocketMessage
-from workers.common.runtime.auth import mint_token
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 PARALLEL_CONNECTS = 100
@@ -109,7 +109,7 @@ async def ticket(port: int, token: str) -> str:
 
 async def connect(port: int, user: str, *, secret: str, stats: Stats, devices: list[Device]) -> None:
     loop = asyncio.get_running_loop()
-    t = await ticket(port, mint_token(secret=secret, sub=user))
+    t = await ticket(port, token(user, secret=secret))
     _, device = await loop.create_connection(lambda: Device(stats), "127.0.0.1", port)
     request = (
         f"GET /ws/v1?ticket={t} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

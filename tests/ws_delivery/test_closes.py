@@ -11,8 +11,9 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import BOTH_REDIS
 from tests.support.metrics import sample
+from tests.support.tokens import bearer, token
 from tests.support.waiting import eventually
-from tests.ws_delivery.conftest import Bus, Instance, StartInstance, notification, open_device, receive, token
+from tests.ws_delivery.conftest import Bus, Instance, StartInstance, notification, open_device, receive
 from workers.client.http import get_ticket, websocket_url
 
 pytestmark = BOTH_REDIS
@@ -109,9 +110,7 @@ async def test_admin_close_reaches_every_instance(start_instance: StartInstance,
     first, second = await start_instance(), await start_instance()
     alice = [await open_device(http, first, "alice"), await open_device(http, second, "alice")]
     bob = await open_device(http, second, "bob")
-    response = await http.delete(
-        f"{first.url}/api/v1/connection/alice", headers={"Authorization": f"Bearer {token('root', 'notifier_admin')}"}
-    )
+    response = await http.delete(f"{first.url}/api/v1/connection/alice", headers=bearer("root", "notifier_admin"))
     assert response.status_code == 204
     assert [await close_code(device) for device in alice] == [4003, 4003]
     assert second.room.hub.devices("bob") == 1
@@ -122,7 +121,7 @@ async def test_admin_close_needs_the_admin_role(start_instance: StartInstance, h
     instance = await start_instance()
     url = f"{instance.url}/api/v1/connection/alice"
     anonymous = await http.delete(url)
-    plain_user = await http.delete(url, headers={"Authorization": f"Bearer {token('mallory')}"})
+    plain_user = await http.delete(url, headers=bearer("mallory"))
     assert (anonymous.status_code, plain_user.status_code) == (401, 403)
 
 

@@ -25,7 +25,7 @@ from websockets.exceptions import InvalidStatus
 from tests.conftest import free_port
 from tests.support.metrics import sample
 from tests.support.processes import RoomProcess, start_room
-from tests.ws_delivery.conftest import SECRET, token
+from tests.support.tokens import SECRET, bearer, token
 from workers.client.http import get_ticket, websocket_url
 from workers.common.contract import paths
 
@@ -103,7 +103,7 @@ async def test_devices_past_the_cap_get_503_while_the_ops_port_answers(room: tup
             assert refusal.response.status_code == 503
             assert 5 <= int(refusal.response.headers["Retry-After"]) <= 15
             assert b"at capacity" in refusal.response.body
-            ticket_request = await http.get(url + paths.TICKET, headers={"Authorization": f"Bearer {token('x')}"})
+            ticket_request = await http.get(url + paths.TICKET, headers=bearer("x"))
             assert ticket_request.status_code == 503
 
             storm = await asyncio.gather(*(refused_upgrade(url, later) for _ in range(REFUSING)))

@@ -10,7 +10,8 @@ import pytest
 import websockets
 
 from tests.common.hostile_tokens import lenient_tokens
-from tests.ws_delivery.conftest import SECRET, Instance, StartInstance, token
+from tests.support.tokens import SECRET, token
+from tests.ws_delivery.conftest import Instance, StartInstance
 from workers.client.http import get_ticket, websocket_url
 from workers.common.contract import paths
 

@@ -9,7 +9,8 @@ import httpx
 import websockets
 
 from tests.support.processes import RoomProcess
-from tests.ws_delivery.conftest import Bus, ack, notification, receive, token
+from tests.support.tokens import token
+from tests.ws_delivery.conftest import Bus, ack, notification, receive
 from workers.client.http import get_ticket, websocket_url
 
 

@@ -11,8 +11,9 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from tests.conftest import BOTH_REDIS
+from tests.support.tokens import token
 from tests.support.waiting import eventually
-from tests.ws_delivery.conftest import StartInstance, open_device, token
+from tests.ws_delivery.conftest import StartInstance, open_device
 from workers.client.http import get_ticket, websocket_url
 from workers.common.contract.keys import GatewayKeys
 
