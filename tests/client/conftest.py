@@ -8,20 +8,17 @@ import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AsyncExitStack
-from typing import Any
 
 import httpx
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from tests.conftest import AMQP_URL, REDIS_URL
+from tests.core.conftest import running_core, settings_for
 from tests.support.processes import ROOT
 from tests.support.tokens import SECRET, bearer
 from tests.support.waiting import eventually
 from tests.ws_delivery.conftest import Bus, bus, http, start_instance, ws_settings
 from workers.core.main import CoreRoom
-from workers.core.settings import CoreSettings
 
 __all__ = ["bus", "http", "start_instance", "ws_settings"]
 
@@ -91,23 +88,8 @@ async def listen_process(*args: str, env: Mapping[str, str] | None = None) -> As
 async def core(
     stream: str, amqp_namespace: str, amqp: AbstractRobustConnection, http: httpx.AsyncClient
 ) -> AsyncIterator[Core]:
-    values: dict[str, Any] = {
-        "redis_url": REDIS_URL,
-        "amqp_url": AMQP_URL,
-        "stream": stream,
-        "amqp_namespace": amqp_namespace,
-        "jwt_secret": SECRET,
-        "http_port": 0,
-        "relay_block_s": 0.1,
-        "retry_delay_s": 0.2,
-    }
-    room = CoreRoom(CoreSettings.model_validate(values))
-    async with AsyncExitStack() as stack:
-        await room.start(stack)
-        room.is_ready = True
+    async with running_core(settings_for(stream, amqp_namespace, relay_block_s=0.1)) as room:
         yield Core(room, http)
-        await room.stop_intake()
-        await asyncio.wait_for(room.drain(), 10)
 
 
 __all__ += ["Bus"]
