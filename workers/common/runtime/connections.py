@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
+import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
@@ -17,7 +19,7 @@ import redis.asyncio as aioredis
 
 from workers.common.runtime.faults import RABBITMQ, REDIS
 from workers.common.runtime.retry import retrying
-from workers.common.runtime.settings import CommonSettings
+from workers.common.runtime.settings import CommonSettings, amqp_addresses
 
 if TYPE_CHECKING:
     from aio_pika.abc import AbstractRobustConnection
@@ -25,8 +27,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+_NEXT_URL = re.compile(r",(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+"""A comma that starts another URL (`,amqp://`), not one inside a URL (`redis+cluster://h1:1,h2:2`)."""
+
+
 def redacted(url: str) -> str:
-    """The URL without its password, for log lines."""
+    """The URL, or each of comma-separated URLs (`NOTIFIER_AMQP_URL` naming several brokers), without its
+    password, for log lines."""
+    return ",".join(_redacted(part) for part in _NEXT_URL.split(url))
+
+
+def _redacted(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -97,22 +108,26 @@ async def connect_redis(url: str, *, timeout_s: float = 30.0, decode: bool = Tru
 
 
 async def connect_amqp(url: str, *, timeout_s: float = 30.0) -> AbstractRobustConnection:
-    """A robust RabbitMQ connection: reconnects by itself after the first connect succeeded. The frames
-    queued in one loop turn leave in one write (see workers/common/runtime/amqpwrites.py).
+    """A robust RabbitMQ connection to one of the brokers `url` lists (one URL or several, comma-separated:
+    `settings.amqp_addresses`). It starts at a random one, so a room's replicas spread over a cluster's nodes,
+    takes the next that answers, and after a lost connection aio-pika reconnects it to the next in the list
+    (workers/common/runtime/amqpnodes.py). The frames queued in one loop turn leave in one write (see
+    workers/common/runtime/amqpwrites.py).
 
     aio-pika is imported here, not with the module: a command that only talks to Redis (`notifier clean`)
     starts without it."""
-    import aio_pika
-
     from workers.common.runtime import amqpwrites
+    from workers.common.runtime.amqpnodes import open_ring
 
     amqpwrites.install()
+    urls = amqp_addresses(url)
+    first = random.randrange(len(urls))
 
     async def attempt() -> AbstractRobustConnection:
-        return await aio_pika.connect_robust(url, timeout=min(timeout_s, 10.0))
+        return await open_ring(urls, first=first, timeout_s=min(timeout_s, 10.0))
 
     connection = await retrying(attempt, what=f"connect to {redacted(url)}", dependency=RABBITMQ, deadline_s=timeout_s)
-    log.info("connected to RabbitMQ at %s", redacted(url))
+    log.info("connected to RabbitMQ at %s", connection)  # str() hides the password
     return connection
 
 

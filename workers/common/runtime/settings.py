@@ -7,15 +7,44 @@ mode against Redis and RabbitMQ on 127.0.0.1.
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AfterValidator, AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workers.common.contract.stream import STREAM_PATTERN
 
 MIN_SECRET_BYTES = 32
 """HS256 wants a key of at least its 256-bit output (RFC 7518 section 3.2)."""
+
+
+AMQP_SCHEMES = ("amqp", "amqps")
+
+
+def amqp_addresses(value: str) -> list[str]:
+    """The broker URLs of `NOTIFIER_AMQP_URL`: one `amqp://` (or `amqps://`) URL, or several separated by
+    commas, `amqp://u:p@node-1:5672/,amqp://u:p@node-2:5672/`, each whole with its own credentials, virtual
+    host and options (a comma inside one is written `%2C`). Raises ValueError naming the first one that is not
+    such a URL, by position, never showing it (it may hold a password)."""
+    urls = [part.strip() for part in value.split(",")]
+    for position, url in enumerate(urls, 1):
+        which = f"address {position} of {len(urls)}" if len(urls) > 1 else "the address"
+        parts = urlsplit(url)
+        if parts.scheme not in AMQP_SCHEMES:
+            raise ValueError(f"{which} is not an amqp:// or amqps:// URL (several are separated by commas)")
+        try:
+            port = parts.port
+        except ValueError:
+            port = 0
+        if not parts.hostname or port == 0:
+            raise ValueError(f"{which} needs a host and, if it names one, a port from 1 to 65535")
+    return urls
+
+
+def _check_amqp_url(value: str) -> str:
+    amqp_addresses(value)
+    return value
 
 
 def _shared(name: str) -> AliasChoices:
@@ -31,7 +60,10 @@ class CommonSettings(BaseSettings):
     """`allow_inf_nan=False`: every duration and limit is finite (`inf` would wait for ever)."""
 
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_shared("REDIS_URL"))
-    amqp_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", validation_alias=_shared("AMQP_URL"))
+    amqp_url: Annotated[str, AfterValidator(_check_amqp_url)] = Field(
+        "amqp://guest:guest@127.0.0.1:5672/", validation_alias=_shared("AMQP_URL")
+    )
+    """One broker or several, comma-separated (`amqp_addresses`); a room starts at a random one of them."""
     content_limit_bytes: int = Field(
         4096,
         ge=256,
