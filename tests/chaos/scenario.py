@@ -28,9 +28,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import AMQP_URL
 from tests.support.redis_server import RedisServer
+from tests.support.tcp_proxy import TcpProxy
 from workers.common.contract.streamspec import StreamSpec
 from workers.common.runtime.settings import BrokerSettings
 from workers.local.ledger import DeviceTally, all_arrived, outcome

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from tests.client.conftest import Core, listen_process
-from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import free_port
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.tokens import bearer, token
 from tests.support.waiting import eventually
 from tests.ws_delivery.conftest import Instance, StartInstance

@@ -13,9 +13,9 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 from aiormq.exceptions import DeliveryError
 from pydantic import ValidationError
 
-from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import AMQP_URL
 from tests.support.rabbitmq_cluster import RabbitCluster
+from tests.support.tcp_proxy import TcpProxy
 from workers.common.contract.names import PERSISTENT, Topology
 from workers.common.runtime.amqp import declare_topology
 from workers.common.runtime.amqpnodes import BrokerRing, open_ring

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import AMQP_URL, REDIS_URL, room_env
 from tests.support.metrics import sample
 from tests.support.processes import ROOT, RoomProcess, clean_env, start_room
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
 from workers.local.stack import free_port
 

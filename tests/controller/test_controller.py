@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from tests.conftest import free_port
 from tests.controller.conftest import Cluster
 from tests.controller.emulator import BackgroundServers
-from tests.controller.proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
 from workers.common.contract.keys import BusKeys, ControllerKeys
 from workers.common.contract.streamspec import parse_spec
@@ -159,7 +159,7 @@ async def test_unreachable_redis_is_reported_and_the_stream_recovers_when_it_is_
     cluster: Cluster, controller: Any, redis: aioredis.Redis, stream: str, servers: BackgroundServers
 ) -> None:
     port = free_port()
-    proxy = TcpProxy(port=port, upstream_host="127.0.0.1", upstream_port=6379)
+    proxy = TcpProxy("127.0.0.1", 6379, port=port)
     async with controller(redis_url=f"redis://127.0.0.1:{port}/0"):
         await cluster.create(stream, SPEC)
         down = await eventually(
@@ -239,7 +239,7 @@ async def test_object_deleted_while_redis_is_down_waits_for_redis_before_letting
     cluster: Cluster, controller: Any, redis: aioredis.Redis, stream: str, servers: BackgroundServers
 ) -> None:
     port = free_port()
-    proxy = TcpProxy(port=port, upstream_host="127.0.0.1", upstream_port=6379)
+    proxy = TcpProxy("127.0.0.1", 6379, port=port)
     await servers.arun(proxy.start())
     try:
         async with controller(redis_url=f"redis://127.0.0.1:{port}/0"):

@@ -12,11 +12,11 @@ import pytest
 import redis.asyncio as aioredis
 from starlette.types import Receive, Scope, Send
 
-from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import REDIS_URL
 from tests.core.conftest import producer, running_core, settings_for
 from tests.core.helpers import body, take
 from tests.support.metrics import sample
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.tokens import bearer
 from workers.common.contract import paths
 from workers.common.runtime.auth import TokenVerifier

@@ -11,11 +11,11 @@ import httpx
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
 
-from tests.common.tcp_proxy import TcpProxy
 from tests.conftest import AMQP_URL, REDIS_URL
 from tests.core.conftest import EventTap, running_core, settings_for
 from tests.core.helpers import create, in_seconds, take
 from tests.support.metrics import sample
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.tokens import bearer
 from tests.support.waiting import eventually
 from workers.common.contract import paths

@@ -12,8 +12,8 @@ import jwt
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
-from tests.common.tcp_proxy import TcpProxy
 from tests.core.conftest import running_core, settings_for
+from tests.support.tcp_proxy import TcpProxy
 from tests.support.tokens import SECRET, bearer
 from workers.common.contract import paths
 from workers.common.contract.errors import ServiceUnavailable, TemporaryError

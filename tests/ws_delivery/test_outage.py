@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.common.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy
 from tests.ws_delivery.conftest import Bus, StartInstance, ack, notification, open_device, receive
 from workers.common.contract.wire import WebSocketMessage
 

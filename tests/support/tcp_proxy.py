@@ -6,8 +6,9 @@
     proxy.restore()                # accepts connections again
     proxy.hold_replies()           # keeps what the service sends back until `release_replies`
     proxy.release_replies()
-    await proxy.stop()
+    await proxy.stop()             # stops listening: connections are refused; `start` listens again
 
+`port` picks the port to listen on (a free one by default); it stays the same across a stop and a start.
 Also an async context manager (`async with TcpProxy(...) as proxy:`).
 """
 
@@ -19,11 +20,11 @@ from types import TracebackType
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int, *, host: str = "127.0.0.1") -> None:
+    def __init__(self, target_host: str, target_port: int, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.target_host = target_host
         self.target_port = target_port
         self.host = host
-        self.port = 0
+        self.port = port
         self.accepted = 0
         self._server: asyncio.Server | None = None
         self._open = True
@@ -37,6 +38,7 @@ class TcpProxy:
         return not self._open
 
     async def start(self) -> TcpProxy:
+        self._open = True
         self._server = await asyncio.start_server(self._accept, self.host, self.port)
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self
