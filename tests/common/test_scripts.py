@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import redis.asyncio as aioredis
 from redis.cluster import key_slot
 
 from tests.conftest import BOTH_REDIS
+from workers.common.contract.addresses import is_cluster_url
+from workers.common.contract.errors import ServiceUnavailable
 from workers.common.contract.keys import BusKeys
+from workers.common.runtime.replication import require_replicas
 from workers.common.runtime.scripts import run_scripts, run_scripts_or_raise
 
 pytestmark = BOTH_REDIS
@@ -35,3 +39,20 @@ async def test_a_failing_call_is_its_own_result_and_the_others_run(redis: aiored
     assert results[0] == 5
     assert isinstance(results[1], aioredis.ResponseError)
     assert await redis.get(good) == "5"
+
+
+async def test_writes_wait_for_a_replica_and_without_one_are_a_temporary_redis_error(
+    redis: aioredis.Redis, stream: str, redis_url: str
+) -> None:
+    keys = BusKeys(stream)
+    key = f"{keys.user_prefix(3)}n"
+    script = redis.register_script(INCR)
+    require_replicas(redis, 1, timeout_s=0.2)
+    if is_cluster_url(redis_url):  # every master of the test cluster has a replica
+        assert await run_scripts_or_raise(redis, [(script, [key], [1])]) == [1]
+    else:  # the local node has none: the write happened, but nobody may act on it
+        with pytest.raises(ServiceUnavailable) as caught:
+            await run_scripts_or_raise(redis, [(script, [key], [1])])
+        assert caught.value.dependency == "redis"
+    require_replicas(redis, 0, timeout_s=0.2)
+    assert await run_scripts_or_raise(redis, [(script, [key], [1])]) == [2]

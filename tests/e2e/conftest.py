@@ -16,9 +16,10 @@ import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
 
-from tests.conftest import AMQP_URL, REDIS_URL
+from tests.conftest import AMQP_URL
 from tests.support.bus import indexed
 from tests.support.waiting import eventually
+from workers.common.contract.addresses import is_cluster_url
 from workers.common.contract.streamspec import StreamSpec, parse_spec
 from workers.common.runtime.settings import BrokerSettings
 from workers.local.devices import Device, DigestView
@@ -120,10 +121,18 @@ def kind_counts(run: Run, reviews: Iterable[str]) -> dict[str, Counter[str]]:
 
 @pytest.fixture
 async def run(
-    stream: str, amqp_namespace: str, redis: aioredis.Redis, amqp: AbstractRobustConnection, tmp_path: Path
+    stream: str,
+    amqp_namespace: str,
+    redis_url: str,
+    redis: aioredis.Redis,
+    amqp: AbstractRobustConnection,
+    tmp_path: Path,
 ) -> AsyncIterator[Run]:
     """Every room running (two replicas each, one monitor), the mapping loaded, the devices connected."""
-    settings = BrokerSettings.model_validate({"redis_url": REDIS_URL, "amqp_url": AMQP_URL})
+    replicas = 1 if is_cluster_url(redis_url) else 0  # a cluster's failover must not lose acknowledged writes
+    settings = BrokerSettings.model_validate(
+        {"redis_url": redis_url, "amqp_url": AMQP_URL, "redis_wait_replicas": replicas}
+    )
     session = await Session.open(
         stream=stream, namespace=amqp_namespace, log_dir=tmp_path / "logs", env=TUNING, settings=settings
     )

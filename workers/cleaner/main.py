@@ -10,7 +10,7 @@ from workers.cleaner import metrics
 from workers.cleaner.purge import Purger
 from workers.cleaner.settings import CleanerSettings
 from workers.common.contract.keys import BusKeys
-from workers.common.runtime.connections import connect_redis
+from workers.common.runtime.connections import connect_redis_for
 from workers.common.runtime.faults import REDIS
 from workers.common.runtime.lifecycle import Room, run_room
 from workers.common.runtime.retry import repeat
@@ -27,7 +27,7 @@ class CleanerRoom(Room):
         self.removed = 0
 
     async def start(self, stack: AsyncExitStack) -> None:
-        redis = await connect_redis(self.settings.redis_url, timeout_s=self.settings.connect_timeout_s)
+        redis = await connect_redis_for(self.settings)
         stack.push_async_callback(redis.aclose)
         if self.settings.invalid_interval_s > 0:
             purger = Purger(redis, keys=BusKeys(self.settings.stream))

@@ -12,6 +12,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from workers.common.contract.errors import ServiceUnavailable
 from workers.common.runtime.scripts import run_scripts
 
 Call = tuple[Any, Sequence[Any], Sequence[Any], "asyncio.Future[Any]"]
@@ -40,7 +41,7 @@ class ScriptBatcher:
             results = await run_scripts(self.redis, [(script, keys, args) for script, keys, args, _ in batch])
             for (*_, future), result in zip(batch, results, strict=True):
                 _settle(future, result)
-        except RedisError as exc:
+        except (RedisError, ServiceUnavailable) as exc:  # Redis away, or replicas did not confirm: every caller
             for *_, future in batch:
                 _settle(future, exc)
         finally:

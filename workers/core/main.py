@@ -16,7 +16,7 @@ from workers.common.contract.names import Topology
 from workers.common.runtime.amqp import declare_topology, watch_dead_letters
 from workers.common.runtime.asgi import EmbeddedServer, start_server, stop_server
 from workers.common.runtime.auth import TokenVerifier
-from workers.common.runtime.connections import connect_amqp, connect_redis
+from workers.common.runtime.connections import connect_amqp, connect_redis_for
 from workers.common.runtime.faults import REDIS
 from workers.common.runtime.lifecycle import Room, run_room
 from workers.core import metrics
@@ -47,7 +47,7 @@ class CoreRoom(Room):
 
     async def start(self, stack: AsyncExitStack) -> None:
         s = self.settings
-        redis = await connect_redis(s.redis_url, timeout_s=s.connect_timeout_s, decode=False)
+        redis = await connect_redis_for(s, decode=False)
         stack.push_async_callback(redis.aclose)
         amqp = await connect_amqp(s.amqp_url, timeout_s=s.connect_timeout_s)
         stack.push_async_callback(amqp.close)

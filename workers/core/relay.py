@@ -29,6 +29,7 @@ from workers.common.contract.names import PERSISTENT
 from workers.common.runtime.aio import pause
 from workers.common.runtime.faults import HEALTH, RABBITMQ, REDIS, temporary
 from workers.common.runtime.publishing import Properties, publish_confirmed
+from workers.common.runtime.replication import execute_replicated
 from workers.common.runtime.retry import retrying
 from workers.core import metrics
 from workers.core.settings import CoreSettings
@@ -156,13 +157,11 @@ class Relay:
     async def _read(self, own_backlog: bool) -> list[Entry]:
         """The next batch: `relay_batch` entries, up to 8 times more while the outbox has a backlog."""
         block = None if own_backlog else int(self.settings.relay_block_s * 1000)
-        reply = await self.redis.xreadgroup(
-            GROUP,
-            self.consumer,
-            {self.outbox: "0" if own_backlog else ">"},
-            count=self._count,
-            block=block,
-        )
+        async with self.redis.pipeline(transaction=False) as pipe:
+            start = "0" if own_backlog else ">"
+            pipe.xreadgroup(GROUP, self.consumer, {self.outbox: start}, count=self._count, block=block)
+            # Published only once replicas have the entries read (and so the changes written before them).
+            (reply,) = await execute_replicated(self.redis, pipe, keys=[self.outbox])
         entries = [entry for _, entries in reply or [] for entry in entries]
         full = len(entries) >= self._count
         self._count = (
@@ -175,14 +174,16 @@ class Relay:
         if now - self._claimed_at < self.settings.relay_claim_idle_s / 2:
             return []
         self._claimed_at = now
-        reply: Any = await self.redis.xautoclaim(
-            self.outbox,
-            GROUP,
-            self.consumer,
-            min_idle_time=int(self.settings.relay_claim_idle_s * 1000),
-            start_id="0-0",
-            count=self.settings.relay_batch,
-        )
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xautoclaim(
+                self.outbox,
+                GROUP,
+                self.consumer,
+                min_idle_time=int(self.settings.relay_claim_idle_s * 1000),
+                start_id="0-0",
+                count=self.settings.relay_batch,
+            )
+            reply: Any = (await execute_replicated(self.redis, pipe, keys=[self.outbox]))[0]
         entries: list[Entry] = list(reply[1])
         if entries:
             log.info("relay %s took over %d stale outbox entries", self.consumer, len(entries))

@@ -24,7 +24,7 @@ from workers.common.contract.stream import LoadResult
 from workers.common.contract.streamspec import StreamSpec
 from workers.common.runtime.amqp import Declared, declare_topology
 from workers.common.runtime.auth import mint_token
-from workers.common.runtime.connections import connect_amqp, connect_redis
+from workers.common.runtime.connections import connect_amqp, connect_redis_for
 from workers.common.runtime.mapping_store import write_mapping
 from workers.common.runtime.settings import BrokerSettings
 from workers.local.devices import Device, Devices
@@ -78,7 +78,7 @@ class Session:
         settings: BrokerSettings | None = None,
     ) -> Session:
         settings = with_secret(settings or BrokerSettings(), log_dir=log_dir)
-        redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
+        redis = await connect_redis_for(settings)
         amqp = await connect_amqp(settings.amqp_url, timeout_s=settings.connect_timeout_s)
         channel = await amqp.channel(publisher_confirms=True)
         declared = await declare_topology(channel, Topology(namespace))
@@ -86,6 +86,7 @@ class Session:
             "NOTIFIER_STREAM": stream,
             "NOTIFIER_AMQP_NAMESPACE": namespace,
             "NOTIFIER_REDIS_URL": settings.redis_url,
+            "NOTIFIER_REDIS_WAIT_REPLICAS": str(settings.redis_wait_replicas),
             "NOTIFIER_AMQP_URL": settings.amqp_url,
             "NOTIFIER_JWT_SECRET": settings.jwt_secret,
             **(env or {}),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 
 from workers.common.contract.keys import BusKeys
-from workers.common.runtime.connections import connect_redis
+from workers.common.runtime.connections import connect_redis_for
 from workers.common.runtime.lifecycle import Room, run_room
 from workers.monitor.settings import MonitorSettings
 from workers.monitor.watch import Monitor
@@ -20,7 +20,7 @@ class MonitorRoom(Room):
         self._monitor: Monitor | None = None
 
     async def start(self, stack: AsyncExitStack) -> None:
-        redis = await connect_redis(self.settings.redis_url, timeout_s=self.settings.connect_timeout_s)
+        redis = await connect_redis_for(self.settings)
         stack.push_async_callback(redis.aclose)
         self._monitor = Monitor(redis, keys=BusKeys(self.settings.stream), settings=self.settings)
         self.spawn(self._monitor.run(self.stopping), name="monitor-loop")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 
 from workers.common.contract.keys import BusKeys
-from workers.common.runtime.connections import connect_redis
+from workers.common.runtime.connections import connect_redis_for
 from workers.common.runtime.lifecycle import Room, run_room
 from workers.puller.settings import PullerSettings
 from workers.puller.sink import DigestSink, LogSink
@@ -31,7 +31,7 @@ class PullerRoom(Room):
 
     async def start(self, stack: AsyncExitStack) -> None:
         s = self.settings
-        redis = await connect_redis(s.redis_url, timeout_s=s.connect_timeout_s)
+        redis = await connect_redis_for(s)
         stack.push_async_callback(redis.aclose)
         sink = make_sink(s)
         stack.push_async_callback(sink.close)

@@ -11,7 +11,7 @@ from workers.common.contract.keys import BusKeys
 from workers.common.contract.names import Topology
 from workers.common.runtime.aio import pause
 from workers.common.runtime.amqp import declare_topology
-from workers.common.runtime.connections import connect_amqp, connect_redis
+from workers.common.runtime.connections import connect_amqp, connect_redis_for
 from workers.common.runtime.faults import REDIS
 from workers.common.runtime.lifecycle import Room, run_room
 from workers.common.runtime.mapping_store import MappingCache
@@ -34,7 +34,7 @@ class PusherRoom(Room):
 
     async def start(self, stack: AsyncExitStack) -> None:
         s = self.settings
-        redis = await connect_redis(s.redis_url, timeout_s=s.connect_timeout_s)
+        redis = await connect_redis_for(s)
         stack.push_async_callback(redis.aclose)
         amqp = await connect_amqp(s.amqp_url, timeout_s=s.connect_timeout_s)
         stack.push_async_callback(amqp.close)

@@ -13,7 +13,7 @@ from workers.common.contract import closes
 from workers.common.contract.keys import GatewayKeys
 from workers.common.runtime.asgi import listening_socket
 from workers.common.runtime.auth import TokenVerifier
-from workers.common.runtime.connections import connect_redis
+from workers.common.runtime.connections import connect_redis_for
 from workers.common.runtime.faults import REDIS
 from workers.common.runtime.lifecycle import Room, run_room
 from workers.ws_delivery import heap
@@ -42,7 +42,7 @@ class WsDeliveryRoom(Room):
 
     async def start(self, stack: AsyncExitStack) -> None:
         settings = self.settings
-        redis = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
+        redis = await connect_redis_for(settings)
         stack.push_async_callback(redis.aclose)
         await self.broker.start(stack)
         self.spawn(self.broker.publish_confirmations(self.stopping), name="confirmations")

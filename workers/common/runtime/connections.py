@@ -17,7 +17,9 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
+from workers.common.contract.addresses import cluster_nodes, is_cluster_url
 from workers.common.runtime.faults import RABBITMQ, REDIS
+from workers.common.runtime.replication import require_replicas
 from workers.common.runtime.retry import retrying
 from workers.common.runtime.settings import CommonSettings, amqp_addresses
 
@@ -45,40 +47,11 @@ def _redacted(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
-CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
-"""`NOTIFIER_REDIS_URL` schemes of a Redis Cluster: `redis+cluster://[user:password@]host:port[,host:port...]`
-(`rediss+cluster://` with TLS). The listed nodes are where the client starts; it learns the rest of the cluster
-from them. `redis://` and `rediss://` name a single node, as redis-py reads them."""
-
-
-def is_cluster_url(url: str) -> bool:
-    return urlsplit(url).scheme in CLUSTER_SCHEMES
-
-
-def cluster_nodes(url: str) -> tuple[str, list[tuple[str, int]]]:
-    """A cluster URL as a single-node URL redis-py reads (credentials, TLS, options) and its start nodes.
-
-    Raises ValueError for a node without a port or a database other than 0 (a cluster has only database 0)."""
-    parts = urlsplit(url)
-    credentials, _, hosts = parts.netloc.rpartition("@")
-    nodes: list[tuple[str, int]] = []
-    for node in hosts.split(","):
-        host, sep, port = node.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"a Redis Cluster node needs host:port, got {node!r}")
-        nodes.append((host.strip("[]"), int(port)))
-    if parts.path.strip("/") not in ("", "0"):
-        raise ValueError("a Redis Cluster has only database 0")
-    netloc = f"{credentials}@{hosts.split(',')[0]}" if credentials else hosts.split(",")[0]
-    single = parts._replace(scheme=CLUSTER_SCHEMES[parts.scheme], netloc=netloc, path="").geturl()
-    return single, nodes
-
-
 def redis_client(url: str, **options: Any) -> aioredis.Redis:
-    """A Redis client for `url`, not yet connected: redis-py's cluster client for a cluster URL, else its
-    single-node client. Both serve the commands, scripts, pipelines and pub/sub Notifier uses; every script
-    and transaction touches the keys of one hash slot (workers/common/contract/keys.py), which is what the
-    cluster client needs. `options` go to both (timeouts, `decode_responses`)."""
+    """A Redis client for `url` (workers/common/contract/addresses.py), not yet connected: redis-py's cluster
+    client for a cluster URL, else its single-node client. Both serve the commands, scripts, pipelines and
+    pub/sub Notifier uses; every script and transaction touches the keys of one hash slot
+    (workers/common/contract/keys.py), which is what the cluster client needs. `options` go to both."""
     if not is_cluster_url(url):
         return aioredis.Redis.from_url(url, **options)
     from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -131,10 +104,18 @@ async def connect_amqp(url: str, *, timeout_s: float = 30.0) -> AbstractRobustCo
     return connection
 
 
+async def connect_redis_for(settings: CommonSettings, *, decode: bool = True) -> aioredis.Redis:
+    """The Redis client of a room or a command: the settings' URL and retry budget, and the replicas its
+    writes wait for (workers/common/runtime/replication.py)."""
+    client = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s, decode=decode)
+    require_replicas(client, settings.redis_wait_replicas, timeout_s=settings.redis_wait_timeout_s)
+    return client
+
+
 @contextlib.asynccontextmanager
 async def redis_session(settings: CommonSettings) -> AsyncIterator[aioredis.Redis]:
     """A Redis client for one command: connected with the settings' retry budget, closed on the way out."""
-    client = await connect_redis(settings.redis_url, timeout_s=settings.connect_timeout_s)
+    client = await connect_redis_for(settings)
     try:
         yield client
     finally:

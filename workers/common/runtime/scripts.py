@@ -5,7 +5,8 @@ A pipeline of script calls is one write and one read for all of them. redis-py's
 keys' slot (every script touches the keys of one slot, workers/common/contract/keys.py). A script is loaded
 (on every master of a cluster) the first time a client sends it. A node that does not know it later (it
 restarted, or a replica was just promoted) answers NOSCRIPT without running it: the script is loaded again and
-only those calls are sent again; no call runs twice.
+only those calls are sent again; no call runs twice. The calls' writes wait for replicas as the client
+asks (workers/common/runtime/replication.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, ResponseError
+
+from workers.common.runtime.replication import execute_replicated
 
 ScriptCall = tuple[AsyncScript, Sequence[Any], Sequence[Any]]
 """A registered script (`redis.register_script`), its keys and its arguments."""
@@ -45,7 +48,11 @@ async def _send(redis: aioredis.Redis, calls: Sequence[ScriptCall]) -> list[Any]
     async with redis.pipeline(transaction=False) as pipe:
         for script, keys, args in calls:
             pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        results: list[Any] = await pipe.execute(raise_on_error=False)
+        written = [keys[0] for _, keys, _ in calls if keys]
+        results = await execute_replicated(redis, pipe, keys=written, raise_on_error=False)
+    for result in results:  # a cluster pipeline returns a lost node's connection error as that call's result
+        if isinstance(result, BaseException) and not isinstance(result, ResponseError):
+            raise result
     return results
 
 

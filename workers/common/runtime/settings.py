@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from workers.common.contract.addresses import check_redis_url
 from workers.common.contract.stream import STREAM_PATTERN
 
 MIN_SECRET_BYTES = 32
@@ -59,7 +60,15 @@ class CommonSettings(BaseSettings):
     )
     """`allow_inf_nan=False`: every duration and limit is finite (`inf` would wait for ever)."""
 
-    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_shared("REDIS_URL"))
+    redis_url: Annotated[str, AfterValidator(check_redis_url)] = Field(
+        "redis://127.0.0.1:6379/0", validation_alias=_shared("REDIS_URL")
+    )
+    """One node (`redis://`, `rediss://`, `unix://`) or a Redis Cluster (`redis+cluster://host:port,...`), as
+    workers/common/contract/addresses.py reads them."""
+    redis_wait_replicas: int = Field(0, ge=0, le=16, validation_alias=_shared("REDIS_WAIT_REPLICAS"))
+    """Replicas that must have a write the pipeline acts on (a pushed entry, a leased batch, a stored
+    notification) before it goes on: 1 with replicas (a Redis Cluster, Sentinel), 0 without."""
+    redis_wait_timeout_s: float = Field(1.0, gt=0, le=60, validation_alias=_shared("REDIS_WAIT_TIMEOUT_S"))
     amqp_url: Annotated[str, AfterValidator(_check_amqp_url)] = Field(
         "amqp://guest:guest@127.0.0.1:5672/", validation_alias=_shared("AMQP_URL")
     )
