@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Callable
 
@@ -148,12 +149,15 @@ async def test_a_killed_node_loses_no_confirmed_message_and_the_room_moves_to_an
         await asyncio.to_thread(rabbit_cluster.restart, victim)  # the session's next test gets 3 nodes
 
 
-async def _fresh_channel(connection: AbstractRobustConnection, nacking: AbstractChannel) -> AbstractChannel:
-    """A new channel instead of one the broker nacks. RabbitMQ 3.10 can leave a channel that first published to a
-    quorum queue while its leader was being re-elected nacking every later publish to it (a new channel is
-    confirmed at once): a publisher replaces a channel that nacks."""
-    await nacking.close()
-    return await connection.channel()
+async def _renew(nacking: AbstractChannel) -> None:
+    """Close the channel's AMQP channel under it, which aio-pika's robust channel reopens at once.
+
+    RabbitMQ 3.10 can leave a channel that first published to a quorum queue while the queue's leader was being
+    re-elected nacking every later publish to it, while a new channel is confirmed at once: a publisher renews a
+    channel the broker nacks."""
+    logging.getLogger(__name__).info("renewing a channel the broker nacks")
+    underlay = await nacking.get_underlay_channel()
+    await underlay.close()
 
 
 async def _stream_through_a_kill(
@@ -162,7 +166,7 @@ async def _stream_through_a_kill(
     """Publish `total` numbered messages in confirmed batches (a batch that fails is published again, as the
     rooms do), kill the node once `kill_after` are confirmed, and consume them with acks. Returns the confirmed
     numbers, the numbers consumed (de-duplicated) and how many deliveries there were."""
-    publishing: AbstractChannel = await connection.channel()
+    publishing = await connection.channel()
     declared = await declare_topology(publishing, topology)
     consuming = await connection.channel()
     await consuming.set_qos(prefetch_count=200)
@@ -196,7 +200,7 @@ async def _stream_through_a_kill(
                         else:
                             failures.append(failure)
                     if any(isinstance(failure, DeliveryError) for failure in results):
-                        publishing = await _fresh_channel(connection, publishing)
+                        await _renew(publishing)
                     if pending:
                         await asyncio.sleep(0.1)
                 if killed is None and len(confirmed) >= kill_after:
