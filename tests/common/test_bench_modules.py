@@ -10,7 +10,7 @@ from tests.bench.__main__ import modules
 
 def test_make_bench_runs_each_benchmark_module_and_no_helper() -> None:
     found = modules()
-    assert {"bus", "core", "e2e", "ws_delivery"} <= set(found)
+    assert {"bus", "cluster", "core", "e2e", "ws_delivery"} <= set(found)
     assert not {"harness", "http"} & set(found), "helpers are not benchmarks"
     for name in found:
         run = importlib.import_module(f"tests.bench.{name}").run

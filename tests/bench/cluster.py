@@ -1,0 +1,165 @@
+"""One Redis node against a Redis Cluster of 3 masters (and 3 replicas), in the same invocation.
+
+The same three jobs on each: the pusher's write path (entries fanned out to 20,000 users, the 16 bus shards'
+scripts), the puller draining those users (one entry each), and core's store creating notifications for one
+user each (the stream's store slot). Then how evenly the bus spreads: each shard's share of the users against
+the mean, and each master's share of the keys. One Python process drives each job, as one room replica does; a
+cluster adds masters for more replicas to use, it does not make one process faster (docs/scaling.md). The
+cluster runs with NOTIFIER_REDIS_WAIT_REPLICAS=1 as deployed (`with WAIT`) and without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from tests.bench.bus import CountingSink
+from tests.bench.harness import Bench, Row
+from tests.support.redis_cluster import RedisCluster
+from workers.common.contract.keys import BusKeys, StoreKeys, shard_of
+from workers.common.contract.stream import StreamSettings
+from workers.common.contract.streamspec import parse_spec
+from workers.common.runtime.connections import redis_client
+from workers.common.runtime.mapping_store import write_mapping
+from workers.common.runtime.replication import require_replicas
+from workers.core.model import Stored, new_event
+from workers.core.store import Store
+from workers.puller.settings import PullerSettings
+from workers.puller.worker import Puller
+from workers.pusher.writer import append_entries
+
+GROUP = "single node vs Redis Cluster"
+LOCAL = os.environ.get("NOTIFIER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+async def bus_jobs(redis: aioredis.Redis, *, users: int) -> tuple[float, float]:
+    """(entries written/s by the pusher's write path, users drained/s by one puller)."""
+    stream = f"bench-{uuid.uuid4().hex[:8]}"
+    keys = BusKeys(stream)
+    names = [f"u{i}" for i in range(users)]
+    spec = {"brands": {"B": names}, "digest": {"windowSeconds": 0, "maxItems": 1000}}
+    await write_mapping(redis, keys=keys, spec=parse_spec(spec))
+    settings = StreamSettings(window_s=0, max_items=1000)
+    now_ms = int(time.time() * 1000)
+    started = time.perf_counter()
+    for start in range(0, users, 1000):
+        entry = f"B|r{start}|A|{now_ms}|{now_ms}"
+        batch = {u: [entry] for u in names[start : start + 1000]}
+        await append_entries(redis, keys=keys, by_user=batch, settings=settings, now_s=now_ms / 1000 - 1)
+    pushed = users / (time.perf_counter() - started)
+    sink = CountingSink()
+    puller = Puller(redis, keys=keys, sink=sink, settings=PullerSettings(batch_users=500))
+    started = time.perf_counter()
+    while await puller.cycle():
+        pass
+    pulled = users / (time.perf_counter() - started)
+    assert sink.entries == users, (sink.entries, users)
+    await _drop(redis, f"nf:{stream}:*")
+    return pushed, pulled
+
+
+async def core_creates(redis: aioredis.Redis, *, count: int, concurrency: int = 64) -> float:
+    """Notifications created per second through core's store, `concurrency` creates in flight."""
+    stream = f"bench-{uuid.uuid4().hex[:8]}"
+    store = Store(redis, stream=stream, retention_s=3600)
+    body = b"x" * 200
+    queue = list(range(count))
+
+    async def worker() -> None:
+        while queue:
+            n = queue.pop()
+            stored = Stored(id=f"n{n:08d}", created_ms=0, created_by="bench", content_type="text/plain", content=body)
+            users = [f"user{n % 1000}"]
+            event = new_event(stored, users=users, now_s=time.time())
+            await store.create(stored, producer_notification_id=str(n), users=users, invalidate_at=None, event=event)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    rate = count / (time.perf_counter() - started)
+    await _drop(redis, f"{StoreKeys(stream).prefix}*")
+    return rate
+
+
+async def _drop(redis: aioredis.Redis, pattern: str) -> None:
+    found = [key async for key in redis.scan_iter(match=pattern, count=5000)]
+    for start in range(0, len(found), 1000):
+        await redis.delete(*found[start : start + 1000])
+
+
+def largest_share(counts: Sequence[int]) -> float:
+    """The largest part's count over the mean count (1.0: perfectly even)."""
+    return max(counts) / (sum(counts) / len(counts))
+
+
+def master_shares(cluster: RedisCluster, keys: int) -> float:
+    """Write `keys` bus-shaped keys (users of every shard) and compare the masters' key counts."""
+    import redis as sync_redis
+
+    client = sync_redis.RedisCluster.from_url(cluster.url.replace("redis+cluster://", "redis://").split(",")[0])
+    try:
+        bus = BusKeys("spread")
+        pipe = client.pipeline()
+        for i in range(keys):
+            pipe.set(bus.pending(f"user-{i}"), 1)
+        pipe.execute()
+        counts = [int(client.execute_command("DBSIZE", target_nodes=node)) for node in client.get_primaries()]
+        client.flushall(target_nodes=sync_redis.RedisCluster.PRIMARIES)
+    finally:
+        client.close()
+    return largest_share(counts)
+
+
+async def run(bench: Bench) -> None:
+    users = 5_000 if bench.quick else 20_000
+    creates = 2_000 if bench.quick else 10_000
+    with tempfile.TemporaryDirectory(prefix="nf-bench-cluster-") as directory:
+        cluster = RedisCluster(Path(directory) / "cluster").start()
+        try:
+            results: dict[str, tuple[float, float, float]] = {}
+            for name, url, replicas in (
+                ("single node", LOCAL, 0),
+                ("cluster", cluster.url, 0),
+                ("cluster, WAIT 1", cluster.url, 1),
+            ):
+                redis = redis_client(url, decode_responses=True)
+                require_replicas(redis, replicas, timeout_s=1.0)
+                pushed, pulled = await bus_jobs(redis, users=users)
+                created = await core_creates(redis, count=creates)
+                await redis.aclose()
+                results[name] = (pushed, pulled, created)
+            base = results["single node"]
+            for index, (job, unit) in enumerate(
+                (
+                    ("pusher write path", "entries/s"),
+                    ("puller, 1 entry per user", "users/s"),
+                    ("core creates", "creates/s"),
+                )
+            ):
+                for name, figures in results.items():
+                    row = Row(GROUP, f"{job}, {name}", figures[index], unit)
+                    if name != "single node":
+                        row.ratios["single node"] = figures[index] / base[index]
+                    bench.add(row)
+            shards = [0] * len(BusKeys("spread").shards)
+            for i in range(users):
+                shards[shard_of(f"user-{i}")] += 1
+            bench.add(
+                Row(GROUP, f"largest bus shard / mean, {users:,} users", 100 * largest_share(shards), "% of mean")
+            )
+            bench.add(
+                Row(
+                    GROUP,
+                    f"largest master / mean keys, {users:,} users",
+                    100 * master_shares(cluster, users),
+                    "% of mean",
+                )
+            )
+        finally:
+            cluster.stop()
