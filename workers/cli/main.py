@@ -13,9 +13,11 @@ tests/cli checks the table against what the modules register.
 A command starts in a fraction of a second only if this module imports nothing but typer: no pydantic, no
 client library, and no rich (help is plain text, `rich_markup_mode=None`; the consoles of `clikit` import rich
 when they first print, and errors are written as plain lines). Typer checks every parameter's value with a
-pydantic TypeAdapter built on first use (tens of milliseconds each); a `str` or `bool` parameter whose value
-click already parsed as that type is taken as it is (`Plain`). tests/cli/test_cli_imports.py holds the list of
-what `notifier --help` and `notifier clean` must not load.
+pydantic TypeAdapter built on first use (the first one tens of milliseconds); a `str` or `bool` parameter
+whose value click already parsed as that type is taken as it is (`Plain`, which hooks into typer's private
+`_TyperParameter.get_runtime_param`: typer is pinned in uv.lock, and the `clean` probe of tests/cli fails when
+an upgrade loads the adapters again). tests/cli/test_cli_imports.py holds the list of what `notifier --help`
+and `notifier clean` must not load.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import typer
 from typer._click.core import Command, Context  # typer carries its own click; its groups take these types
@@ -160,7 +162,7 @@ def _invalid_settings(exc: Exception) -> bool:
     return pydantic is not None and isinstance(exc, pydantic.ValidationError)
 
 
-def _error(message: str, *, code: int) -> None:
+def _error(message: str, *, code: int) -> NoReturn:
     """Exit with `message` on stderr as one plain line: no console renderer for a line of text."""
     sys.stderr.write(f"error: {message}\n")
     sys.exit(code)
