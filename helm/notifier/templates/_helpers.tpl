@@ -121,6 +121,10 @@ cannot mint an admin token, one that never talks to RabbitMQ holds no broker cre
   valueFrom:
     secretKeyRef: {name: {{ $secret }}, key: jwt-secret}
 {{- end }}
+- name: NOTIFIER_REDIS_WAIT_REPLICAS
+  value: {{ $root.Values.redis.waitReplicas | quote }}
+- name: NOTIFIER_REDIS_WAIT_TIMEOUT_S
+  value: {{ $root.Values.redis.waitTimeoutSeconds | quote }}
 - name: NOTIFIER_STREAM
   value: {{ $root.Values.stream.name | quote }}
 {{- if has "core" $need }}
