@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from workers.common.contract.keys import BusKeys, shard_of
-from workers.common.runtime.mapping_store import read_mapping
 
 INSPECT_OR_DELETE = """
 local pending = redis.call('LLEN', KEYS[1])
@@ -76,6 +75,10 @@ class Purger:
 
     async def invalid_users(self) -> list[str] | None:
         """Users in the indexes who belong to no brand; None when the stream has no mapping at all."""
+        # Imported here: the mapping's models and YAML parser are the larger part of `notifier clean USER`'s
+        # start-up, and only the sweep of invalid users reads the mapping.
+        from workers.common.runtime.mapping_store import read_mapping
+
         mapping = await read_mapping(self._redis, keys=self.keys)
         if not mapping.version:
             return None

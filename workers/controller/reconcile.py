@@ -18,8 +18,8 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from workers.common.contract.errors import InvalidInput, InvalidMapping, ServiceUnavailable
-from workers.common.contract.keys import BusKeys, ControllerKeys
-from workers.common.contract.stream import LoadResult, is_valid_stream
+from workers.common.contract.keys import BusKeys, ControllerKeys, is_valid_stream
+from workers.common.contract.stream import LoadResult
 from workers.common.contract.streamspec import parse_spec
 from workers.common.runtime.faults import REDIS, temporary
 from workers.common.runtime.mapping_store import delete_mapping, write_mapping

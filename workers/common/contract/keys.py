@@ -23,6 +23,14 @@ def is_valid_id(value: str) -> bool:
     return bool(_ID.fullmatch(value))
 
 
+STREAM_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+"""A stream name: a DNS label (it is a NotificationStream's metadata.name and part of every key)."""
+
+
+def is_valid_stream(name: str) -> bool:
+    return re.fullmatch(STREAM_PATTERN, name) is not None
+
+
 BUS_SHARDS = 16
 """Shards of one stream's review bus. Every room derives a user's shard from this number, so it is part of
 the key layout: changing it is a data migration (drain the bus first), not a setting."""

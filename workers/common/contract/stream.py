@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 
 from workers.common.contract.streamspec import (
@@ -14,14 +13,6 @@ from workers.common.contract.streamspec import (
     DEFAULT_WINDOW_S,
     StreamSpec,
 )
-
-STREAM_PATTERN = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
-"""A stream name: a DNS label (it is a NotificationStream's metadata.name and part of every key)."""
-
-
-def is_valid_stream(name: str) -> bool:
-    return re.fullmatch(STREAM_PATTERN, name) is not None
-
 
 VERSION_GRACE_S = 60.0
 """How long a superseded mapping version stays readable."""

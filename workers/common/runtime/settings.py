@@ -14,7 +14,7 @@ from pydantic import AfterValidator, AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workers.common.contract.addresses import check_redis_url
-from workers.common.contract.stream import STREAM_PATTERN
+from workers.common.contract.keys import STREAM_PATTERN
 
 MIN_SECRET_BYTES = 32
 """HS256 wants a key of at least its 256-bit output (RFC 7518 section 3.2)."""
