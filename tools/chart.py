@@ -12,6 +12,7 @@ import kubernetes_validate
 import yaml
 
 from tools.k8s_tools import ROOT, tool
+from workers.common.contract import rooms
 
 CHART = ROOT / "helm" / "notifier"
 ALL_ON = Path(__file__).with_name("values-all-on.yaml")
@@ -21,8 +22,8 @@ CRD_DIR = CHART / "crds"
 KUBERNETES_VERSION = "1.33.0"
 NAMESPACE = "notifier"
 RELEASE = "notifier"
-ROOMS = ("pusher", "puller", "monitor", "cleaner", "core", "ws-delivery", "controller")
-HTTP_ROOMS = ("core", "ws-delivery")
+ROOMS = tuple(room.command for room in rooms.ROOMS)
+HTTP_ROOMS = tuple(room.command for room in rooms.ROOMS if room.http)
 CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "NotificationStream", "KopfPeering", "ClusterKopfPeering"}
 """Kinds without a built-in schema; those whose CRD is in crds/ are checked against it instead."""
 

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 from tests.support.processes import ROOT
 from tests.support.waiting import wait_ready
+from workers.common.contract import rooms
 from workers.local.stack import RoomAddress
 
 VERSION = re.search(r'^version = "(.+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)  # type: ignore[union-attr]
-ROOMS = ("pusher", "puller", "monitor", "cleaner", "core", "ws-delivery", "controller")
+ROOMS = tuple(room.command for room in rooms.ROOMS)
 # podman's default ulimits exceed some hosts' hard limits; these are plenty for one room.
 RUN_FLAGS = (
     *("--network", "host", "--read-only", "--tmpfs", "/tmp:rw,size=64m,mode=1777"),

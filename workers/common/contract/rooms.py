@@ -6,6 +6,7 @@
     Dockerfile stage <command>             checked by tests/common/test_rooms.py
     chart values key <values_key>          helm/notifier/templates/_helpers.tpl, checked by the same test
     import-linter contracts                pyproject.toml, checked by the same test
+    chart checks, image tests              tools/chart.py, tests/images/containers.py
 
 Pure values, importable without any client library: the command line reads it on every start.
 """
@@ -22,6 +23,8 @@ class Room(NamedTuple):
     """The room's package: `python -m <package>` runs it."""
     values_key: str
     """The room's key in the chart's values."""
+    http: bool = False
+    """Serves an HTTP API besides its ops port (a Service, an Ingress, the HTTP port's probes)."""
 
 
 ROOMS: tuple[Room, ...] = (
@@ -29,8 +32,8 @@ ROOMS: tuple[Room, ...] = (
     Room("puller", "workers.puller", "puller"),
     Room("monitor", "workers.monitor", "monitor"),
     Room("cleaner", "workers.cleaner", "cleaner"),
-    Room("core", "workers.core", "core"),
-    Room("ws-delivery", "workers.ws_delivery", "wsDelivery"),
+    Room("core", "workers.core", "core", http=True),
+    Room("ws-delivery", "workers.ws_delivery", "wsDelivery", http=True),
     Room("controller", "workers.controller", "controller"),
 )
 
