@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from collections.abc import Callable
 
 import aio_pika
 import pytest
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
-from aiormq.exceptions import DeliveryError
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from pydantic import ValidationError
 
 from tests.conftest import AMQP_URL
@@ -149,17 +147,6 @@ async def test_a_killed_node_loses_no_confirmed_message_and_the_room_moves_to_an
         await asyncio.to_thread(rabbit_cluster.restart, victim)  # the session's next test gets 3 nodes
 
 
-async def _renew(nacking: AbstractChannel) -> None:
-    """Close the channel's AMQP channel under it, which aio-pika's robust channel reopens at once.
-
-    RabbitMQ 3.10 can leave a channel that first published to a quorum queue while the queue's leader was being
-    re-elected nacking every later publish to it, while a new channel is confirmed at once: a publisher renews a
-    channel the broker nacks."""
-    logging.getLogger(__name__).info("renewing a channel the broker nacks")
-    underlay = await nacking.get_underlay_channel()
-    await underlay.close()
-
-
 async def _stream_through_a_kill(
     connection: AbstractRobustConnection, topology: Topology, *, total: int, kill_after: int, kill: Callable[[], None]
 ) -> tuple[set[int], set[int], int]:
@@ -199,8 +186,6 @@ async def _stream_through_a_kill(
                             del pending[number]
                         else:
                             failures.append(failure)
-                    if any(isinstance(failure, DeliveryError) for failure in results):
-                        await _renew(publishing)
                     if pending:
                         await asyncio.sleep(0.1)
                 if killed is None and len(confirmed) >= kill_after:

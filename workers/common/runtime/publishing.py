@@ -9,13 +9,17 @@ The channel is a robust aio-pika channel, so after a reconnect the batch goes to
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Sequence
 from typing import cast
 
 import aiormq
 from aio_pika.abc import AbstractChannel
-from aiormq.exceptions import AMQPError, ChannelInvalidStateError
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError, DeliveryError
 from pamqp.commands import Basic
+
+log = logging.getLogger(__name__)
 
 PUBLISH_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, OSError, TimeoutError)
 """What publishing raises while the broker is away or failing."""
@@ -44,7 +48,22 @@ async def publish_confirmed(
         ),
         return_exceptions=True,
     )
+    if any(isinstance(result, DeliveryError) for result in results):
+        await _renew(underlay)
     return [_failure(result) for result in results]
+
+
+async def _renew(nacking: aiormq.Channel) -> None:
+    """Close the AMQP channel under a robust channel the broker nacked on; aio-pika reopens it at once, with
+    what was declared through it, and the caller's retry publishes on the new one.
+
+    RabbitMQ (3.10 here) can leave a channel that first published to a quorum queue while the queue's leader
+    was being re-elected, after a node was lost, nacking every later publish, while a new channel is confirmed
+    at once. A nack is rare otherwise (the broker could not take the message), and a new channel costs one
+    round trip."""
+    log.warning("the broker nacked a publish: renewing the channel")
+    with contextlib.suppress(*PUBLISH_ERRORS):
+        await nacking.close()
 
 
 def _failure(result: object) -> BaseException | None:
