@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import aio_pika
 import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractConnection, AbstractIncomingMessage, AbstractRobustConnection
 
+from tests.support.rabbitmq_cluster import RabbitCluster
+from tests.support.rabbitmq_cluster import available as rabbit_cluster_unavailable
 from tests.support.redis_cluster import RedisCluster
 from workers.common.contract.names import Topology
-from workers.common.runtime.connections import redis_client
+from workers.common.runtime.connections import connect_amqp, redis_client
 from workers.local.stack import free_port
 
 REDIS_URL = os.environ.get("NOTIFIER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -36,6 +40,31 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
     cluster = RedisCluster(tmp_path_factory.mktemp("redis-cluster")).start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def rabbit_cluster() -> Iterator[RabbitCluster]:
+    """A 3-node RabbitMQ cluster beside the machine's broker, started once per session by the first test that
+    needs it (about 35 s and 400 MiB here). Its folder is outside pytest's temporary tree, which the rabbitmq
+    user may not enter. Where it cannot start the test fails: `make test` runs as root, as `make services` does."""
+    reason = rabbit_cluster_unavailable()
+    if reason is not None:
+        pytest.fail(f"the RabbitMQ cluster cannot start: {reason}")
+    cluster = RabbitCluster(Path(tempfile.mkdtemp(prefix="notifier-rabbit-"))).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def amqp_url(request: pytest.FixtureRequest) -> str:
+    """The broker a test runs against: the local node, or with `@ON_THE_RABBIT_CLUSTER` the session's cluster."""
+    if getattr(request, "param", "single") == "cluster":
+        cluster: RabbitCluster = request.getfixturevalue("rabbit_cluster")
+        return cluster.url
+    return AMQP_URL
+
+
+ON_THE_RABBIT_CLUSTER = pytest.mark.parametrize("amqp_url", ["cluster"], indirect=True)
 
 
 @pytest.fixture
@@ -87,8 +116,8 @@ def topology(amqp_namespace: str) -> Topology:
 
 
 @pytest.fixture
-async def amqp(topology: Topology) -> AsyncIterator[AbstractRobustConnection]:
-    connection = await aio_pika.connect_robust(AMQP_URL)
+async def amqp(topology: Topology, amqp_url: str) -> AsyncIterator[AbstractRobustConnection]:
+    connection = await connect_amqp(amqp_url)
     yield connection
     await delete_topology(connection, topology)
     await connection.close()
@@ -152,4 +181,4 @@ def env(stream: str, amqp_namespace: str, redis_url: str) -> dict[str, str]:
     return {**os.environ, **room_env(stream, amqp_namespace, redis_url=redis_url, **ports)}
 
 
-__all__ = ["AMQP_URL", "BOTH_REDIS", "REDIS_URL", "delete_topology", "free_port", "room_env"]
+__all__ = ["AMQP_URL", "BOTH_REDIS", "ON_THE_RABBIT_CLUSTER", "REDIS_URL", "delete_topology", "free_port", "room_env"]

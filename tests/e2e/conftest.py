@@ -16,7 +16,6 @@ import pytest
 import redis.asyncio as aioredis
 from aio_pika.abc import AbstractRobustConnection
 
-from tests.conftest import AMQP_URL
 from tests.support.bus import indexed
 from tests.support.waiting import eventually
 from workers.common.contract.addresses import is_cluster_url
@@ -124,6 +123,7 @@ async def run(
     stream: str,
     amqp_namespace: str,
     redis_url: str,
+    amqp_url: str,
     redis: aioredis.Redis,
     amqp: AbstractRobustConnection,
     tmp_path: Path,
@@ -131,7 +131,7 @@ async def run(
     """Every room running (two replicas each, one monitor), the mapping loaded, the devices connected."""
     replicas = 1 if is_cluster_url(redis_url) else 0  # a cluster's failover must not lose acknowledged writes
     settings = BrokerSettings.model_validate(
-        {"redis_url": redis_url, "amqp_url": AMQP_URL, "redis_wait_replicas": replicas}
+        {"redis_url": redis_url, "amqp_url": amqp_url, "redis_wait_replicas": replicas}
     )
     session = await Session.open(
         stream=stream, namespace=amqp_namespace, log_dir=tmp_path / "logs", env=TUNING, settings=settings

@@ -1,0 +1,46 @@
+"""The whole pipeline on a 3-node RabbitMQ cluster: a node killed mid-run loses nothing and no room exits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from tests.conftest import ON_THE_RABBIT_CLUSTER
+from tests.e2e.conftest import DEVICES, Run, digests
+from tests.support.rabbitmq_cluster import RabbitCluster
+
+BURST = 24
+
+
+@ON_THE_RABBIT_CLUSTER
+async def test_kill_9_of_a_rabbitmq_node_mid_run_loses_nothing_and_no_room_exits(
+    run: Run, rabbit_cluster: RabbitCluster
+) -> None:
+    """Every room lists all three nodes in NOTIFIER_AMQP_URL and starts at a random one; the first node dies
+    (SIGKILL) while a burst is on its way. The rooms on it move to another node, the quorum queues keep every
+    confirmed message, and every review reaches every device of its users in exactly one digest; the fixture
+    asserts every room exits 0 when stopped."""
+    await run.wait_every_device(await run.round(BURST))
+    during = await run.round(BURST)
+    victim = rabbit_cluster.nodes[0]
+    rabbit_cluster.kill(victim)
+    try:
+        while_down = await run.round(BURST)
+        await run.wait_every_device([*during, *while_down])
+    finally:
+        await asyncio.to_thread(rabbit_cluster.restart, victim)  # the session's next test gets 3 nodes
+    after = await run.round(BURST)
+    await run.wait_every_device(after)
+    await run.wait_drained()
+    assert await run.session.wait_connected(len(DEVICES)), "devices lost their WebSocket for good"
+
+    everything = [review for reviews in run.rounds for review in reviews]
+    for user in sorted({d.user for d in run.devices}):
+        for device in run.session.devices.of_user(user):
+            ids = [nid for nid, _ in digests(device)]
+            assert len(ids) == len(set(ids)), f"{device.name} showed a digest twice"
+        shown = {nid: digest for d in run.session.devices.of_user(user) for nid, digest in digests(d)}
+        counted = Counter(review for digest in shown.values() for review in digest.review_ids)
+        expected = run.expected(user, everything)
+        assert set(counted) == expected, f"user {user}: {len(expected - set(counted))} reviews lost"
+        assert set(counted.values()) == {1}, f"user {user}: reviews in two digests: {counted.most_common(3)}"
