@@ -11,7 +11,6 @@ cluster runs with NOTIFIER_REDIS_WAIT_REPLICAS=1 as deployed (`with WAIT`) and w
 from __future__ import annotations
 
 import asyncio
-import os
 import tempfile
 import time
 import uuid
@@ -23,6 +22,7 @@ import redis.asyncio as aioredis
 from tests.bench.bus import CountingSink
 from tests.bench.harness import Bench, Row
 from tests.support.redis_cluster import RedisCluster
+from tests.support.redis_server import RedisServer
 from workers.common.contract.keys import BusKeys, StoreKeys, shard_of
 from workers.common.contract.stream import StreamSettings
 from workers.common.contract.streamspec import parse_spec
@@ -36,10 +36,16 @@ from workers.puller.worker import Puller
 from workers.pusher.writer import append_entries
 
 GROUP = "single node vs Redis Cluster"
-LOCAL = os.environ.get("NOTIFIER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-async def bus_jobs(redis: aioredis.Redis, *, users: int) -> tuple[float, float]:
+async def redis_cpu_s(redis: aioredis.Redis) -> float:
+    """CPU seconds the Redis server has used (one node; a cluster's primaries summed)."""
+    info = await redis.info("cpu")
+    nodes = info.values() if all(isinstance(v, dict) for v in info.values()) else [info]
+    return sum(float(n["used_cpu_user"]) + float(n["used_cpu_sys"]) for n in nodes)
+
+
+async def bus_jobs(redis: aioredis.Redis, *, users: int, cpu: dict[str, float]) -> tuple[float, float]:
     """(entries written/s by the pusher's write path, users drained/s by one puller)."""
     stream = f"bench-{uuid.uuid4().hex[:8]}"
     keys = BusKeys(stream)
@@ -48,24 +54,26 @@ async def bus_jobs(redis: aioredis.Redis, *, users: int) -> tuple[float, float]:
     await write_mapping(redis, keys=keys, spec=parse_spec(spec))
     settings = StreamSettings(window_s=0, max_items=1000)
     now_ms = int(time.time() * 1000)
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), await redis_cpu_s(redis)
     for start in range(0, users, 1000):
         entry = f"B|r{start}|A|{now_ms}|{now_ms}"
         batch = {u: [entry] for u in names[start : start + 1000]}
         await append_entries(redis, keys=keys, by_user=batch, settings=settings, now_s=now_ms / 1000 - 1)
     pushed = users / (time.perf_counter() - started)
+    cpu["push"] = (await redis_cpu_s(redis) - cpu_before) / users
     sink = CountingSink()
     puller = Puller(redis, keys=keys, sink=sink, settings=PullerSettings(batch_users=500))
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), await redis_cpu_s(redis)
     while await puller.cycle():
         pass
     pulled = users / (time.perf_counter() - started)
+    cpu["pull"] = (await redis_cpu_s(redis) - cpu_before) / users
     assert sink.entries == users, (sink.entries, users)
     await _drop(redis, f"nf:{stream}:*")
     return pushed, pulled
 
 
-async def core_creates(redis: aioredis.Redis, *, count: int, concurrency: int = 64) -> float:
+async def core_creates(redis: aioredis.Redis, *, count: int, cpu: dict[str, float], concurrency: int = 64) -> float:
     """Notifications created per second through core's store, `concurrency` creates in flight."""
     stream = f"bench-{uuid.uuid4().hex[:8]}"
     store = Store(redis, stream=stream, retention_s=3600)
@@ -80,9 +88,10 @@ async def core_creates(redis: aioredis.Redis, *, count: int, concurrency: int = 
             event = new_event(stored, users=users, now_s=time.time())
             await store.create(stored, producer_notification_id=str(n), users=users, invalidate_at=None, event=event)
 
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), await redis_cpu_s(redis)
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     rate = count / (time.perf_counter() - started)
+    cpu["create"] = (await redis_cpu_s(redis) - cpu_before) / count
     await _drop(redis, f"{StoreKeys(stream).prefix}*")
     return rate
 
@@ -120,20 +129,25 @@ async def run(bench: Bench) -> None:
     users = 5_000 if bench.quick else 20_000
     creates = 2_000 if bench.quick else 10_000
     with tempfile.TemporaryDirectory(prefix="nf-bench-cluster-") as directory:
+        single = RedisServer(Path(directory) / "single").start()  # its CPU counts only this benchmark's work
         cluster = RedisCluster(Path(directory) / "cluster").start()
         try:
             results: dict[str, tuple[float, float, float]] = {}
+            cpu: dict[str, float] = {}
             for name, url, replicas in (
-                ("single node", LOCAL, 0),
+                ("single node", single.url, 0),
                 ("cluster", cluster.url, 0),
                 ("cluster, WAIT 1", cluster.url, 1),
             ):
                 redis = redis_client(url, decode_responses=True)
                 require_replicas(redis, replicas, timeout_s=1.0)
-                pushed, pulled = await bus_jobs(redis, users=users)
-                created = await core_creates(redis, count=creates)
+                used: dict[str, float] = {}
+                pushed, pulled = await bus_jobs(redis, users=users, cpu=used)
+                created = await core_creates(redis, count=creates, cpu=used)
                 await redis.aclose()
                 results[name] = (pushed, pulled, created)
+                if name == "single node":
+                    cpu = used
             base = results["single node"]
             for index, (job, unit) in enumerate(
                 (
@@ -147,6 +161,13 @@ async def run(bench: Bench) -> None:
                     if name != "single node":
                         row.ratios["single node"] = figures[index] / base[index]
                     bench.add(row)
+            for job, key, unit in (
+                ("entries", "push", "entries/s"),
+                ("users pulled", "pull", "users/s"),
+                ("creates", "create", "creates/s"),
+            ):
+                note = f"{cpu[key] * 1e6:.1f} us of Redis CPU each"
+                bench.add(Row(GROUP, f"one Redis core's ceiling, {job}", 1 / cpu[key], unit, note=note))
             shards = [0] * len(BusKeys("spread").shards)
             for i in range(users):
                 shards[shard_of(f"user-{i}")] += 1
@@ -163,3 +184,4 @@ async def run(bench: Bench) -> None:
             )
         finally:
             cluster.stop()
+            single.stop()
