@@ -49,8 +49,11 @@ async def publish(amqp: AbstractRobustConnection, topology: Topology, *bodies: b
 
 def event(brand: str, review: str, kind: int = ReviewEvent.ADDED) -> bytes:
     return ReviewEvent(
-        brand_id=brand, review_id=review, kind=kind, occurred_at=to_timestamp(time.time())
-    ).SerializeToString()  # type: ignore[arg-type]
+        brand_id=brand,
+        review_id=review,
+        kind=kind,  # type: ignore[arg-type]
+        occurred_at=to_timestamp(time.time()),
+    ).SerializeToString()
 
 
 async def test_each_event_reaches_every_user_of_its_brand_with_indexes(
