@@ -11,6 +11,7 @@ from tests.core.conftest import producer
 from tests.core.helpers import create, take
 from tests.support.tokens import SECRET, bearer
 from workers.common.contract import paths
+from workers.core.model import CreateBody
 
 pytestmark = pytest.mark.usefixtures("core")
 
@@ -101,3 +102,7 @@ async def test_the_openapi_document_lists_every_status_of_each_endpoint(http: ht
     assert {"204", "401", "404", "503"} <= statuses("delete", paths.DELIVERED_ONE)
     assert common | {"204", "404"} <= statuses("put", paths.DELIVERED_SEEN)
     assert common | {"200", "410"} <= statuses("get", paths.FEED)
+
+
+def test_core_validates_the_create_body_producers_and_the_puller_send() -> None:
+    assert set(CreateBody.model_fields) == set(paths.CreateRequest.__annotations__)

@@ -122,13 +122,13 @@ class HttpSink:
             log.info("digest %s for user %s handed to core (%s)", digest.digest_id, digest.user, outcome)
 
     async def _create(self, digest: Digest) -> Outcome:
-        body = {
-            "invalidate_at": None,
-            "user_ids": [digest.user],
-            "producer_notification_id": digest.digest_id,
-            "content_type": DIGEST_CONTENT_TYPE,
-            "content": base64.b64encode(digest.content).decode("ascii"),
-        }
+        body = paths.CreateRequest(
+            invalidate_at=None,
+            user_ids=[digest.user],
+            producer_notification_id=digest.digest_id,
+            content_type=DIGEST_CONTENT_TYPE,
+            content=base64.b64encode(digest.content).decode("ascii"),
+        )
         async with self._slots:
             response = await self._client.post(
                 paths.UNDELIVERED, json=body, headers={"Authorization": f"Bearer {self._bearer()}"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 FEED = "/api/v1/notifications"
 UNDELIVERED = "/api/v1/notifications/undelivered"
 UNDELIVERED_INVALIDATE_AT = "/api/v1/notifications/undelivered/{id}/invalidate_at"
@@ -12,3 +14,18 @@ DELIVERED_SEEN = "/api/v1/notifications/delivered/{id}/seen"
 TICKET = "/api/v1/ticket"
 CONNECTION = "/api/v1/connection/{user_id}"
 WEBSOCKET = "/ws/v1"
+
+
+class CreateRequest(TypedDict):
+    """The JSON body of a create (`POST UNDELIVERED`), as producers and the puller send it; core validates it
+    with its own model (workers/core/model.py `CreateBody`, checked against this by tests/core/test_contract.py)."""
+
+    invalidate_at: str | None
+    """RFC 3339 time with an offset, or null: never expires."""
+    user_ids: list[str]
+    """The recipients; empty for a broadcast."""
+    producer_notification_id: str
+    """The producer's idempotency key: a repeat answers 409 with the id of the first."""
+    content_type: str
+    content: str
+    """The content, base64."""
