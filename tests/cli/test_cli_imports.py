@@ -87,10 +87,9 @@ def test_help_of_a_room_and_a_usage_error_import_no_console(args: tuple[str, ...
     assert rooms(modules) == set()
 
 
-CLEAN_NEEDS_NONE = ("aio_pika", "aiormq", "httpx", "jwt", "rich", "google.protobuf", "typer._adapters", *RICH_HELP)
+CLEAN_NEEDS_NONE = ("aio_pika", "aiormq", "httpx", "jwt", "rich", "google.protobuf", *RICH_HELP)
 """What `notifier clean` runs without: the broker and HTTP clients (faults recognises their errors only once
-they are loaded), JWT, protobuf, a console renderer (its lines and its error are plain text) and typer's
-pydantic adapters for its plain `str` and `bool` parameters."""
+they are loaded), JWT, protobuf and a console renderer (its lines and its error are plain text)."""
 
 
 def test_clean_imports_redis_but_no_broker_client_or_other_room(stream: str) -> None:

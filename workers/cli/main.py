@@ -12,26 +12,20 @@ tests/cli checks the table against what the modules register.
 
 A command starts in a fraction of a second only if this module imports nothing but typer: no pydantic, no
 client library, and no rich (help is plain text, `rich_markup_mode=None`; the consoles of `clikit` import rich
-when they first print, and errors are written as plain lines). Typer checks every parameter's value with a
-pydantic TypeAdapter built on first use (the first one tens of milliseconds); a `str` or `bool` parameter
-whose value click already parsed as that type is taken as it is (`Plain`, which hooks into typer's private
-`_TyperParameter.get_runtime_param`: typer is pinned in uv.lock, and the `clean` probe of tests/cli fails when
-an upgrade loads the adapters again). tests/cli/test_cli_imports.py holds the list of what `notifier --help`
-and `notifier clean` must not load.
+when they first print, and errors are written as plain lines). tests/cli/test_cli_imports.py holds the list
+of what `notifier --help` and `notifier clean` must not load.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable
-from typing import Any, NamedTuple, NoReturn
+from typing import NamedTuple, NoReturn
 
 import typer
 from typer._click.core import Command, Context  # typer carries its own click; its groups take these types
 from typer._click.formatting import HelpFormatter
-from typer._coercion import RuntimeParam, build_runtime_param
-from typer.core import TyperGroup, _TyperParameter
+from typer.core import TyperGroup
 
 from workers.common.contract import rooms as contract_rooms
 from workers.common.contract.errors import NotifierError
@@ -64,31 +58,6 @@ COMMANDS: dict[str, Lazy] = {
 
 MARKUP = None
 """Help and usage errors as plain text: typer's rich formatting imports rich and markdown-it on every --help."""
-
-
-class Plain(RuntimeParam):
-    """How a `str` or `bool` parameter's value is checked: as it is when click parsed it as that type already
-    (an argument, a flag), through typer's pydantic adapter otherwise (`--flag=yes`, an environment variable).
-    Typer would build the adapter for every parameter a command line touches, `--help` included."""
-
-    def _coerce_value(self, value: Any, param: _TyperParameter, ctx: Context) -> Any:
-        if type(value) is self.annotation:
-            return value
-        return build_runtime_param(param.type_descriptor)._coerce_value(value, param=param, ctx=ctx)
-
-
-def _plain_first(get: Callable[[_TyperParameter], RuntimeParam]) -> Callable[[_TyperParameter], RuntimeParam]:
-    def get_runtime_param(self: _TyperParameter) -> RuntimeParam:
-        described = self.type_descriptor
-        plain = described.annotation in (str, bool) and described.parameter_info.parser is None
-        if self._runtime_param is None and plain and described.file_annotation is None:
-            self._runtime_param = Plain(parameter_info=described.parameter_info, annotation=described.annotation)
-        return get(self)
-
-    return get_runtime_param
-
-
-_TyperParameter.get_runtime_param = _plain_first(_TyperParameter.get_runtime_param)  # type: ignore[method-assign, assignment]
 
 
 def load_command(name: str) -> Command | None:
