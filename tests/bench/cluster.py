@@ -50,13 +50,14 @@ async def bus_jobs(redis: aioredis.Redis, *, users: int, cpu: dict[str, float]) 
     stream = f"bench-{uuid.uuid4().hex[:8]}"
     keys = BusKeys(stream)
     names = [f"u{i}" for i in range(users)]
-    spec = {"brands": {"B": names}, "digest": {"windowSeconds": 0, "maxItems": 1000}}
+    brands = {f"B{b}": names[b : b + 1000] for b in range(0, users, 1000)}
+    spec = {"brands": brands, "digest": {"windowSeconds": 0, "maxItems": 1000}}
     await write_mapping(redis, keys=keys, spec=parse_spec(spec))
     settings = StreamSettings(window_s=0, max_items=1000)
     now_ms = int(time.time() * 1000)
     started, cpu_before = time.perf_counter(), await redis_cpu_s(redis)
     for start in range(0, users, 1000):
-        entry = f"B|r{start}|A|{now_ms}|{now_ms}"
+        entry = f"B{start}|r{start}|A|{now_ms}|{now_ms}"
         batch = {u: [entry] for u in names[start : start + 1000]}
         await append_entries(redis, keys=keys, by_user=batch, settings=settings, now_s=now_ms / 1000 - 1)
     pushed = users / (time.perf_counter() - started)
