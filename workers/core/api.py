@@ -340,7 +340,7 @@ def _store_down(exc: Exception) -> Response:
     if away is None:
         raise exc
     HEALTH.failed(away, what="serve the API")
-    return JSONResponse({"detail": "store unavailable, retry later"}, status_code=503, headers={"Retry-After": "1"})
+    return error_response(HTTPException(503, "store unavailable, retry later", headers={"Retry-After": "1"}))
 
 
 def _serve_creates_directly(app: FastAPI, services: Services) -> None:

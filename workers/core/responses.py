@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from workers.common.contract import paths
+from workers.common.contract.errors import error_body
 
 
 class ErrorBody(BaseModel):
@@ -76,7 +77,7 @@ def error_response(exc: HTTPException) -> Response:
     detail: Any = exc.detail
     if exc.status_code == 422 and isinstance(detail, str):
         detail = validation_detail(detail)
-    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+    return Response(error_body(detail), exc.status_code, exc.headers, media_type="application/json")
 
 
 async def http_error(_: Request, exc: Exception) -> Response:

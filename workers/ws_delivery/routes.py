@@ -23,6 +23,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from workers.common.contract import paths
+from workers.common.contract.errors import error_body
 from workers.common.contract.keys import GatewayKeys, is_valid_id
 from workers.common.runtime.auth import InvalidToken, Principal, TokenVerifier, bearer_principal
 from workers.common.runtime.faults import HEALTH, REDIS, temporary
@@ -37,19 +38,23 @@ OPENAPI_PATH = "/openapi.json"
 
 
 def respond(status: int, body: dict[str, Any] | None = None, *, headers: dict[str, str] | None = None) -> Response:
+    return _response(status, None if body is None else json.dumps(body).encode(), headers)
+
+
+def detail(status: int, text: str, *, headers: dict[str, str] | None = None) -> Response:
+    """An error answer: `{"detail": text}`, as every port of Notifier answers errors."""
+    return _response(status, error_body(text), headers)
+
+
+def _response(status: int, data: bytes | None, headers: dict[str, str] | None) -> Response:
     code = http.HTTPStatus(status)
-    data = b"" if body is None else json.dumps(body).encode()
     pairs = [("Date", email.utils.formatdate(usegmt=True)), ("Connection", "close")]
-    if body is not None:
+    if data is not None:
         pairs += [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
     elif status != 204:
         pairs.append(("Content-Length", "0"))
     pairs += list((headers or {}).items())
-    return Response(code.value, code.phrase, Headers(pairs), data)
-
-
-def detail(status: int, text: str) -> Response:
-    return respond(status, {"detail": text})
+    return Response(code.value, code.phrase, Headers(pairs), data or b"")
 
 
 def at_capacity(limit: int) -> Response:
@@ -57,11 +62,8 @@ def at_capacity(limit: int) -> Response:
     (`NOTIFIER_WS_MAX_CONNECTIONS`): the descriptors left belong to Redis, the broker and the ops port. The
     Retry-After is spread over 5-15 s so that devices refused together do not come back together."""
     metrics.REFUSED.inc()
-    return respond(
-        503,
-        {"detail": f"at capacity ({limit} connections), retry later"},
-        headers={"Retry-After": str(random.randint(5, 15))},
-    )
+    retry_after = str(random.randint(5, 15))
+    return detail(503, f"at capacity ({limit} connections), retry later", headers={"Retry-After": retry_after})
 
 
 def one(headers: Headers, name: str) -> str:
@@ -105,7 +107,7 @@ class Router:
             if away is None:
                 raise
             HEALTH.failed(away, what=f"serve {request.method} {url.path}")
-            return respond(503, {"detail": "Redis unavailable"}, headers={"Retry-After": "1"})
+            return detail(503, "Redis unavailable", headers={"Retry-After": "1"})
 
     async def _dispatch(self, request: Request, path: str, query: str) -> Response | str:
         if path == paths.WEBSOCKET:
@@ -125,11 +127,8 @@ class Router:
         if not ticket:
             return detail(400, "ticket is required")
         if not is_upgrade(request):  # checked before the ticket is spent: a plain GET must not burn it
-            return respond(
-                426,
-                {"detail": "a WebSocket upgrade is required"},
-                headers={"Upgrade": "websocket", "Sec-WebSocket-Version": "13"},
-            )
+            upgrade = {"Upgrade": "websocket", "Sec-WebSocket-Version": "13"}
+            return detail(426, "a WebSocket upgrade is required", headers=upgrade)
         user = await tickets.redeem(self._redis, self._keys, ticket)
         if user is None:
             return detail(401, "unknown, used or expired ticket")
@@ -162,4 +161,4 @@ class Router:
         try:
             return bearer_principal(self._verifier, one(request.headers, "Authorization"))
         except InvalidToken as exc:
-            return respond(401, {"detail": str(exc)}, headers={"WWW-Authenticate": "Bearer"})
+            return detail(401, str(exc), headers={"WWW-Authenticate": "Bearer"})

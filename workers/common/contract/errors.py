@@ -15,6 +15,8 @@ them onto this tree.
 
 from __future__ import annotations
 
+import json
+
 
 class NotifierError(Exception):
     """Base of every error Notifier raises on purpose."""
@@ -51,3 +53,9 @@ class InvalidSettings(PermanentError):
 
 class NotFound(PermanentError):
     """The thing asked for does not exist."""
+
+
+def error_body(detail: str | list[dict[str, object]]) -> bytes:
+    """The JSON body of every HTTP error Notifier answers, on every port: `{"detail": ...}`, a string (a list of
+    validation errors for a 422)."""
+    return json.dumps({"detail": detail}).encode()

@@ -21,11 +21,12 @@ Refusals carry `Connection: close` and a JSON body `{"detail": ...}` like every 
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from workers.common.contract.errors import error_body
 
 SLICE = 4096
 """A read is fed to the parser in slices of this many bytes; the head count is exact to one slice."""
@@ -49,7 +50,7 @@ class HeadRefused(Exception):
 
 
 def refusal(status: int, reason: str, detail: str) -> bytes:
-    body = json.dumps({"detail": detail}).encode()
+    body = error_body(detail)
     head = (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
