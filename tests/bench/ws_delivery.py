@@ -33,7 +33,9 @@ import redis.asyncio as aioredis
 from tests.bench.harness import Bench, Row
 from tests.bench.http import http_request, open_loop
 from tests.conftest import AMQP_URL, REDIS_URL, free_port, room_env
+from tests.support.metrics import sample
 from tests.support.processes import ROOT
+from tests.support.waiting import wait_ready
 from tests.ws_delivery import devices
 from workers.common.contract import paths
 from workers.common.contract.names import ROUTING_BY_STATUS, Topology
@@ -62,16 +64,7 @@ class Server:
         )
 
     async def ready(self) -> None:
-        async with httpx.AsyncClient() as http, asyncio.timeout(60):
-            while True:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"{self.process.args} exited with {self.process.returncode}")
-                try:
-                    if (await http.get(f"http://127.0.0.1:{self.ops_port}/readyz")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
+        await wait_ready(f"http://127.0.0.1:{self.ops_port}", exit_code=self.process.poll, timeout_s=60)
 
     def rss_bytes(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -81,10 +74,7 @@ class Server:
 
     async def acked(self, http: httpx.AsyncClient) -> float:
         text = (await http.get(f"http://127.0.0.1:{self.ops_port}/metrics")).text
-        for line in text.splitlines():
-            if line.startswith("notifier_ws_messages_acked_total "):
-                return float(line.split()[1])
-        return 0.0
+        return sample("notifier_ws_messages_acked_total", text=text)
 
     async def gc_pauses(self, http: httpx.AsyncClient) -> dict[float, float]:
         """Cumulative counts of the process's `notifier_gc_pause_seconds`, all generations, by upper bound."""

@@ -31,6 +31,7 @@ import httpx
 from tests.conftest import AMQP_URL
 from tests.support.redis_server import RedisServer
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.waiting import eventually
 from workers.common.contract.streamspec import StreamSpec
 from workers.common.runtime.settings import BrokerSettings
 from workers.local.ledger import DeviceTally, all_arrived, outcome
@@ -196,10 +197,13 @@ async def _is_ready(http: httpx.AsyncClient, proc: Proc) -> bool:
 
 
 async def _wait(check: Callable[[], Awaitable[bool]], *, timeout_s: float) -> float | None:
-    """The monotonic time `check` first held, or None when it did not within `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await check():
-            return time.monotonic()
-        await asyncio.sleep(0.2)
-    return None
+    """The monotonic time `check` first held, or None when it did not within `timeout_s` (a finding of the
+    run, reported, not a failure of the harness)."""
+
+    async def held_at() -> float | None:
+        return time.monotonic() if await check() else None
+
+    try:
+        return await eventually(held_at, timeout_s=timeout_s, interval_s=0.2)
+    except AssertionError:
+        return None
