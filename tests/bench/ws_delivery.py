@@ -34,7 +34,7 @@ from tests.bench.harness import Bench, Row
 from tests.bench.http import http_request, open_loop
 from tests.conftest import AMQP_URL, REDIS_URL, free_port, room_env
 from tests.support.metrics import sample
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, stop_process
 from tests.support.waiting import wait_ready
 from tests.ws_delivery import devices
 from workers.common.contract import paths
@@ -87,12 +87,7 @@ class Server:
         return counts
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout_s=30)
 
 
 class Load:

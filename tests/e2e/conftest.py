@@ -101,6 +101,22 @@ class Run:
         await eventually(drained, timeout_s=timeout_s, what="a bus without due or pending users")
 
 
+async def assert_each_review_shown_once(run: Run) -> None:
+    """Every review of the run on the devices of every user of its brands, in exactly one digest, no device
+    showing a digest twice, and core lists each shown digest as delivered to its user."""
+    for device in run.devices:
+        ids = [notification_id for notification_id, _ in digests(device)]
+        assert len(ids) == len(set(ids)), f"{device.name} showed a digest twice"
+    everything = [review for reviews in run.rounds for review in reviews]
+    for user in sorted({d.user for d in run.devices}):
+        shown = {nid: digest for d in run.session.devices.of_user(user) for nid, digest in digests(d)}
+        counted = Counter(review for digest in shown.values() for review in digest.review_ids)
+        expected = run.expected(user, everything)
+        assert set(counted) == expected, f"user {user}: {len(expected - set(counted))} reviews lost"
+        assert set(counted.values()) == {1}, f"user {user}: reviews in two digests: {counted.most_common(3)}"
+        assert set(shown) <= await run.session.delivered_in_core(user), f"core does not list {user}'s digests"
+
+
 def digests(device: Device) -> list[tuple[str, DigestView]]:
     return [(r.notification_id, r.digest) for r in device.receipts if r.digest is not None]
 

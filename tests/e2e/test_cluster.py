@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
 
 from tests.e2e import test_delivery
-from tests.e2e.conftest import DEVICES, Run, digests
+from tests.e2e.conftest import DEVICES, Run, assert_each_review_shown_once
 from tests.support.redis_cluster import RedisCluster
 from workers.common.contract.keys import StoreKeys
 
@@ -38,13 +36,4 @@ async def test_kill_9_of_the_master_serving_the_store_loses_nothing_and_no_room_
     await run.wait_drained()
     assert await run.session.wait_connected(len(DEVICES)), "devices lost their WebSocket for good"
 
-    everything = [review for reviews in run.rounds for review in reviews]
-    for user in sorted({d.user for d in run.devices}):
-        for device in run.session.devices.of_user(user):
-            ids = [nid for nid, _ in digests(device)]
-            assert len(ids) == len(set(ids)), f"{device.name} showed a digest twice"
-        shown = {nid: digest for d in run.session.devices.of_user(user) for nid, digest in digests(d)}
-        counted = Counter(review for digest in shown.values() for review in digest.review_ids)
-        expected = run.expected(user, everything)
-        assert set(counted) == expected, f"user {user}: {len(expected - set(counted))} reviews lost"
-        assert set(counted.values()) == {1}, f"user {user}: reviews in two digests: {counted.most_common(3)}"
+    await assert_each_review_shown_once(run)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
-from tests.e2e.conftest import DEVICES, Run, digests
+from tests.e2e.conftest import DEVICES, Run, assert_each_review_shown_once, digests
 from workers.local.stack import Proc
 
 BURST = 24
@@ -32,17 +30,7 @@ async def test_kill_9_of_one_replica_of_each_room_mid_run_counts_every_review_in
         await run.wait_every_device(reviews)
     await run.wait_drained()
 
-    for device in run.devices:
-        ids = [notification_id for notification_id, _ in digests(device)]
-        assert len(ids) == len(set(ids)), f"{device.name} showed a digest twice"
-    everything = [review for reviews in run.rounds for review in reviews]
-    for user in sorted({d.user for d in run.devices}):
-        shown = {nid: digest for d in run.session.devices.of_user(user) for nid, digest in digests(d)}
-        counted = Counter(review for digest in shown.values() for review in digest.review_ids)
-        expected = run.expected(user, everything)
-        assert set(counted) == expected, f"user {user}: {len(expected - set(counted))} reviews lost"
-        assert set(counted.values()) == {1}, f"user {user}: reviews in two digests: {counted.most_common(3)}"
-        assert set(shown) <= await run.session.delivered_in_core(user), f"core does not list {user}'s digests"
+    await assert_each_review_shown_once(run)
 
 
 def shows_any(run: Run, reviews: list[str]) -> bool:

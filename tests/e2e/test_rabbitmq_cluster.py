@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 
 from tests.conftest import ON_THE_RABBIT_CLUSTER
-from tests.e2e.conftest import DEVICES, Run, digests
+from tests.e2e.conftest import DEVICES, Run, assert_each_review_shown_once
 from tests.support.rabbitmq_cluster import RabbitCluster
 
 BURST = 24
@@ -34,13 +33,4 @@ async def test_kill_9_of_a_rabbitmq_node_mid_run_loses_nothing_and_no_room_exits
     await run.wait_drained()
     assert await run.session.wait_connected(len(DEVICES)), "devices lost their WebSocket for good"
 
-    everything = [review for reviews in run.rounds for review in reviews]
-    for user in sorted({d.user for d in run.devices}):
-        for device in run.session.devices.of_user(user):
-            ids = [nid for nid, _ in digests(device)]
-            assert len(ids) == len(set(ids)), f"{device.name} showed a digest twice"
-        shown = {nid: digest for d in run.session.devices.of_user(user) for nid, digest in digests(d)}
-        counted = Counter(review for digest in shown.values() for review in digest.review_ids)
-        expected = run.expected(user, everything)
-        assert set(counted) == expected, f"user {user}: {len(expected - set(counted))} reviews lost"
-        assert set(counted.values()) == {1}, f"user {user}: reviews in two digests: {counted.most_common(3)}"
+    await assert_each_review_shown_once(run)

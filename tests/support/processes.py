@@ -87,19 +87,30 @@ class RoomProcess:
 
     def terminate(self, *, timeout_s: float = 15.0) -> int:
         """SIGTERM, SIGKILL after `timeout_s`; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process, timeout_s=timeout_s)
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        kill_process(self.process)
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, *, timeout_s: float) -> int | None:
+    """SIGTERM a process still running, SIGKILL it after `timeout_s`; its exit code (None: never started)."""
+    if process is None:
+        return None
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            kill_process(process)
+    return process.returncode
+
+
+def kill_process(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL a process still running, as a crash or the OOM killer would, and reap it."""
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait()
 
 
 def start_room(

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.processes import kill_process, stop_process
 from workers.local.stack import free_port
 
 SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
@@ -190,9 +191,7 @@ class RabbitCluster:
 
     def kill(self, node: RabbitNode) -> None:
         """SIGKILL the node's Erlang VM, as a crash or an OOM kill: no goodbye to clients or peers."""
-        if node.process is not None and node.process.poll() is None:
-            node.process.kill()
-            node.process.wait()
+        kill_process(node.process)
 
     def restart(self, node: RabbitNode, *, timeout_s: float = 120.0) -> None:
         """Start a stopped or killed node again with its data; it rejoins the cluster it belonged to."""
@@ -205,9 +204,5 @@ class RabbitCluster:
         for node in self.nodes:
             if node.process is None or not node.running:
                 continue
-            node.process.terminate()  # the VM stops RabbitMQ in order on SIGTERM
-            try:
-                node.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill(node)
+            stop_process(node.process, timeout_s=30)  # the VM stops RabbitMQ in order on SIGTERM
         shutil.rmtree(self.directory, ignore_errors=True)

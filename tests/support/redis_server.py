@@ -19,6 +19,7 @@ from pathlib import Path
 
 import redis
 
+from tests.support.processes import kill_process, stop_process
 from workers.local.stack import free_port
 
 
@@ -83,15 +84,7 @@ class RedisServer:
 
     def kill(self) -> None:
         """SIGKILL, as a crash or an OOM kill."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        kill_process(self.process)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout_s=10)
