@@ -100,7 +100,26 @@ class BatchConsumer:
                 recipients = [user for user in recipients if (shard_of(user), key) not in written_before]
             if recipients:
                 fan.add(entry, recipients, key=key)
-        await retrying(lambda: self._write(fan, now_s=now_s), what="write a batch", stopping=stopping, dependency=REDIS)
+        attempts = 0
+
+        async def write() -> None:
+            # A failed attempt may have reached Redis for some shards, or for all with only the wait for a
+            # replica failing: each later attempt writes what the shards' marks say is still missing.
+            nonlocal attempts
+            attempts += 1
+            if attempts == 1:
+                await self._write(fan, now_s=now_s)
+                return
+            keys = [key for _entry, _recipients, key, _again in placed]
+            done = await already_pushed(self._redis, keys=self._keys, event_keys=keys)
+            rest = FanOut()
+            for entry, recipients, key, _again in placed:
+                missing = [user for user in recipients if (shard_of(user), key) not in done]
+                if missing:
+                    rest.add(entry, missing, key=key)
+            await self._write(rest, now_s=now_s)
+
+        await retrying(write, what="write a batch", stopping=stopping, dependency=REDIS)
         unknown = sum(fan.unknown_brands.values())
         repeated = len(placed) - fan.events
         metrics.EVENTS.labels("written").inc(fan.events)
