@@ -23,7 +23,7 @@ from tests.bench.bus import CountingSink
 from tests.bench.harness import Bench, Row
 from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
-from workers.common.contract.keys import BusKeys, StoreKeys, shard_of
+from workers.common.contract.keys import DEFAULT_SHARDS, BusKeys, StoreKeys, shard_of
 from workers.common.contract.stream import StreamSettings
 from workers.common.contract.streamspec import parse_spec
 from workers.common.runtime.connections import redis_client
@@ -171,7 +171,7 @@ async def run(bench: Bench) -> None:
                 bench.add(Row(GROUP, f"one Redis core's ceiling, {job}", 1 / cpu[key], unit, note=note))
             shards = [0] * len(BusKeys("spread").shards)
             for i in range(users):
-                shards[shard_of(f"user-{i}")] += 1
+                shards[shard_of(f"user-{i}", DEFAULT_SHARDS)] += 1
             bench.add(
                 Row(GROUP, f"largest bus shard / mean, {users:,} users", 100 * largest_share(shards), "% of mean")
             )

@@ -6,7 +6,7 @@ import time
 
 import redis.asyncio as aioredis
 
-from workers.common.contract.keys import BusKeys, shard_of
+from workers.common.contract.keys import DEFAULT_SHARDS, BusKeys, shard_of
 from workers.common.contract.streamspec import parse_spec
 from workers.common.runtime.mapping_store import write_mapping
 from workers.monitor.findings import judge
@@ -34,8 +34,8 @@ async def test_stale_users_alert_and_findings_reach_redis(redis: aioredis.Redis,
     await write_mapping(redis, keys=keys, spec=parse_spec({"brands": {"B": ["1", "2"]}}))
     now = time.time()
     await redis.rpush(keys.pending("1"), "B|r1|A|1|1", "B|r2|A|1|1")
-    await redis.zadd(keys.pending_since(shard_of("1")), {"1": now - 60})
-    await redis.zadd(keys.pending_since(shard_of("2")), {"2": now})
+    await redis.zadd(keys.pending_since(shard_of("1", DEFAULT_SHARDS)), {"1": now - 60})
+    await redis.zadd(keys.pending_since(shard_of("2", DEFAULT_SHARDS)), {"2": now})
     await redis.set(f"nf:{stream}:u:{{2}}:pending:decoy", "not read")  # a key the monitor must not scan for
     monitor = Monitor(redis, keys=keys, settings=MonitorSettings(stale_after_s=30))
     findings = await monitor.inspect(stale_after_s=30)

@@ -15,7 +15,7 @@ from tests.puller.collect import CollectingSink
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import eventually
 from workers.common.contract.entries import make_entry
-from workers.common.contract.keys import BUS_SHARDS, BusKeys, shard_of
+from workers.common.contract.keys import DEFAULT_SHARDS, BusKeys, shard_of
 from workers.common.contract.streamspec import parse_spec
 from workers.common.runtime.mapping_store import read_settings, write_mapping
 from workers.puller.settings import PullerSettings
@@ -26,13 +26,13 @@ from workers.pusher.writer import append_entries
 def test_a_users_keys_and_its_shards_indexes_share_one_cluster_slot() -> None:
     keys = BusKeys("reviews")
     for user in ("1", "2", "alice", "user@example.com", "x" * 128):
-        shard = shard_of(user)
+        shard = shard_of(user, DEFAULT_SHARDS)
         slots = {key_slot(key.encode()) for key in (*keys.user_keys(user), keys.due(shard), keys.pending_since(shard))}
         assert len(slots | {key_slot(keys.pushed(shard).encode())}) == 1, user
-    spread = {shard_of(str(user)) for user in range(1000)}
-    assert spread == set(range(BUS_SHARDS)), "users spread over every shard"
+    spread = {shard_of(str(user), DEFAULT_SHARDS) for user in range(1000)}
+    assert spread == set(range(DEFAULT_SHARDS)), "users spread over every shard"
     slots = {key_slot(keys.due(shard).encode()) for shard in keys.shards}
-    assert len(slots) == BUS_SHARDS, "no two shards share a slot, so a cluster spreads them"
+    assert len(slots) == DEFAULT_SHARDS, "no two shards share a slot, so a cluster spreads them"
 
 
 async def _commands(redis: aioredis.Redis) -> dict[str, int]:
@@ -64,7 +64,7 @@ async def test_a_pass_over_2000_users_costs_a_few_script_calls_per_shard(own_red
     before = await _commands(redis)
     await append_entries(redis, keys=keys, by_user={u: [entry] for u in users}, settings=settings, now_s=now_ms / 1000)
     written = await _commands(redis)
-    assert written.get("cmdstat_evalsha", 0) - before.get("cmdstat_evalsha", 0) <= BUS_SHARDS
+    assert written.get("cmdstat_evalsha", 0) - before.get("cmdstat_evalsha", 0) <= DEFAULT_SHARDS
     assert written.get("cmdstat_rpush", 0) - before.get("cmdstat_rpush", 0) == len(users), "inside the scripts"
 
     sink = CollectingSink()
@@ -72,7 +72,7 @@ async def test_a_pass_over_2000_users_costs_a_few_script_calls_per_shard(own_red
     assert await puller.cycle() == len(users)
     pulled = await _commands(redis)
     scripts = pulled.get("cmdstat_evalsha", 0) - written.get("cmdstat_evalsha", 0)
-    assert scripts <= 3 * BUS_SHARDS, f"{scripts} script calls for {len(users)} users"
+    assert scripts <= 3 * DEFAULT_SHARDS, f"{scripts} script calls for {len(users)} users"
     assert sorted(d.user for d in sink.digests) == sorted(users)
     assert [await redis.llen(keys.pending(user)) for user in users[:50]] == [0] * 50
 

@@ -20,7 +20,7 @@ from tests.puller.collect import CollectingSink
 from tests.pusher.test_pusher import event, publish
 from tests.support.bus import indexed
 from tests.support.waiting import eventually
-from workers.common.contract.keys import BusKeys, shard_of
+from workers.common.contract.keys import DEFAULT_SHARDS, BusKeys, shard_of
 from workers.common.contract.names import Topology
 from workers.common.contract.stream import StreamSettings
 from workers.common.contract.streamspec import parse_spec
@@ -137,11 +137,11 @@ async def test_event_keys_are_kept_for_the_horizon_only(redis: aioredis.Redis, s
             by_user={"1": [f"B|{key}|A|0|0"]},
             settings=settings,
             now_s=at,
-            pushed={shard_of("1"): [key]},
+            pushed={shard_of("1", DEFAULT_SHARDS): [key]},
             horizon_s=5,
         )
     found = await already_pushed(redis, keys=keys, event_keys=["old", "recent", "new", "never"])
-    assert found == {(shard_of("1"), "recent"), (shard_of("1"), "new")}
+    assert found == {(shard_of("1", DEFAULT_SHARDS), "recent"), (shard_of("1", DEFAULT_SHARDS), "new")}
     assert set(await indexed(redis, keys, keys.pushed)) == {"recent", "new"}
 
 

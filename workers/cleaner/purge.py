@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from workers.common.contract.keys import BusKeys, shard_of
+from workers.common.contract.keys import BusKeys
 
 INSPECT_OR_DELETE = """
 local pending = redis.call('LLEN', KEYS[1])
@@ -57,7 +57,8 @@ class Purger:
         self._script = redis.register_script(INSPECT_OR_DELETE)
 
     async def remove(self, user: str, *, dry_run: bool) -> Removal:
-        keys, shard = self.keys, shard_of(user)
+        keys = self.keys
+        shard = keys.shard_of(user)
         pipe = self._redis.pipeline(transaction=False)
         pipe.zscore(keys.due(shard), user)
         pipe.zscore(keys.pending_since(shard), user)

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import redis.asyncio as aioredis
 
 from workers.common.contract.entries import Entry, decode
-from workers.common.contract.keys import BusKeys, shard_of
+from workers.common.contract.keys import BusKeys
 from workers.common.contract.stream import StreamSettings
 from workers.common.runtime.scripts import ScriptCall, run_scripts_or_raise
 from workers.puller.digest import RENDER
@@ -177,10 +177,10 @@ class Claimed:
     """Per shard, the `<user> <digest id or ->` lines that `finish` sends back once the digests are handed on."""
 
 
-def by_shard(users: Iterable[str]) -> dict[int, list[str]]:
+def by_shard(keys: BusKeys, users: Iterable[str]) -> dict[int, list[str]]:
     shards: dict[int, list[str]] = defaultdict(list)
     for user in users:
-        shards[shard_of(user)].append(user)
+        shards[keys.shard_of(user)].append(user)
     return shards
 
 
@@ -224,7 +224,7 @@ class Claims:
     ) -> Claimed:
         """Lease the batches of `users` (a new batch gets a new random digest id, a resumed one keeps its id);
         the `unschedule` users only leave `due`."""
-        taking, leaving = by_shard(users), by_shard(unschedule)
+        taking, leaving = by_shard(self._keys, users), by_shard(self._keys, unschedule)
         shards = sorted(taking.keys() | leaving.keys())
         calls: list[ScriptCall] = []
         for shard in shards:

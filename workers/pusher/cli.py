@@ -40,7 +40,7 @@ def push_valid_data(stream: StreamOption = None) -> None:
             if brand_users is None:
                 raise fail(f"stream {keys.stream} has no mapping: run `notifier mapping load FILE` first")
             now_ms = int(time.time() * 1000)
-            fan = FanOut()
+            fan = FanOut(shards=keys.shard_count)
             lines = []
             for brand, users in sorted(brand_users.items()):
                 entry = make_entry(

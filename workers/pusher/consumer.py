@@ -22,7 +22,7 @@ from google.protobuf.message import DecodeError
 
 from workers.common.contract.entries import Entry
 from workers.common.contract.errors import InvalidInput
-from workers.common.contract.keys import BusKeys, shard_of
+from workers.common.contract.keys import BusKeys
 from workers.common.contract.wire import ReviewEvent
 from workers.common.runtime.aio import LingerInbox
 from workers.common.runtime.faults import REDIS
@@ -67,7 +67,7 @@ class BatchConsumer:
         now_s = time.time()
         now_ms = int(now_s * 1000)
         mapping = await retrying(self._mapping.get, what="read the mapping", stopping=stopping, dependency=REDIS)
-        fan = FanOut()
+        fan = FanOut(shards=self._keys.shard_count)
         placed: list[tuple[Entry, Sequence[str], str, bool]] = []
         settler = Settler(what="review events", on_lost=_count_lost)
         last_good: AbstractIncomingMessage | None = None
@@ -97,7 +97,7 @@ class BatchConsumer:
         )
         for entry, recipients, key, again in placed:
             if again:  # written before for some shards' users: only the rest get it now
-                recipients = [user for user in recipients if (shard_of(user), key) not in written_before]
+                recipients = [user for user in recipients if (self._keys.shard_of(user), key) not in written_before]
             if recipients:
                 fan.add(entry, recipients, key=key)
         attempts = 0
@@ -112,9 +112,9 @@ class BatchConsumer:
                 return
             keys = [key for _entry, _recipients, key, _again in placed]
             done = await already_pushed(self._redis, keys=self._keys, event_keys=keys)
-            rest = FanOut()
+            rest = FanOut(shards=self._keys.shard_count)
             for entry, recipients, key, _again in placed:
-                missing = [user for user in recipients if (shard_of(user), key) not in done]
+                missing = [user for user in recipients if (self._keys.shard_of(user), key) not in done]
                 if missing:
                     rest.add(entry, missing, key=key)
             await self._write(rest, now_s=now_s)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from workers.common.contract.entries import KINDS, Entry, make_entry
 from workers.common.contract.errors import InvalidInput
-from workers.common.contract.keys import shard_of
+from workers.common.contract.keys import DEFAULT_SHARDS, shard_of
 from workers.common.contract.stream import Mapping
 
 if TYPE_CHECKING:  # the commands that write entries without events need not load protobuf
@@ -22,6 +22,8 @@ class FanOut:
 
     by_user: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     entries: int = 0
+    shards: int = DEFAULT_SHARDS
+    """The stream's shard count (`pushed` is per shard)."""
     events: int = 0
     unknown_brands: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     pushed: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
@@ -36,7 +38,7 @@ class FanOut:
         self.entries += len(users)
         self.events += 1
         if key is not None:
-            for shard in {shard_of(user) for user in users}:
+            for shard in {shard_of(user, self.shards) for user in users}:
                 self.pushed[shard].append(key)
 
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 
 import redis.asyncio as aioredis
 
-from workers.common.contract.keys import BusKeys, shard_of
+from workers.common.contract.keys import BusKeys
 from workers.common.contract.stream import StreamSettings
 from workers.common.runtime.scripts import ScriptCall, run_scripts_or_raise
 
@@ -96,7 +96,7 @@ async def append_entries(
         return 0
     shards: dict[int, list[str]] = defaultdict(list)
     for user in by_user:
-        shards[shard_of(user)].append(user)
+        shards[keys.shard_of(user)].append(user)
     marks = pushed or {}
     if marks and horizon_s is None:
         raise ValueError("marking pushed event keys needs the redelivery horizon")

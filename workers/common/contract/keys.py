@@ -1,10 +1,10 @@
 """Every Redis key of Notifier, declared once.
 
-All keys start with `nf:<stream>:`. The review bus groups users into `BUS_SHARDS` shards (`shard_of`): a
-user's keys and the indexes of its shard (`due`, `pending_since`, `pushed`) carry the shard's hash tag
-`{<stream>.<shard>}`, so one Lua script serves a whole batch of users of one shard, on a single Redis and on
-Redis Cluster alike, and no index is one hot key. The store's keys carry the stream's store tag
-`{<stream>.core}`. Sorted-set scores are unix seconds.
+All keys start with `nf:<stream>:`. A stream's users are grouped into shards (`NOTIFIER_SHARDS`, 16 by
+default; `shard_of`): a user's keys, in the review bus and in the store alike, and the indexes of its shard
+(the bus's `due`, `pending_since`, `pushed`; the store's outbox, sequence, expiry and garbage) carry the
+shard's hash tag `{<stream>.<shard>}`, so one Lua script serves a whole batch of users of one shard, on a
+single Redis and on Redis Cluster alike, and no index is one hot key. Sorted-set scores are unix seconds.
 """
 
 from __future__ import annotations
@@ -31,14 +31,27 @@ def is_valid_stream(name: str) -> bool:
     return re.fullmatch(STREAM_PATTERN, name) is not None
 
 
-BUS_SHARDS = 16
-"""Shards of one stream's review bus. Every room derives a user's shard from this number, so it is part of
-the key layout: changing it is a data migration (drain the bus first), not a setting."""
+DEFAULT_SHARDS = 16
+"""Shards of one stream (`NOTIFIER_SHARDS`). Every room derives a user's shard from this number, so it is
+part of the key layout: every room of a stream must use the same one (`layout` records it), and changing it
+is a data migration (drain the stream first)."""
+MAX_SHARDS = 1024
 
 
-def shard_of(user: str) -> int:
-    """The bus shard of `user`: CRC-32 of the id, the same in every process and every release."""
-    return zlib.crc32(user.encode()) % BUS_SHARDS
+def shard_of(member: str, shards: int) -> int:
+    """The shard of a user (or any member id): CRC-32 of the id modulo `shards`, the same in every process and
+    every release."""
+    return zlib.crc32(member.encode()) % shards
+
+
+def shard_tag(stream: str, shard: int) -> str:
+    """The hash tag of one shard: its keys in the bus and the store live in one Redis Cluster slot."""
+    return f"{{{stream}.{shard}}}"
+
+
+def layout_key(stream: str) -> str:
+    """String: the shard count the stream's keys were laid out with, set by the first room to use them."""
+    return f"nf:{stream}:layout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +59,7 @@ class BusKeys:
     """The review bus of one stream: per-user pending lists, their indexes, the mapping and settings."""
 
     stream: str
+    shard_count: int = DEFAULT_SHARDS
 
     @property
     def prefix(self) -> str:
@@ -53,11 +67,13 @@ class BusKeys:
 
     @property
     def shards(self) -> range:
-        return range(BUS_SHARDS)
+        return range(self.shard_count)
+
+    def shard_of(self, user: str) -> int:
+        return shard_of(user, self.shard_count)
 
     def tag(self, shard: int) -> str:
-        """The hash tag of one shard: its users' keys and its indexes live in one Redis Cluster slot."""
-        return f"{{{self.stream}.{shard}}}"
+        return shard_tag(self.stream, shard)
 
     def user_prefix(self, shard: int) -> str:
         """The start of every per-user key of `shard`; scripts append `<user>:pending` and the like."""
@@ -65,15 +81,15 @@ class BusKeys:
 
     def pending(self, user: str) -> str:
         """List of review entries waiting for the user's next digest (RPUSH by pushers, LPOP by pullers)."""
-        return f"{self.user_prefix(shard_of(user))}{user}:pending"
+        return f"{self.user_prefix(self.shard_of(user))}{user}:pending"
 
     def inflight(self, user: str) -> str:
         """Hash: the batch a puller claimed but has not handed on yet (digest id, lease, entries)."""
-        return f"{self.user_prefix(shard_of(user))}{user}:inflight"
+        return f"{self.user_prefix(self.shard_of(user))}{user}:inflight"
 
     def last_pulled_at(self, user: str) -> str:
         """String: unix time of the user's last pull."""
-        return f"{self.user_prefix(shard_of(user))}{user}:last_pulled_at"
+        return f"{self.user_prefix(self.shard_of(user))}{user}:last_pulled_at"
 
     def user_keys(self, user: str) -> tuple[str, str, str]:
         return (self.pending(user), self.inflight(user), self.last_pulled_at(user))
@@ -128,60 +144,88 @@ class BusKeys:
 
 @dataclass(frozen=True, slots=True)
 class StoreKeys:
-    """The notification store of one stream (core): notifications, per-user delivery state, the outbox.
+    """The notification store of one stream (core): notifications, per-user delivery state, the outboxes.
 
     Ids of notifications are time-sortable strings; zset scores of the per-user indexes and of the
-    broadcast index are commit sequence numbers (`seq`), so "newer" means "committed later".
+    broadcast index are commit sequence numbers (`seq`) of the user's shard, so "newer" means "committed
+    later".
 
-    Unlike the bus, the store's scripts touch per-user and global keys together: a state change and its
-    outbox entry commit in one script. Every key of a stream's store therefore carries the stream's store
-    tag `{<stream>.core}`: on Redis Cluster the store of one stream lives in one slot (one master and its
-    replicas), different streams on different masters.
+    A state change and its outbox entry commit in one script, so every key a change touches lives in the
+    shard of the user it is about: the shard's tag `{<stream>.<shard>}` (the bus's tag too) is in each of
+    them. A notification is kept once per shard that has recipients of it (every shard for a broadcast),
+    with that shard's recipients, reference counts, sequence and outbox event. A producer's
+    `producer_notification_id` is registered in its own home shard (`home_of`), and a create whose
+    recipients live in other shards goes through the create record there (docs/design.md section 5).
     """
 
     stream: str
+    shard_count: int = DEFAULT_SHARDS
 
     @property
-    def prefix(self) -> str:
-        """The start of every key of the store, its hash tag included."""
-        return f"nf:{self.stream}:core:{{{self.stream}.core}}:"
+    def shards(self) -> range:
+        return range(self.shard_count)
 
-    @property
-    def user_prefix(self) -> str:
-        """The start of every per-user key; scripts append `<user>:undelivered` and the like."""
-        return f"{self.prefix}u:"
+    def shard_of(self, user: str) -> int:
+        return shard_of(user, self.shard_count)
 
-    def notification(self, notification_id: str) -> str:
-        """Hash: one notification (creator, content, recipients, expiry, reference counts)."""
-        return f"{self.prefix}n:{notification_id}"
+    def home_of(self, producer: str, producer_notification_id: str) -> int:
+        """The shard that registers a producer's `producer_notification_id` and keeps its create record."""
+        return shard_of(f"{producer}/{producer_notification_id}", self.shard_count)
 
-    def producer_ids(self, producer: str) -> str:
-        """Hash producer_notification_id -> notification id of one producer; unique forever."""
-        return f"{self.prefix}p:{producer}:ids"
+    def prefix(self, shard: int) -> str:
+        """The start of every key of one shard of the store, its hash tag included."""
+        return f"nf:{self.stream}:core:{shard_tag(self.stream, shard)}:"
+
+    def user_prefix(self, shard: int) -> str:
+        """The start of every per-user key of a shard; scripts append `<user>:undelivered` and the like."""
+        return f"{self.prefix(shard)}u:"
+
+    def notification(self, shard: int, notification_id: str) -> str:
+        """Hash: one notification as a shard keeps it (creator, content, this shard's recipients, expiry,
+        reference counts)."""
+        return f"{self.prefix(shard)}n:{notification_id}"
+
+    def producer_ids(self, shard: int, producer: str) -> str:
+        """Hash producer_notification_id -> notification id of one producer, in the pair's home shard;
+        unique forever."""
+        return f"{self.prefix(shard)}p:{producer}:ids"
+
+    def create_record(self, shard: int, notification_id: str) -> str:
+        """Hash in the home shard: a create spanning shards until every shard has applied it (meta, content,
+        event)."""
+        return f"{self.prefix(shard)}c:{notification_id}"
+
+    def creating(self, shard: int) -> str:
+        """Zset notification id -> unix time of the registration: creates of this home shard that other
+        shards may not have applied yet; finished by the creating request, or recovered by the purger."""
+        return f"{self.prefix(shard)}creating"
+
+    def _user(self, user: str, suffix: str) -> str:
+        return f"{self.user_prefix(self.shard_of(user))}{user}:{suffix}"
 
     def undelivered(self, user: str) -> str:
         """Zset notification id -> seq: unicast and multicast notifications not yet delivered to the user."""
-        return f"{self.user_prefix}{user}:undelivered"
+        return self._user(user, "undelivered")
 
     def delivered(self, user: str) -> str:
         """Zset notification id -> seq: delivered to the user and not deleted (seen and unseen)."""
-        return f"{self.user_prefix}{user}:delivered"
+        return self._user(user, "delivered")
 
     def seen(self, user: str) -> str:
         """Zset notification id -> seq: the delivered notifications the user has marked seen."""
-        return f"{self.user_prefix}{user}:seen"
+        return self._user(user, "seen")
 
     def unseen(self, user: str) -> str:
         """Zset notification id -> seq: the delivered notifications the user has not marked seen."""
-        return f"{self.user_prefix}{user}:unseen"
+        return self._user(user, "unseen")
 
     def broadcast_mark(self, user: str) -> str:
         """String: the highest broadcast seq the user has been offered (broadcasts up to it are settled)."""
-        return f"{self.user_prefix}{user}:bmark"
+        return self._user(user, "bmark")
 
     def broadcast_done(self, user: str) -> str:
         """Set: broadcasts above the user's mark already delivered to the user (by a confirmation)."""
-        return f"{self.user_prefix}{user}:bdone"
+        return self._user(user, "bdone")
 
     def feed(self, user: str) -> str:
         """Zset `<N|U|D>:<notification id>` -> seq of the notification's latest change for the user.
@@ -190,7 +234,7 @@ class StoreKeys:
         `U` seen state changed, `D` deleted by the user. Broadcasts appear here only once the user changed
         them; until then the feed read merges them from `broadcasts`. Trimmed below `feed_floor`.
         """
-        return f"{self.user_prefix}{user}:feed"
+        return self._user(user, "feed")
 
     def user_keys(self, user: str) -> tuple[str, str, str, str, str, str, str]:
         return (
@@ -203,50 +247,47 @@ class StoreKeys:
             self.feed(user),
         )
 
-    @property
-    def broadcasts(self) -> str:
-        """Zset notification id -> seq of every live broadcast, delivered lazily per user."""
-        return f"{self.prefix}broadcasts"
+    def broadcasts(self, shard: int) -> str:
+        """Zset notification id -> seq of every live broadcast in the shard, delivered lazily per user."""
+        return f"{self.prefix(shard)}broadcasts"
 
-    @property
-    def seq(self) -> str:
-        """String: the commit sequence counter."""
-        return f"{self.prefix}seq"
+    def seq(self, shard: int) -> str:
+        """String: the shard's commit sequence counter (the positions of its users' feeds)."""
+        return f"{self.prefix(shard)}seq"
 
-    @property
-    def feed_marks(self) -> str:
+    def feed_marks(self, shard: int) -> str:
         """Zset seq -> unix time the purger first saw the commit sequence there (changes up to seq are older)."""
-        return f"{self.prefix}feed:marks"
+        return f"{self.prefix(shard)}feed:marks"
 
-    @property
-    def feed_floor(self) -> str:
-        """String: the oldest position the feeds still keep; every change at or below it is past the retention."""
-        return f"{self.prefix}feed:floor"
+    def feed_floor(self, shard: int) -> str:
+        """String: the oldest position the shard's feeds still keep; every change at or below it is past the
+        retention."""
+        return f"{self.prefix(shard)}feed:floor"
 
-    @property
-    def expiry(self) -> str:
+    def expiry(self, shard: int) -> str:
         """Zset notification id -> unix time it expires (`invalidate_at`), for the purger."""
-        return f"{self.prefix}expiry"
+        return f"{self.prefix(shard)}expiry"
 
-    @property
-    def garbage(self) -> str:
+    def garbage(self, shard: int) -> str:
         """Zset notification id -> unix time after which a notification nobody holds any more is purged."""
-        return f"{self.prefix}garbage"
+        return f"{self.prefix(shard)}garbage"
 
-    @property
-    def outbox(self) -> str:
+    def outbox(self, shard: int) -> str:
         """Stream of events (routing key + protobuf BrokerNotification) written with each state change."""
-        return f"{self.prefix}outbox"
+        return f"{self.prefix(shard)}outbox"
+
+    def waiting(self, shard: int) -> str:
+        """Zset user -> unix time until which a long poll of the user may be waiting (creates wake only those)."""
+        return f"{self.prefix(shard)}waiting"
+
+    def purger(self, shard: int) -> str:
+        """String: the core replica that purges and recovers this shard, with a lease (PX)."""
+        return f"{self.prefix(shard)}purger"
 
     @property
     def wake(self) -> str:
         """Pub/sub channel: user ids (or `*` for everyone) with a new notification and a waiting long poll."""
-        return f"{self.prefix}wake"
-
-    @property
-    def waiting(self) -> str:
-        """Zset user -> unix time until which a long poll of the user may be waiting (creates wake only those)."""
-        return f"{self.prefix}waiting"
+        return f"nf:{self.stream}:core:wake"
 
 
 @dataclass(frozen=True, slots=True)
