@@ -23,7 +23,7 @@ from tests.bench.bus import CountingSink
 from tests.bench.harness import Bench, Row
 from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
-from workers.common.contract.keys import DEFAULT_SHARDS, BusKeys, StoreKeys, shard_of
+from workers.common.contract.keys import DEFAULT_SHARDS, BusKeys, shard_of
 from workers.common.contract.stream import StreamSettings
 from workers.common.contract.streamspec import parse_spec
 from workers.common.runtime.connections import redis_client
@@ -86,14 +86,14 @@ async def core_creates(redis: aioredis.Redis, *, count: int, cpu: dict[str, floa
             n = queue.pop()
             stored = Stored(id=f"n{n:08d}", created_ms=0, created_by="bench", content_type="text/plain", content=body)
             users = [f"user{n % 1000}"]
-            event = new_event(stored, users=users, now_s=time.time())
+            event = new_event(stored, now_s=time.time())
             await store.create(stored, producer_notification_id=str(n), users=users, invalidate_at=None, event=event)
 
     started, cpu_before = time.perf_counter(), await redis_cpu_s(redis)
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     rate = count / (time.perf_counter() - started)
     cpu["create"] = (await redis_cpu_s(redis) - cpu_before) / count
-    await _drop(redis, f"{StoreKeys(stream).prefix}*")
+    await _drop(redis, f"nf:{stream}:core:*")
     return rate
 
 

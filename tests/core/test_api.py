@@ -15,6 +15,7 @@ from tests.conftest import BOTH_REDIS
 from tests.core.conftest import producer, running_core, settings_for
 from tests.core.helpers import body, create, in_seconds, take
 from tests.support.metrics import sample
+from tests.support.store import copies, expire
 from tests.support.tokens import SECRET, bearer
 from tests.support.waiting import eventually
 from workers.common.contract import paths
@@ -185,9 +186,17 @@ async def test_broadcast_is_stored_once_and_delivered_lazily_to_every_user(
     nid = await create(http, [], "everyone")
     created = {key async for key in redis.scan_iter(match=f"nf:{stream}:*", count=10_000)} - before
     keys = StoreKeys(stream)
-    purger = {keys.feed_marks, keys.feed_floor}  # written by the purge loop whenever it runs
-    global_keys = {keys.broadcasts, keys.seq, keys.outbox, *purger}
-    assert created <= {keys.notification(nid), keys.producer_ids("producer-1"), *global_keys}
+    written_by_purger = {
+        key for shard in keys.shards for key in (keys.feed_marks(shard), keys.feed_floor(shard), keys.purger(shard))
+    }
+    per_shard = {
+        key
+        for shard in keys.shards
+        for key in (keys.notification(shard, nid), keys.broadcasts(shard), keys.seq(shard), keys.outbox(shard))
+    }
+    registered = {keys.producer_ids(shard, "producer-1") for shard in keys.shards}
+    assert created - written_by_purger - per_shard - registered == set()
+    assert len(await copies(redis, keys, nid)) == keys.shard_count, "one copy in each shard, no per-user key"
     for user in ("alice", "bob", "someone-new"):
         assert [n["id"] for n in await take(http, user)] == [nid]
         assert await take(http, user) == []
@@ -202,8 +211,7 @@ async def test_expired_notifications_are_never_delivered(
     unicast = await create(http, ["alice"], "u", invalidate_at=in_seconds(60))
     broadcast = await create(http, [], "b", invalidate_at=in_seconds(60))
     keep = await create(http, ["alice"], "k", invalidate_at=in_seconds(3600))
-    for nid in (unicast, broadcast):  # as if the minute had passed
-        await redis.hset(StoreKeys(stream).notification(nid), "exp", str(time.time() - 1))
+    await expire(redis, StoreKeys(stream), unicast, broadcast, at=time.time() - 1)  # as if the minute had passed
     assert [n["id"] for n in await take(http, "alice")] == [keep]
     assert await take(http, "bob") == []
 
@@ -256,8 +264,9 @@ async def test_moving_invalidate_at_closer_expires_the_notification(
     nid = await create(http, ["alice"], "soon")
     path = one(paths.UNDELIVERED_INVALIDATE_AT, nid)
     assert (await http.put(path, json={"invalidate_at": in_seconds(30)}, headers=producer())).status_code == 204
-    assert await redis.zscore(StoreKeys(stream).expiry, nid) is not None
-    await redis.hset(StoreKeys(stream).notification(nid), "exp", str(time.time() - 1))
+    keys = StoreKeys(stream)
+    assert await redis.zscore(keys.expiry(keys.shard_of("alice")), nid) is not None
+    await expire(redis, keys, nid, at=time.time() - 1)
     assert (await http.put(path, json={"invalidate_at": None}, headers=producer())).status_code == 404
     assert await take(http, "alice") == []
 

@@ -13,6 +13,7 @@ from aio_pika.abc import AbstractRobustConnection
 from tests.conftest import take_bodies
 from tests.core.helpers import create, take
 from tests.support.metrics import sample
+from tests.support.store import expire
 from tests.support.tokens import bearer
 from tests.support.waiting import eventually
 from workers.common.contract import paths
@@ -82,27 +83,32 @@ async def test_confirmations_that_change_nothing_are_acked_and_counted(
     redis: aioredis.Redis,
     stream: str,
 ) -> None:
+    keys = StoreKeys(stream)
+    # A user of alice's shard is told apart as no recipient; elsewhere the notification is unknown (no copy).
+    intruder = next(u for u in (f"mallory-{n}" for n in range(10_000)) if keys.shard_of(u) == keys.shard_of("alice"))
+    stranger = next(u for u in (f"mallory-{n}" for n in range(10_000)) if keys.shard_of(u) != keys.shard_of("alice"))
     mine = await create(http, ["alice"], "c2")
     taken = await create(http, ["alice"], "c3")
     await take(http, "alice")
     later = await create(http, ["alice"], "c4")
-    await redis.hset(StoreKeys(stream).notification(later), "exp", "1")  # expired long ago
+    await expire(redis, keys, later, at=1)  # expired long ago
     before = outcomes()
-    settled = settle(core, 4)
+    settled = settle(core, 5)
     await publish(
         amqp,
         topology,
-        confirmation("mallory", mine),
+        confirmation(intruder, mine),
+        confirmation(stranger, mine),
         confirmation("alice", taken),
         confirmation("alice", later),
         confirmation("alice", "0000000000000000unknown"),
     )
     await settled
     after = outcomes()
-    for outcome in ("not_recipient", "already_delivered", "expired", "unknown"):
-        assert after[outcome] == before[outcome] + 1, outcome
+    for outcome, more in (("not_recipient", 1), ("already_delivered", 1), ("expired", 1), ("unknown", 2)):
+        assert after[outcome] == before[outcome] + more, outcome
     assert after["delivered"] == before["delivered"]
-    assert (await http.get(delivered_path(mine), headers=bearer("mallory"))).status_code == 404
+    assert (await http.get(delivered_path(mine), headers=bearer(intruder))).status_code == 404
     assert (await http.get(delivered_path(later), headers=bearer("alice"))).status_code == 404
     queue = await (await amqp.channel()).declare_queue(topology.confirmations_queue, passive=True)
     assert queue.declaration_result.message_count == 0

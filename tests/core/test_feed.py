@@ -14,11 +14,13 @@ from tests.conftest import BOTH_REDIS
 from tests.core.conftest import EventTap
 from tests.core.helpers import create, in_seconds, take
 from tests.support.metrics import sample
+from tests.support.store import expire
 from tests.support.tokens import bearer
 from workers.common.contract import paths
 from workers.common.contract.keys import StoreKeys
 from workers.common.contract.wire import Notification
 from workers.common.runtime.connections import redis_client
+from workers.core.main import CoreRoom
 from workers.core.store import Store
 
 pytestmark = [pytest.mark.usefixtures("core"), BOTH_REDIS]
@@ -174,8 +176,7 @@ async def test_expired_notifications_drop_out_of_the_feed(
     gone = await create(http, ["alice"], "gone", invalidate_at=in_seconds(60))
     cast = await create(http, [], "gone-cast", invalidate_at=in_seconds(60))
     kept = await create(http, ["alice"], "kept")
-    for nid in (gone, cast):  # as if the minute had passed
-        await redis.hset(StoreKeys(stream).notification(nid), "exp", "1")
+    await expire(redis, StoreKeys(stream), gone, cast, at=1)  # as if the minute had passed
     assert [i["id"] for i in (await read(http, "alice"))["items"]] == [kept]
 
 
@@ -199,14 +200,16 @@ async def test_bad_limit_and_wait_are_422(http: httpx.AsyncClient) -> None:
 
 
 async def test_a_cursor_older_than_the_retention_is_410_resync(
-    http: httpx.AsyncClient, stream: str, redis_url: str
+    http: httpx.AsyncClient, core: CoreRoom, stream: str, redis_url: str
 ) -> None:
     old = await create(http, ["alice"], "old")
     start = await read(http, "alice")
     assert [i["id"] for i in start["items"]] == [old]
     client = redis_client(redis_url)
     try:
-        await Store(client, stream=stream, retention_s=3600, feed_retention_s=0).purge(limit=10)
+        assert core.store is not None
+        store = Store(client, stream=stream, retention_s=3600, feed_retention_s=0, replica=core.store.replica)
+        assert (await store.purge(limit=10, interval_s=1)).shards > 0, "the purger's leases are the room's"
     finally:
         await client.aclose()
     response = await http.get(paths.FEED, params={"after": "0"}, headers=bearer("alice"))

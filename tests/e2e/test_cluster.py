@@ -22,13 +22,14 @@ async def test_every_device_gets_exactly_one_digest_per_window_on_a_redis_cluste
 async def test_kill_9_of_the_master_serving_the_store_loses_nothing_and_no_room_exits(
     run: Run, redis_cluster: RedisCluster
 ) -> None:
-    """The master of the stream's store slot (and of a third of the bus shards) dies while a burst is on its way;
+    """The master of a user's store shard (and of a third of the shards) dies while a burst is on its way;
     its replica is promoted, every room rides it out (the fixture asserts each exits 0 when stopped), and every
     review reaches every device of its users in exactly one digest: the rooms wait for a replica to have each
     write they act on (NOTIFIER_REDIS_WAIT_REPLICAS=1), so the failover loses none of them."""
     await run.wait_every_device(await run.round(BURST))
     during = await run.round(BURST)
-    victim = redis_cluster.kill_master_of(StoreKeys(run.session.keys.stream).seq)
+    store = StoreKeys(run.session.keys.stream)
+    victim = redis_cluster.kill_master_of(store.seq(store.shard_of(DEVICES[0][1])))
     while_alone = await run.round(BURST)  # the promoted master has no replica yet: its writes wait for one
     redis_cluster.restart(victim)  # as an orchestrator restarts a killed pod: back as the new master's replica
     after = await run.round(BURST)

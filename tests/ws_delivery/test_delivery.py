@@ -7,7 +7,8 @@ from websockets.asyncio.client import ClientConnection
 
 from tests.conftest import BOTH_REDIS
 from tests.ws_delivery.conftest import Bus, StartInstance, ack, notification, open_device, receive
-from workers.common.contract.wire import Notification, WebSocketMessage
+from workers.common.contract.keys import StoreKeys
+from workers.common.contract.wire import BrokerNotification, Notification, WebSocketMessage
 
 pytestmark = BOTH_REDIS
 
@@ -39,6 +40,29 @@ async def test_broadcast_reaches_every_connected_device(
     await bus.publish(notification("everyone"))
     for device in devices:
         assert (await receive(device)).notification.id == "everyone"
+
+
+async def test_a_broadcast_of_one_store_shard_reaches_the_devices_of_that_shards_users_only(
+    start_instance: StartInstance, http: httpx.AsyncClient, bus: Bus
+) -> None:
+    """Core publishes a broadcast once per store shard (each with its shard's feed position): a device takes the
+    one of its user's shard, once, whatever the other shards' events say."""
+    keys = StoreKeys("any")
+    alice = "alice"
+    bob = next(u for u in (f"bob-{n}" for n in range(1000)) if keys.shard_of(u) != keys.shard_of(alice))
+    instance = await start_instance()
+    devices = {user: await open_device(http, instance, user) for user in (alice, bob)}
+    for shard in keys.shards:
+        n = notification("everyone")
+        n.position = f"{shard}"
+        event = BrokerNotification(notification=n, audience_shard=shard, audience_shards=keys.shard_count)
+        await bus.publish_raw(event.SerializeToString())
+    await bus.publish(notification("after"), alice, bob)
+    for user, device in devices.items():
+        first = await receive(device)
+        assert (first.notification.id, first.notification.position) == ("everyone", f"{keys.shard_of(user)}")
+        await ack(device, first)
+        assert (await receive(device)).notification.id == "after", "one broadcast frame per device"
 
 
 async def test_no_frame_on_connect_while_the_broker_is_up(alice: ClientConnection, bus: Bus) -> None:

@@ -36,6 +36,10 @@ GARBAGE: dict[str, tuple[bytes, str]] = {
     "4 MB broadcast": (event(new("n-4", content=b"x" * 4_000_000)), "larger than any core makes"),
     "bad created_by": (event(new("n-5", created_by="no way!"), "alice"), "created_by does not match"),
     "deleted for everybody": (event(notification("n-6", status=Notification.DELETED)), "without user ids"),
+    "audience out of range": (
+        BrokerNotification(notification=new("n-8"), audience_shard=5, audience_shards=4).SerializeToString(),
+        "audience shard 5 of 4 is out of range",
+    ),
     "unknown status": (event(Notification(id="n-7", status=7), "alice"), "unknown status 7"),  # type: ignore[arg-type]
 }
 

@@ -151,7 +151,7 @@ async def create_notification(services: Services, principal: Principal, body: Cr
             producer_notification_id=body.producer_notification_id,
             users=users,
             invalidate_at=invalidate_at,
-            event=new_event(stored, users=users, now_s=now),
+            event=new_event(stored, now_s=now),
         )
     except Duplicate as exc:
         metrics.DUPLICATES.inc()

@@ -14,13 +14,18 @@ log = logging.getLogger(__name__)
 
 
 async def purge_loop(store: Store, *, interval_s: float, batch: int, stopping: asyncio.Event) -> None:
-    """Every `interval_s`, purge expired and unreferenced notifications whose retention has passed."""
+    """Every `interval_s`, purge expired and unreferenced notifications whose retention has passed and finish
+    abandoned creates, in the shards whose purger lease this replica holds or takes."""
 
     async def purge() -> float:
-        deleted = await store.purge(limit=batch)
-        if deleted:
-            metrics.PURGED.inc(deleted)
-            log.info("purged %d notifications past their retention", deleted)
+        done = await store.purge(limit=batch, interval_s=interval_s)
+        metrics.PURGER_SHARDS.set(done.shards)
+        if done.deleted:
+            metrics.PURGED.inc(done.deleted)
+            log.info("purged %d notifications past their retention", done.deleted)
+        if done.recovered:
+            metrics.CREATES_RECOVERED.inc(done.recovered)
+            log.warning("finished %d creates whose request stopped before every shard had them", done.recovered)
         return interval_s
 
     await repeat(purge, what="purge notifications", stopping=stopping, dependency=REDIS)

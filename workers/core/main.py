@@ -18,12 +18,13 @@ from workers.common.runtime.asgi import EmbeddedServer, start_server, stop_serve
 from workers.common.runtime.auth import TokenVerifier
 from workers.common.runtime.connections import connect_amqp, connect_redis_for
 from workers.common.runtime.faults import REDIS
+from workers.common.runtime.layout import claim_layout
 from workers.common.runtime.lifecycle import Room, run_room
 from workers.core import metrics
 from workers.core.api import Services, create_app
 from workers.core.confirmations import Confirmations
 from workers.core.loops import purge_loop
-from workers.core.relay import Relay
+from workers.core.relay import OutboxWatch, Relay
 from workers.core.settings import CoreSettings
 from workers.core.store import Store
 from workers.core.tokens import CachingVerifier
@@ -39,7 +40,8 @@ class CoreRoom(Room):
         super().__init__()
         self.settings = settings
         self.http_port = 0
-        self.relay: Relay | None = None
+        self.relays: list[Relay] = []
+        self.store: Store | None = None
         self.confirmations: Confirmations | None = None
         self._server: tuple[EmbeddedServer, asyncio.Task[None]] | None = None
         self._stop_consuming: Callable[[], Awaitable[object]] | None = None
@@ -68,23 +70,36 @@ class CoreRoom(Room):
             name="dead-letters",
         )
 
-        store = Store(redis, stream=s.stream, retention_s=s.retention_s, feed_retention_s=s.feed_retention_s)
+        await claim_layout(redis, s.stream, s.shards)
+        consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        store = Store(
+            redis,
+            stream=s.stream,
+            retention_s=s.retention_s,
+            feed_retention_s=s.feed_retention_s,
+            shards=s.shards,
+            replica=consumer,
+        )
+        self.store = store
         wakeups = Wakeups(channel=store.keys.wake)
         self._listening = self.spawn(wakeups.listen(redis, self.stopping), name="wakeups")
         await wakeups.subscribed.wait()
 
-        consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-        self.relay = Relay(
-            redis=redis,
-            channel=publishing_channel,
-            exchange=topology.notifications_exchange,
-            outbox=store.keys.outbox,
-            consumer=consumer,
-            settings=s,
-        )
-        await self.relay.ensure_group()
-        stack.push_async_callback(self.relay.close)
-        self.spawn(self.relay.run(self.stopping), name="relay")
+        watch = OutboxWatch()
+        for shard in store.keys.shards:
+            relay = Relay(
+                redis=redis,
+                channel=publishing_channel,
+                exchange=topology.notifications_exchange,
+                outbox=store.keys.outbox(shard),
+                consumer=consumer,
+                settings=s,
+                watch=watch,
+            )
+            await relay.ensure_group()
+            stack.push_async_callback(relay.close)
+            self.spawn(relay.run(self.stopping), name=f"relay-{shard}")
+            self.relays.append(relay)
 
         self.confirmations = Confirmations(store, retry_delay_s=s.retry_delay_s, linger_s=s.confirm_linger_s)
         self.spawn(self.confirmations.run(self.stopping), name="confirmations")
@@ -131,7 +146,7 @@ class CoreRoom(Room):
         await super().drain()
 
     def summary(self) -> str:
-        published = self.relay.published if self.relay else 0
+        published = sum(relay.published for relay in self.relays)
         confirmed = self.confirmations.handled if self.confirmations else 0
         return f"{published} events published, {confirmed} confirmations handled"
 

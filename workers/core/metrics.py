@@ -48,6 +48,11 @@ CONFIRMATIONS = Counter(
     ["outcome"],
 )
 PURGED = Counter("notifier_core_purged_total", "Notifications deleted after their retention.")
+PURGER_SHARDS = Gauge("notifier_core_purger_shards", "Store shards whose purger lease this replica holds.")
+CREATES_RECOVERED = Counter(
+    "notifier_core_creates_recovered_total",
+    "Creates spanning shards that a purger finished because their request stopped before every shard had them.",
+)
 FEED_ENTRIES = Counter(
     "notifier_core_feed_entries_total",
     "Feed entries handed out to devices, by the change they show (NEW, UPDATED, DELETED).",

@@ -184,9 +184,10 @@ def _event(users: list[str], notification: Notification) -> Event:
     return Event(routing_key=ROUTING_BY_STATUS[notification.status], body=message.SerializeToString())
 
 
-def new_event(stored: Stored, *, users: list[str], now_s: float) -> Event:
+def new_event(stored: Stored, *, now_s: float) -> Event:
+    """The NEW event of a create without its recipients: the store adds each shard's (`addressed`)."""
     return _event(
-        users,
+        [],
         Notification(
             id=stored.id,
             status=Notification.NEW,
@@ -197,6 +198,14 @@ def new_event(stored: Stored, *, users: list[str], now_s: float) -> Event:
             content=stored.content,
         ),
     )
+
+
+def addressed(body: bytes, users: list[str], *, shard: int, shards: int) -> bytes:
+    """An event body of `new_event` for the recipients of one store shard, or, for a broadcast (no users), for
+    the shard's audience. Serialised messages concatenate into their merge, so the body is not parsed again."""
+    if users:
+        return BrokerNotification(user_ids=users).SerializeToString() + body
+    return body + BrokerNotification(audience_shard=shard, audience_shards=shards).SerializeToString()
 
 
 def seen_event(notification_id: str, *, user: str, seen: bool, now_s: float) -> Event:

@@ -1,6 +1,7 @@
 """The outbox relay: publishes outbox events to `notifier.notifications` with publisher confirms.
 
-Every replica reads the outbox stream through one consumer group, so an entry goes to one relay; an entry
+Each store shard has its outbox stream, and every replica runs one relay per shard. The relays of a shard
+read its outbox through one consumer group, so an entry goes to one relay; an entry
 leaves the stream (XACK + XDEL) only after the broker confirmed it. Entries a relay read but never
 confirmed (it crashed, or the broker was away) stay pending: the same relay retries its own first, and
 after `relay_claim_idle_s` any relay takes them over with XAUTOCLAIM. Delivery to the broker is at least
@@ -47,6 +48,18 @@ Entry = tuple[bytes, dict[bytes, bytes] | None]
 Batch = tuple[list[Entry], "asyncio.Future[list[BaseException | None]]"]
 
 
+class OutboxWatch:
+    """The outbox gauges of a process over the shards its relays read: entries summed, the oldest age."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[int, float]] = {}
+
+    def report(self, outbox: str, *, entries: int, age_s: float) -> None:
+        self._seen[outbox] = (entries, age_s)
+        metrics.OUTBOX_ENTRIES.set(sum(entries for entries, _ in self._seen.values()))
+        metrics.OUTBOX_AGE.set(max(age for _, age in self._seen.values()))
+
+
 class Relay:
     def __init__(
         self,
@@ -57,6 +70,7 @@ class Relay:
         outbox: str,
         consumer: str,
         settings: CoreSettings,
+        watch: OutboxWatch | None = None,
     ) -> None:
         self.redis = redis
         self.channel = channel
@@ -64,6 +78,7 @@ class Relay:
         self.outbox = outbox
         self.consumer = consumer
         self.settings = settings
+        self.watch = watch or OutboxWatch()
         self.published = 0
         self._gauges_at = 0.0
         self._claimed_at = 0.0
@@ -244,6 +259,5 @@ class Relay:
             pipe.xlen(self.outbox)
             pipe.xrange(self.outbox, "-", "+", count=1)
             length, oldest = await pipe.execute()
-        metrics.OUTBOX_ENTRIES.set(int(length))
         age = now - int(oldest[0][0].split(b"-")[0]) / 1000 if oldest else 0.0
-        metrics.OUTBOX_AGE.set(max(0.0, age))
+        self.watch.report(self.outbox, entries=int(length), age_s=max(0.0, age))

@@ -48,56 +48,108 @@ local function unreferenced(nkey, id, garbage, due)
 end
 """
 
+_APPLY = """
+-- The part of a create that one shard commits: the shard's copy of the notification, its recipients'
+-- undelivered index and feed, the expiry and the outbox event, with the shard's next sequence.
+-- K: notification, seq, outbox, broadcasts, expiry, feed floor, waiting, then undelivered and feed of each
+--    recipient of the shard from index `first`
+-- m: id, by, at, ct, exp, to (the shard's recipients), bc ('1' broadcast), rk, wake, now
+-- Returns 0 when the shard holds the notification already (a create applied again is a no-op).
+local function apply(K, first, m, content, body)
+  if redis.call('EXISTS', K[1]) == 1 then
+    return 0
+  end
+  local seq = redis.call('INCR', K[2])
+  local broadcast = m.bc == '1'
+  local pending = broadcast and 1 or (#K - first + 1) / 2
+  redis.call('HSET', K[1], 'by', m.by, 'at', m.at, 'ct', m.ct, 'c', content, 'exp', m.exp,
+    'to', m.to, 'bc', m.bc, 'seq', seq, 'pending', pending, 'held', 0)
+  if broadcast then
+    redis.call('ZADD', K[4], seq, m.id)
+  else
+    local floor = redis.call('GET', K[6]) or 0
+    for i = first, #K, 2 do
+      redis.call('ZADD', K[i], seq, m.id)
+      feed_put(K[i + 1], 'N', m.id, seq, floor)
+    end
+  end
+  if m.exp ~= '' then
+    redis.call('ZADD', K[5], m.exp, m.id)
+  end
+  redis.call('XADD', K[3], '*', 'rk', m.rk, 'b', body .. position_part(seq))
+  local waiting = K[7]
+  if broadcast then
+    if redis.call('ZCOUNT', waiting, m.now, '+inf') > 0 then
+      redis.call('PUBLISH', m.wake, '*')
+    end
+  else
+    local woken = {}
+    for user in string.gmatch(m.to, '%S+') do
+      if tonumber(redis.call('ZSCORE', waiting, user) or 0) >= m.now then
+        table.insert(woken, user)
+      end
+    end
+    if #woken > 0 then
+      redis.call('PUBLISH', m.wake, table.concat(woken, ' '))
+    end
+  end
+  return 1
+end
+"""
+
 CREATE = (
     _EXPIRED
+    + _APPLY
     + """
--- KEYS: producer ids, notification, seq, outbox, broadcasts, expiry, feed floor, waiting,
---       then undelivered and feed of each recipient
--- ARGV: meta (JSON: pnid, id, by, at, ct, exp, to, rk, wake, now), content, event body
--- Recipients with a long poll waiting are woken through the wake channel.
-local m = cjson.decode(ARGV[1])
-local existing = redis.call('HGET', KEYS[1], m.pnid)
+-- A create whose recipients all live in its home shard: registration and the whole create in one step.
+-- KEYS: producer ids, then the keys of apply
+-- ARGV: producer_notification_id, meta (JSON, see apply), content, event body
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
 if existing then
   return {0, existing}
 end
-redis.call('HSET', KEYS[1], m.pnid, m.id)
-local seq = redis.call('INCR', KEYS[3])
-local broadcast = #KEYS == 8
-local pending = broadcast and 1 or (#KEYS - 8) / 2
-redis.call('HSET', KEYS[2], 'by', m.by, 'at', m.at, 'ct', m.ct, 'c', ARGV[2], 'exp', m.exp,
-  'to', m.to, 'bc', broadcast and '1' or '', 'seq', seq, 'pending', pending, 'held', 0)
-if broadcast then
-  redis.call('ZADD', KEYS[5], seq, m.id)
-else
-  local floor = redis.call('GET', KEYS[7]) or 0
-  for i = 9, #KEYS, 2 do
-    redis.call('ZADD', KEYS[i], seq, m.id)
-    feed_put(KEYS[i + 1], 'N', m.id, seq, floor)
-  end
+local m = cjson.decode(ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], m.id)
+local K = {}
+for i = 2, #KEYS do
+  K[i - 1] = KEYS[i]
 end
-if m.exp ~= '' then
-  redis.call('ZADD', KEYS[6], m.exp, m.id)
-end
-redis.call('XADD', KEYS[4], '*', 'rk', m.rk, 'b', ARGV[3] .. position_part(seq))
-local waiting = KEYS[8]
-if broadcast then
-  if redis.call('ZCOUNT', waiting, m.now, '+inf') > 0 then
-    redis.call('PUBLISH', m.wake, '*')
-  end
-else
-  local woken = {}
-  for user in string.gmatch(m.to, '%S+') do
-    if tonumber(redis.call('ZSCORE', waiting, user) or 0) >= m.now then
-      table.insert(woken, user)
-    end
-  end
-  if #woken > 0 then
-    redis.call('PUBLISH', m.wake, table.concat(woken, ' '))
-  end
-end
+apply(K, 8, m, ARGV[3], ARGV[4])
 return {1, m.id}
 """
 )
+
+REGISTER = """
+-- Step 1 of a create spanning shards, in its home shard: the producer's id is taken and the create record
+-- kept until every shard applied it.
+-- KEYS: producer ids, create record, creating; ARGV: producer_notification_id, id, meta, content, event, now
+-- Returns {1, id}, or {0, existing id, 1 while the existing create is unfinished else 0}.
+local existing = redis.call('HGET', KEYS[1], ARGV[1])
+if existing then
+  return {0, existing, redis.call('ZSCORE', KEYS[3], existing) and 1 or 0}
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], 'm', ARGV[3], 'c', ARGV[4], 'b', ARGV[5])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[2])
+return {1, ARGV[2]}
+"""
+
+APPLY = (
+    _EXPIRED
+    + _APPLY
+    + """
+-- Step 2 of a create spanning shards, in each shard with recipients (every shard for a broadcast).
+-- KEYS: the keys of apply; ARGV: meta (JSON), content, event body (this shard's recipients or audience)
+return apply(KEYS, 8, cjson.decode(ARGV[1]), ARGV[2], ARGV[3])
+"""
+)
+
+DONE = """
+-- Step 3 of a create spanning shards, in its home shard, once every shard applied it.
+-- KEYS: creating, create record; ARGV: id
+redis.call('ZREM', KEYS[1], ARGV[1])
+return redis.call('DEL', KEYS[2])
+"""
 
 FETCH = (
     _EXPIRED
@@ -385,11 +437,17 @@ return 1
 )
 
 PURGE = """
--- KEYS: expiry, garbage, broadcasts, waiting, seq, feed marks, feed floor
--- ARGV: now, retention, limit, notification key prefix, user key prefix, feed retention
+-- KEYS: expiry, garbage, broadcasts, waiting, seq, feed marks, feed floor, purger lease (of one shard)
+-- ARGV: now, retention, limit, notification key prefix, user key prefix, feed retention, replica, lease ms
 -- Expired notifications leave every undelivered index after the retention; a notification nobody holds
 -- is deleted. The feed floor moves up to the newest sequence seen at least a feed retention ago (each
--- run marks the sequence it finds with the time it first found it). Returns the number deleted.
+-- run marks the sequence it finds with the time it first found it). Returns the number deleted, or -1
+-- when another replica holds the shard's lease (it purges the shard; this one leaves it alone).
+local holder = redis.call('GET', KEYS[8])
+if holder and holder ~= ARGV[7] then
+  return -1
+end
+redis.call('SET', KEYS[8], ARGV[7], 'PX', ARGV[8])
 local now, retention, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZADD', KEYS[6], 'NX', now, redis.call('GET', KEYS[5]) or '0')
 local old = redis.call('ZREVRANGEBYSCORE', KEYS[6], now - tonumber(ARGV[6]), '-inf', 'WITHSCORES', 'LIMIT', 0, 1)

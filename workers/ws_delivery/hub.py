@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from workers.common.contract.closes import Close
+from workers.common.contract.keys import MAX_SHARDS, shard_of
 from workers.common.contract.wire import BrokerNotification, Notification
 from workers.ws_delivery import frames, metrics
 from workers.ws_delivery.dedup import BROADCAST, Deduplicator
@@ -102,11 +103,20 @@ class Hub:
             for user in dict.fromkeys(event.user_ids):
                 if self._admit(user, notification):
                     targets.extend(self._by_user.get(user, ()))
-        elif self._admit(BROADCAST, notification):
-            targets = self._all()
+        elif not event.HasField("audience_shard"):
+            targets = self._all() if self._admit(BROADCAST, notification) else []
+        elif self._admit(f"{BROADCAST}{event.audience_shard}", notification):
+            targets = self._audience(event.audience_shard, event.audience_shards)
         else:
             targets = []
         return self._send(targets, shared, confirm_id=confirm_id)
+
+    def _audience(self, shard: int, shards: int) -> list[Device]:
+        """The devices of the users of one store shard: a broadcast comes once per shard, each with the position
+        of that shard's feeds."""
+        if not 0 < shards <= MAX_SHARDS:
+            return []
+        return [conn for user, conns in self._by_user.items() if shard_of(user, shards) == shard for conn in conns]
 
     @staticmethod
     def _send(conns: Iterable[Device], shared: bytes, *, confirm_id: str = "") -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from google.protobuf.message import DecodeError
 
 from workers.common.contract.errors import InvalidInput
-from workers.common.contract.keys import is_valid_id
+from workers.common.contract.keys import MAX_SHARDS, is_valid_id
 from workers.common.contract.wire import BrokerNotification, Notification
 
 MAX_USERS = 10_000
@@ -67,6 +67,8 @@ def _check_users(event: BrokerNotification) -> None:
         raise InvalidEvent(f"more than {MAX_USERS} user ids")
     if not users and event.notification.status != Notification.NEW:
         raise InvalidEvent("an UPDATED or DELETED event without user ids")
+    if event.HasField("audience_shard") and not event.audience_shard < event.audience_shards <= MAX_SHARDS:
+        raise InvalidEvent(f"audience shard {event.audience_shard} of {event.audience_shards} is out of range")
     for user in users:
         if not is_valid_id(user):
             raise InvalidEvent("a user id does not match the id pattern")

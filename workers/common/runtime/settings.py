@@ -14,7 +14,7 @@ from pydantic import AfterValidator, AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from workers.common.contract.addresses import check_redis_url
-from workers.common.contract.keys import STREAM_PATTERN
+from workers.common.contract.keys import DEFAULT_SHARDS, MAX_SHARDS, STREAM_PATTERN
 
 MIN_SECRET_BYTES = 32
 """HS256 wants a key of at least its 256-bit output (RFC 7518 section 3.2)."""
@@ -87,6 +87,9 @@ class CommonSettings(BaseSettings):
     cuts review ids to fit its digests under it, ws_delivery dead-letters a larger event. The three older
     per-room names are read as the same setting."""
     stream: str = Field("default", validation_alias=_shared("STREAM"), pattern=STREAM_PATTERN)
+    shards: int = Field(DEFAULT_SHARDS, ge=1, le=MAX_SHARDS, validation_alias=_shared("SHARDS"))
+    """Shards of the stream's keys (workers/common/contract/keys.py). Part of the key layout: every room of a
+    stream uses the same count, and the first to start records it (`layout.claim_layout`)."""
     jwt_secret: str = Field("", validation_alias=_shared("JWT_SECRET"), repr=False)
     """HMAC key of bearer tokens. No default: core and ws_delivery refuse to start without it (or a public
     key), and only `notifier up` / `notifier demo` make one up, per run."""

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1anotifier/v1/notifier.proto\x12\x0bnotifier.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x01\n\x0bReviewEvent\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x11\n\treview_id\x18\x02 \x01(\t\x12+\n\x04kind\x18\x03 \x01(\x0e\x32\x1d.notifier.v1.ReviewEvent.Kind\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"+\n\x04Kind\x12\t\n\x05\x41\x44\x44\x45\x44\x10\x00\x12\x0b\n\x07UPDATED\x10\x01\x12\x0b\n\x07\x44\x45LETED\x10\x02\"\xde\x02\n\x0cNotification\x12\n\n\x02id\x18\x01 \x01(\t\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32 .notifier.v1.Notification.Status\x12-\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\ncreated_by\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04seen\x18\x05 \x01(\x08H\x01\x88\x01\x01\x12\x19\n\x0c\x63ontent_type\x18\x06 \x01(\tH\x02\x88\x01\x01\x12\x14\n\x07\x63ontent\x18\x07 \x01(\x0cH\x03\x88\x01\x01\x12\x15\n\x08position\x18\x08 \x01(\tH\x04\x88\x01\x01\"+\n\x06Status\x12\x07\n\x03NEW\x10\x00\x12\x0b\n\x07UPDATED\x10\x01\x12\x0b\n\x07\x44\x45LETED\x10\x02\x42\r\n\x0b_created_byB\x07\n\x05_seenB\x0f\n\r_content_typeB\n\n\x08_contentB\x0b\n\t_position\"W\n\x12\x42rokerNotification\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12/\n\x0cnotification\x18\x02 \x01(\x0b\x32\x19.notifier.v1.Notification\"1\n\x12\x42rokerConfirmation\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"\x8d\x02\n\x10WebSocketMessage\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x35\n\x11message_timestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x43\n\x0enetwork_status\x18\x03 \x01(\x0e\x32+.notifier.v1.WebSocketMessage.NetworkStatus\x12\x34\n\x0cnotification\x18\x04 \x01(\x0b\x32\x19.notifier.v1.NotificationH\x00\x88\x01\x01\"\"\n\rNetworkStatus\x12\x06\n\x02OK\x10\x00\x12\t\n\x05\x45RROR\x10\x01\x42\x0f\n\r_notification\"+\n\x15WebSocketConfirmation\x12\x12\n\nmessage_id\x18\x01 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1anotifier/v1/notifier.proto\x12\x0bnotifier.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbd\x01\n\x0bReviewEvent\x12\x10\n\x08\x62rand_id\x18\x01 \x01(\t\x12\x11\n\treview_id\x18\x02 \x01(\t\x12+\n\x04kind\x18\x03 \x01(\x0e\x32\x1d.notifier.v1.ReviewEvent.Kind\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"+\n\x04Kind\x12\t\n\x05\x41\x44\x44\x45\x44\x10\x00\x12\x0b\n\x07UPDATED\x10\x01\x12\x0b\n\x07\x44\x45LETED\x10\x02\"\xde\x02\n\x0cNotification\x12\n\n\x02id\x18\x01 \x01(\t\x12\x30\n\x06status\x18\x02 \x01(\x0e\x32 .notifier.v1.Notification.Status\x12-\n\ttimestamp\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x17\n\ncreated_by\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x11\n\x04seen\x18\x05 \x01(\x08H\x01\x88\x01\x01\x12\x19\n\x0c\x63ontent_type\x18\x06 \x01(\tH\x02\x88\x01\x01\x12\x14\n\x07\x63ontent\x18\x07 \x01(\x0cH\x03\x88\x01\x01\x12\x15\n\x08position\x18\x08 \x01(\tH\x04\x88\x01\x01\"+\n\x06Status\x12\x07\n\x03NEW\x10\x00\x12\x0b\n\x07UPDATED\x10\x01\x12\x0b\n\x07\x44\x45LETED\x10\x02\x42\r\n\x0b_created_byB\x07\n\x05_seenB\x0f\n\r_content_typeB\n\n\x08_contentB\x0b\n\t_position\"\xb9\x01\n\x12\x42rokerNotification\x12\x10\n\x08user_ids\x18\x01 \x03(\t\x12/\n\x0cnotification\x18\x02 \x01(\x0b\x32\x19.notifier.v1.Notification\x12\x1b\n\x0e\x61udience_shard\x18\x03 \x01(\rH\x00\x88\x01\x01\x12\x1c\n\x0f\x61udience_shards\x18\x04 \x01(\rH\x01\x88\x01\x01\x42\x11\n\x0f_audience_shardB\x12\n\x10_audience_shards\"1\n\x12\x42rokerConfirmation\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"\x8d\x02\n\x10WebSocketMessage\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x35\n\x11message_timestamp\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x43\n\x0enetwork_status\x18\x03 \x01(\x0e\x32+.notifier.v1.WebSocketMessage.NetworkStatus\x12\x34\n\x0cnotification\x18\x04 \x01(\x0b\x32\x19.notifier.v1.NotificationH\x00\x88\x01\x01\"\"\n\rNetworkStatus\x12\x06\n\x02OK\x10\x00\x12\t\n\x05\x45RROR\x10\x01\x42\x0f\n\r_notification\"+\n\x15WebSocketConfirmation\x12\x12\n\nmessage_id\x18\x01 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,14 +40,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NOTIFICATION']._serialized_end=619
   _globals['_NOTIFICATION_STATUS']._serialized_start=510
   _globals['_NOTIFICATION_STATUS']._serialized_end=553
-  _globals['_BROKERNOTIFICATION']._serialized_start=621
-  _globals['_BROKERNOTIFICATION']._serialized_end=708
-  _globals['_BROKERCONFIRMATION']._serialized_start=710
-  _globals['_BROKERCONFIRMATION']._serialized_end=759
-  _globals['_WEBSOCKETMESSAGE']._serialized_start=762
-  _globals['_WEBSOCKETMESSAGE']._serialized_end=1031
-  _globals['_WEBSOCKETMESSAGE_NETWORKSTATUS']._serialized_start=980
-  _globals['_WEBSOCKETMESSAGE_NETWORKSTATUS']._serialized_end=1014
-  _globals['_WEBSOCKETCONFIRMATION']._serialized_start=1033
-  _globals['_WEBSOCKETCONFIRMATION']._serialized_end=1076
+  _globals['_BROKERNOTIFICATION']._serialized_start=622
+  _globals['_BROKERNOTIFICATION']._serialized_end=807
+  _globals['_BROKERCONFIRMATION']._serialized_start=809
+  _globals['_BROKERCONFIRMATION']._serialized_end=858
+  _globals['_WEBSOCKETMESSAGE']._serialized_start=861
+  _globals['_WEBSOCKETMESSAGE']._serialized_end=1130
+  _globals['_WEBSOCKETMESSAGE_NETWORKSTATUS']._serialized_start=1079
+  _globals['_WEBSOCKETMESSAGE_NETWORKSTATUS']._serialized_end=1113
+  _globals['_WEBSOCKETCONFIRMATION']._serialized_start=1132
+  _globals['_WEBSOCKETCONFIRMATION']._serialized_end=1175
 # @@protoc_insertion_point(module_scope)

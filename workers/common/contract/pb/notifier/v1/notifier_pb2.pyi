@@ -59,12 +59,16 @@ class Notification(_message.Message):
     def __init__(self, id: _Optional[str] = ..., status: _Optional[_Union[Notification.Status, str]] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., seen: _Optional[bool] = ..., content_type: _Optional[str] = ..., content: _Optional[bytes] = ..., position: _Optional[str] = ...) -> None: ...
 
 class BrokerNotification(_message.Message):
-    __slots__ = ("user_ids", "notification")
+    __slots__ = ("user_ids", "notification", "audience_shard", "audience_shards")
     USER_IDS_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_SHARD_FIELD_NUMBER: _ClassVar[int]
+    AUDIENCE_SHARDS_FIELD_NUMBER: _ClassVar[int]
     user_ids: _containers.RepeatedScalarFieldContainer[str]
     notification: Notification
-    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., notification: _Optional[_Union[Notification, _Mapping]] = ...) -> None: ...
+    audience_shard: int
+    audience_shards: int
+    def __init__(self, user_ids: _Optional[_Iterable[str]] = ..., notification: _Optional[_Union[Notification, _Mapping]] = ..., audience_shard: _Optional[int] = ..., audience_shards: _Optional[int] = ...) -> None: ...
 
 class BrokerConfirmation(_message.Message):
     __slots__ = ("user_id", "id")

@@ -1,0 +1,159 @@
+"""Creates whose recipients live in several store shards: registered in the producer id's home shard, applied
+by every shard with recipients, finished by a retry of the same request or by the home shard's purger, and
+never applied twice (docs/design.md section 5)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.conftest import BOTH_REDIS
+from tests.support.store import copies
+from workers.common.contract.keys import StoreKeys
+from workers.common.contract.wire import BrokerNotification
+from workers.common.runtime.connections import redis_client
+from workers.core.model import Stored, new_event
+from workers.core.store import Duplicate, Store
+
+pytestmark = BOTH_REDIS
+
+
+@pytest.fixture
+async def client(redis_url: str, stream: str) -> AsyncIterator[aioredis.Redis]:
+    client = redis_client(redis_url)
+    yield client
+    keys = [key async for key in client.scan_iter(match=f"nf:{stream}:*", count=1000)]
+    for key in keys:
+        await client.delete(key)
+    await client.aclose()
+
+
+def users_in_other_shards(keys: StoreKeys, count: int) -> list[str]:
+    """`count` users of `count` different shards."""
+    found: dict[int, str] = {}
+    for n in range(10_000):
+        found.setdefault(keys.shard_of(f"user-{n}"), f"user-{n}")
+        if len(found) == count:
+            break
+    return list(found.values())
+
+
+def stored(notification_id: str) -> Stored:
+    return Stored(
+        id=notification_id, created_ms=int(time.time() * 1000), created_by="p", content_type="text/plain", content=b"x"
+    )
+
+
+async def create(store: Store, notification_id: str, pnid: str, users: list[str]) -> None:
+    one = stored(notification_id)
+    await store.create(
+        one,
+        producer_notification_id=pnid,
+        users=users,
+        invalidate_at=None,
+        event=new_event(one, now_s=time.time()),
+    )
+
+
+async def events(client: aioredis.Redis, keys: StoreKeys, notification_id: str) -> list[tuple[int, list[str]]]:
+    """(shard, recipients) of every outbox event about the notification."""
+    found = []
+    for shard in keys.shards:
+        for _, fields in await client.xrange(keys.outbox(shard)):
+            event = BrokerNotification.FromString(fields[b"b"])
+            if event.notification.id == notification_id:
+                found.append((shard, sorted(event.user_ids)))
+    return found
+
+
+async def undelivered(client: aioredis.Redis, keys: StoreKeys, users: list[str]) -> dict[str, list[Any]]:
+    return {user: await client.zrange(keys.undelivered(user), 0, -1) for user in users}
+
+
+class Interrupted(Exception):
+    pass
+
+
+async def test_a_create_cut_after_registering_is_finished_by_the_retry_and_only_once(
+    client: aioredis.Redis, stream: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(client, stream=stream, retention_s=3600)
+    keys = store.keys
+    users = users_in_other_shards(keys, 3)
+    real_apply = store._apply_parts
+
+    async def crash_after_first_shard(nid: str, meta: Any, content: bytes, body: bytes, parts: Any) -> None:
+        first = dict([next(iter(parts.items()))])
+        await real_apply(nid, meta, content, body, first)
+        raise Interrupted
+
+    monkeypatch.setattr(store, "_apply_parts", crash_after_first_shard)
+    with pytest.raises(Interrupted):
+        await create(store, "n-1", "pnid-1", users)
+    assert len(await events(client, keys, "n-1")) == 1, "one shard applied it before the process stopped"
+    assert await client.zrange(keys.creating(keys.home_of("p", "pnid-1")), 0, -1) == [b"n-1"]
+
+    monkeypatch.undo()
+    with pytest.raises(Duplicate) as duplicate:
+        await create(store, "n-2", "pnid-1", users)  # the producer retries: same id, a new notification id
+    assert duplicate.value.existing_id == "n-1"
+    assert sorted(await events(client, keys, "n-1")) == sorted((keys.shard_of(u), [u]) for u in users)
+    assert await undelivered(client, keys, users) == {user: [b"n-1"] for user in users}
+    assert await client.zcard(keys.creating(keys.home_of("p", "pnid-1"))) == 0
+    assert not await client.exists(keys.create_record(keys.home_of("p", "pnid-1"), "n-1"))
+    assert await copies(client, keys, "n-2") == []
+
+
+async def test_the_home_shards_purger_finishes_an_abandoned_create(
+    client: aioredis.Redis, stream: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store(client, stream=stream, retention_s=3600)
+    keys = store.keys
+    users = users_in_other_shards(keys, 4)
+
+    async def crash(*_: Any) -> None:
+        raise Interrupted
+
+    monkeypatch.setattr(store, "_apply_parts", crash)
+    with pytest.raises(Interrupted):
+        await create(store, "n-1", "pnid-1", users)
+    with pytest.raises(Interrupted):
+        await create(store, "cast-1", "pnid-2", [])
+    monkeypatch.undo()
+    assert await events(client, keys, "n-1") == [], "nothing is published before it is stored"
+
+    assert (await store.purge(limit=100, interval_s=1)).recovered == 0, "not yet abandoned"
+    done = await store.purge(limit=100, interval_s=1, recover_after_s=0)
+    assert done.recovered == 2
+    assert (await store.purge(limit=100, interval_s=1, recover_after_s=0)).recovered == 0
+    assert sorted(await events(client, keys, "n-1")) == sorted((keys.shard_of(u), [u]) for u in users)
+    assert await undelivered(client, keys, users) == {user: [b"n-1"] for user in users}
+    assert sorted(shard for shard, _ in await events(client, keys, "cast-1")) == list(keys.shards)
+    assert await copies(client, keys, "cast-1") == list(keys.shards)
+
+
+async def test_a_producer_id_is_unique_whoever_the_recipients(client: aioredis.Redis, stream: str) -> None:
+    store = Store(client, stream=stream, retention_s=3600)
+    alice, bob = users_in_other_shards(store.keys, 2)
+    await create(store, "n-1", "same", [alice])
+    with pytest.raises(Duplicate):
+        await create(store, "n-2", "same", [bob])
+    with pytest.raises(Duplicate):
+        await create(store, "n-3", "same", [])
+    assert await copies(client, store.keys, "n-1") == [store.keys.shard_of(alice)]
+    assert await copies(client, store.keys, "n-2") == await copies(client, store.keys, "n-3") == []
+
+
+async def test_one_shard_keeps_every_key_of_a_stream_in_one_slot(client: aioredis.Redis, stream: str) -> None:
+    store = Store(client, stream=stream, retention_s=3600, shards=1)
+    await create(store, "n-1", "a", ["alice", "bob", "carol"])
+    await create(store, "cast-1", "b", [])
+    keys = [key async for key in client.scan_iter(match=f"nf:{stream}:*", count=1000)]
+    assert keys
+    assert all(f"{{{stream}.0}}".encode() in key for key in keys)
+    assert [users for _, users in await events(client, store.keys, "n-1")] == [["alice", "bob", "carol"]]
+    assert await client.zcard(store.keys.creating(0)) == 0, "one script did the whole create"
