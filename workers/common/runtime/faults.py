@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import socket
 import sys
 import time
@@ -72,8 +73,8 @@ def classify(exc: BaseException, *, dependency: str = "") -> NotifierError | Non
         return InvalidSettings(f"Redis refused the credentials of NOTIFIER_REDIS_URL: {exc}")
     if isinstance(exc, _loaded("aiormq.exceptions", _AMQP_REFUSED)):
         return InvalidSettings(f"RabbitMQ refused the credentials of NOTIFIER_AMQP_URL: {exc}")
-    if isinstance(exc, _loaded("redis.exceptions", _REDIS_AWAY)):
-        return ServiceUnavailable(f"Redis unavailable: {exc}", dependency=REDIS)
+    if isinstance(exc, _loaded("redis.exceptions", _REDIS_AWAY)) or _cluster_client_in_flux(exc):
+        return ServiceUnavailable(f"Redis unavailable: {exc!r}", dependency=REDIS)
     if isinstance(exc, _loaded("aiormq.exceptions", _AMQP_AWAY)):
         return ServiceUnavailable(f"RabbitMQ unavailable: {exc!r}", dependency=RABBITMQ)
     if isinstance(exc, _loaded("httpx", ("TransportError",))):
@@ -95,6 +96,24 @@ def temporary(exc: BaseException, *, dependency: str = "") -> ServiceUnavailable
     if isinstance(error, TemporaryError):
         return ServiceUnavailable(str(error), dependency=dependency)
     return None
+
+
+_CLIENT_STATE_ERRORS = (AttributeError, KeyError, IndexError, RuntimeError)
+_REDIS_PACKAGE = f"{os.sep}redis{os.sep}"
+
+
+def _cluster_client_in_flux(exc: BaseException) -> bool:
+    """An error of the Redis client's own state, raised through redis-py while a cluster changes under it (a
+    slot with no node while a replica is promoted, a write to a connection the failover just closed).
+    The client refreshes its view of the cluster on the next call, so the call is worth retrying."""
+    if not isinstance(exc, _CLIENT_STATE_ERRORS) or "redis.asyncio.cluster" not in sys.modules:
+        return False
+    tb = exc.__traceback__
+    while tb is not None:
+        if _REDIS_PACKAGE in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _unknown_host(exc: BaseException) -> bool:

@@ -61,12 +61,18 @@ async def execute_replicated(
     for node in targets:
         options = {"target_nodes": node} if node is not None else {}
         pipe.execute_command("WAIT", wanted.replicas, wanted.timeout_ms, **options)
-    results = await pipe.execute(raise_on_error=raise_on_error)
+    # A WAIT that fails (sent to a node that just became a replica in a failover) is an outage, not a bug.
+    results = await pipe.execute(raise_on_error=False)
     acked = results[len(results) - len(targets) :]
     for count in acked:
         if isinstance(count, BaseException) or int(count) < wanted.replicas:
             raise ServiceUnavailable(
-                f"Redis writes reached {count} of {wanted.replicas} replicas within {wanted.timeout_ms} ms",
+                f"Redis writes reached {count!r} of {wanted.replicas} replicas within {wanted.timeout_ms} ms",
                 dependency=REDIS,
             )
-    return results[: len(results) - len(targets)]
+    own = results[: len(results) - len(targets)]
+    if raise_on_error:
+        for result in own:
+            if isinstance(result, BaseException):
+                raise result
+    return own
