@@ -1,4 +1,12 @@
-"""One monitor cycle: read the indexes (never SCAN), judge, log, set the gauges, write the findings hash."""
+"""One monitor cycle: read the indexes (never SCAN), judge, log, set the gauges, write the findings hash.
+
+Every monitor replica reads every shard, unlike the pullers, which spread the shards over their replicas
+(workers/common/runtime/assignment.py). Its findings are whole-stream figures: the findings hash is one key
+that the controller copies into the NotificationStream status as it stands, and the alert rules take the
+`max` of the gauges over the replicas. A replica reporting only its shards would make both wrong until a
+reader summed the parts. The monitor only reads (one ZRANGE per shard, one LLEN per pending user, per
+interval of seconds), so a second replica costs little and merely writes the same figures again.
+"""
 
 from __future__ import annotations
 

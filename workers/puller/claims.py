@@ -1,6 +1,7 @@
 """The puller's side of the bus protocol: many users per Redis round trip, one script per bus shard.
 
-    1. claim_due   per shard: take users whose window closed and push their score to now + lease, so other
+    1. claim_due   per shard of this puller's own (`ShardAssignment.mine`, the shards spread over the live
+                   replicas): take users whose window closed and push their score to now + lease, so other
                    pullers skip them while this one works (and take them after a crash)
     2. take        per shard, for the users to digest: resume a user's in-flight batch (same digest id) when
                    its lease expired or is ours, else pop up to max_items pending entries into a new in-flight
@@ -205,16 +206,19 @@ class Claims:
         self._take = redis.register_script(TAKE)
         self._finish = redis.register_script(FINISH)
 
-    async def claim_due(self, *, now_s: float, limit: int) -> list[str]:
-        """Up to `limit` due users of every shard, leased to this puller."""
+    async def claim_due(self, shards: Iterable[int], *, now_s: float, limit: int) -> list[str]:
+        """Up to `limit` due users of each of `shards` (the puller's own, `ShardAssignment.mine`), leased to this
+        puller."""
         lease = repr(now_s + self._lease_s)
-        calls = [(self._claim_due, [self._keys.due(s)], [repr(now_s), limit, lease]) for s in self._keys.shards]
+        calls = [(self._claim_due, [self._keys.due(s)], [repr(now_s), limit, lease]) for s in shards]
+        if not calls:
+            return []
         return [str(user) for users in await run_scripts_or_raise(self._redis, calls) for user in users]
 
-    async def next_due_s(self) -> float | None:
-        """The earliest time any user of the stream becomes due (a lease running out included), or None."""
+    async def next_due_s(self, shards: Iterable[int]) -> float | None:
+        """The earliest time any user of `shards` becomes due (a lease running out included), or None."""
         pipe = self._redis.pipeline(transaction=False)
-        for shard in self._keys.shards:
+        for shard in shards:
             pipe.zrange(self._keys.due(shard), 0, 0, withscores=True)
         firsts = [float(found[0][1]) for found in await pipe.execute() if found]
         return min(firsts, default=None)

@@ -35,7 +35,7 @@ class PullerRoom(Room):
         stack.push_async_callback(redis.aclose)
         sink = make_sink(s)
         stack.push_async_callback(sink.close)
-        self._puller = Puller(redis, keys=BusKeys(s.stream), sink=sink, settings=s)
+        self._puller = Puller(redis, keys=BusKeys(s.stream), sink=sink, settings=s, share_shards=True)
         self.spawn(self._puller.run(self.stopping), name="puller-loop")
 
     def summary(self) -> str:

@@ -1,4 +1,10 @@
-"""The pull cycle: claim due users, lease their batches, build one digest each, hand them on, release."""
+"""The pull cycle: claim due users, lease their batches, build one digest each, hand them on, release.
+
+A puller running as a room (`share_shards`) claims due users only on its own shards: the stream's shards are
+spread over the live puller replicas (workers/common/runtime/assignment.py), so replicas do not contend on
+every shard. Correctness does not rest on it: claims are atomic and batches leased, so a shard served by two
+replicas while the membership changes is pulled once all the same.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ import redis.asyncio as aioredis
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.stream import Mapping, StreamSettings
 from workers.common.runtime.aio import first_of
+from workers.common.runtime.assignment import ShardAssignment
 from workers.common.runtime.mapping_store import MappingCache, read_settings
 from workers.common.runtime.pubsub import listen
 from workers.common.runtime.retry import repeat, retrying
@@ -49,11 +56,25 @@ class Puller:
         sink: DigestSink,
         settings: PullerSettings,
         owner: str | None = None,
+        share_shards: bool = False,
     ) -> None:
+        """`share_shards`: serve only this replica's share of the stream's shards, the live puller replicas
+        (those `run`ning with it) splitting them; else every shard (a one-off command, a lone test puller)."""
         self.keys = keys
         self.settings = settings
         self.sink = sink
         self.owner = owner or f"puller-{uuid.uuid4().hex[:12]}"
+        self.assignment: ShardAssignment | None = None
+        if share_shards:
+            self.assignment = ShardAssignment(
+                redis,
+                stream=keys.stream,
+                room="puller",
+                member=self.owner,
+                shards=keys.shards,
+                ttl_s=settings.membership_ttl_s,
+                beat_s=settings.membership_beat_s,
+            )
         self.claims = Claims(
             redis,
             keys=keys,
@@ -73,26 +94,37 @@ class Puller:
     async def run(self, stopping: asyncio.Event) -> None:
         """Pull until `stopping`; Redis or core away only pauses it (the batches in hand stay in flight).
 
-        Between passes the puller sleeps until the earliest due time of the stream, a pusher's wake-up
+        Between passes the puller sleeps until the earliest due time of its shards, a pusher's wake-up
         (`BusKeys.wake`: users became due) or at most `poll_interval_s`, whichever comes first, so a zero
-        window costs no poll interval and an idle puller one look per interval."""
+        window costs no poll interval and an idle puller one look per interval. With `share_shards` it also
+        keeps its membership alive and leaves when it stops."""
         self._stopping = stopping
         subscribed = asyncio.Event()
         listening = asyncio.create_task(
             listen(self._redis, self.keys.wake, lambda _: self._woken.set(), stopping=stopping, subscribed=subscribed),
             name="puller-wakeups",
         )
+        helpers = [listening]
+        if self.assignment is not None:
+            helpers.append(asyncio.create_task(self.assignment.run(stopping), name="puller-membership"))
         try:
             await repeat(self._next, what="pull due users", stopping=stopping)
         finally:
-            listening.cancel()
-            await asyncio.gather(listening, return_exceptions=True)
+            for task in helpers:
+                if task is listening or not stopping.is_set():
+                    task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+
+    @property
+    def shards(self) -> list[int]:
+        """The shards this puller claims due users on: its share with `share_shards`, else every shard."""
+        return self.assignment.mine if self.assignment is not None else list(self.keys.shards)
 
     async def _next(self) -> float:
         self._woken.clear()
         if await self.cycle():
             return 0.0
-        next_due = await self.claims.next_due_s()
+        next_due = await self.claims.next_due_s(self.shards)
         idle = self.settings.poll_interval_s
         wait = idle if next_due is None else min(max(next_due - time.time(), 0.0), idle)
         assert self._stopping is not None
@@ -100,10 +132,10 @@ class Puller:
         return 0.0
 
     async def cycle(self) -> int:
-        """One pass over the users whose window closed; returns how many due users it took."""
+        """One pass over the users of this puller's shards whose window closed; returns how many it took."""
         mapping = await self._current_mapping()
         stream_settings = await read_settings(self._redis, keys=self.keys)
-        users = await self.claims.claim_due(now_s=time.time(), limit=self.settings.batch_users)
+        users = await self.claims.claim_due(self.shards, now_s=time.time(), limit=self.settings.batch_users)
         if not users:
             return 0
         started = time.perf_counter()

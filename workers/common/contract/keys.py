@@ -54,6 +54,12 @@ def layout_key(stream: str) -> str:
     return f"nf:{stream}:layout"
 
 
+def members_key(stream: str, room: str) -> str:
+    """Zset replica id -> unix time its membership expires: the live replicas of `room` that share the stream's
+    shards among them (workers/common/runtime/assignment.py)."""
+    return f"nf:{stream}:members:{room}"
+
+
 @dataclass(frozen=True, slots=True)
 class BusKeys:
     """The review bus of one stream: per-user pending lists, their indexes, the mapping and settings."""
