@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,6 +22,7 @@ from tests.support.tokens import bearer
 from tests.support.waiting import eventually
 from workers.common.contract import paths
 from workers.common.contract.keys import StoreKeys
+from workers.common.runtime.assignment import owner_of
 from workers.core.main import CoreRoom
 from workers.core.model import Stored, addressed, new_event
 from workers.core.relay import GROUP
@@ -151,3 +153,33 @@ async def test_expired_and_deleted_notifications_are_purged_after_the_retention(
             assert await redis.zcard(keys.broadcasts(shard)) == 0
             assert await redis.zcard(keys.garbage(shard)) == 0
         assert await take(http, "bob") == []
+
+
+async def test_two_replicas_split_the_shards_purging_and_one_takes_all_when_the_other_stops(
+    stream: str, amqp_namespace: str, redis: aioredis.Redis, amqp: AbstractRobustConnection
+) -> None:
+    keys = StoreKeys(stream)
+    settings = settings_for(stream, amqp_namespace, purge_interval_s=0.1)
+
+    async def holders() -> dict[int, str]:
+        return {shard: await redis.get(keys.purger(shard)) for shard in keys.shards}
+
+    async with running_core(settings) as one:
+        async with running_core(settings) as two:
+            assert one.store is not None
+            assert two.store is not None
+            replicas = {one.store.replica, two.store.replica}
+
+            async def split() -> bool:
+                held = await holders()
+                return set(held.values()) == replicas and all(
+                    owner == owner_of(shard, replicas) for shard, owner in held.items()
+                )
+
+            await eventually(split, timeout_s=15)
+        alone = one.store.replica
+        await eventually(lambda: _all_held_by(holders, alone), timeout_s=15)
+
+
+async def _all_held_by(holders: Callable[[], Awaitable[dict[int, str]]], replica: str) -> bool:
+    return set((await holders()).values()) == {replica}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,7 +28,9 @@ from workers.core.middleware import BodyLimit, RequestMetrics, replay
 from workers.core.model import (
     BadContent,
     BadCursor,
+    BatchCreated,
     ContentTooLarge,
+    CreateBatchBody,
     CreateBody,
     Created,
     FeedView,
@@ -229,6 +232,15 @@ def create_app(services: Services) -> FastAPI:
         # validate as they arrive, for FastAPI's own answer to them (mostly 422).
         return JSONResponse({"id": await create_notification(services, principal, body)})
 
+    @app.post(paths.UNDELIVERED_BATCH, response_model=BatchCreated, summary="Create up to 500 notifications")
+    async def create_batch(body: CreateBatchBody, principal: Producer) -> Response:
+        """Each create of the batch is stored, refused or found a duplicate on its own, as if sent alone, and
+        answered in `results` in the order sent; the request is 503 only when the store took none of them."""
+        results = await asyncio.gather(*(_batch_item(services, principal, item) for item in body.notifications))
+        if all(result["status"] == 503 for result in results):
+            return error_response(HTTPException(503, "store unavailable, retry later", headers={"Retry-After": "1"}))
+        return JSONResponse({"results": results})
+
     @app.get(paths.UNDELIVERED, response_model=list[NotificationView], summary="Take undelivered (long poll)")
     async def undelivered(
         request: Request, principal: Caller, wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0.0
@@ -329,9 +341,27 @@ def create_app(services: Services) -> FastAPI:
     app.add_exception_handler(HTTPException, http_error)
     document(app)
     _serve_creates_directly(app, services)
-    app.add_middleware(BodyLimit, limit=settings.http_body_limit_bytes)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.http_body_limit_bytes,
+        limits={paths.UNDELIVERED_BATCH: settings.http_batch_body_limit_bytes},
+    )
     app.add_middleware(RequestMetrics, routes=app.router.routes)
     return app
+
+
+async def _batch_item(services: Services, principal: Principal, body: CreateBody) -> paths.BatchResult:
+    """One create of a batch: `{"status": 200, "id"}`, or the status and detail it would have answered alone."""
+    try:
+        return {"status": 200, "id": await create_notification(services, principal, body)}
+    except HTTPException as exc:
+        return {"status": exc.status_code, "detail": json.loads(bytes(error_response(exc).body))["detail"]}
+    except RedisError as exc:
+        away = temporary(exc, dependency=REDIS)
+        if away is None:
+            raise
+        HEALTH.failed(away, what="serve the API")
+        return {"status": 503, "detail": "store unavailable, retry later"}
 
 
 def _store_down(exc: Exception) -> Response:

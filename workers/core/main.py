@@ -15,6 +15,7 @@ import uvloop
 from workers.common.contract.names import Topology
 from workers.common.runtime.amqp import declare_topology, watch_dead_letters
 from workers.common.runtime.asgi import EmbeddedServer, start_server, stop_server
+from workers.common.runtime.assignment import ShardAssignment
 from workers.common.runtime.auth import TokenVerifier
 from workers.common.runtime.connections import connect_amqp, connect_redis_for
 from workers.common.runtime.faults import REDIS
@@ -106,8 +107,13 @@ class CoreRoom(Room):
         queue = consuming.confirmations_queue
         tag = await queue.consume(self.confirmations.on_message)
         self._stop_consuming = lambda: queue.cancel(tag)
+        shards = ShardAssignment(redis, stream=s.stream, room="core", member=consumer, shards=store.keys.shards)
+        self.spawn(shards.run(self.stopping), name="shard-assignment")
         self.spawn(
-            purge_loop(store, interval_s=s.purge_interval_s, batch=s.purge_batch, stopping=self.stopping), name="purge"
+            purge_loop(
+                store, interval_s=s.purge_interval_s, batch=s.purge_batch, stopping=self.stopping, shards=shards
+            ),
+            name="purge",
         )
 
         services = Services(

@@ -27,17 +27,20 @@ class BodyLimit:
     The app then reads the buffered body; later `receive` calls (disconnects) go to the server.
     """
 
-    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+    def __init__(self, app: ASGIApp, *, limit: int, limits: dict[str, int] | None = None) -> None:
         self.app = app
-        self.limit = limit
+        self.default = limit
+        self.limits = limits or {}
+        """Paths with a limit of their own (a batch of creates)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = f"request body is over {self.limit} bytes"
+        limit = self.limits.get(scope["path"], self.default)
+        too_large = f"request body is over {limit} bytes"
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
                 await send_json(send, 413, too_large)
                 return
         chunks: list[bytes] = []
@@ -50,7 +53,7 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.limit:
+            if size > limit:
                 await send_json(send, 413, too_large)
                 return
             chunks.append(chunk)

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, S
 
 from workers.common.contract.keys import ID_PATTERN
 from workers.common.contract.names import ROUTING_BY_STATUS
+from workers.common.contract.paths import MAX_BATCH
 from workers.common.contract.wire import BrokerNotification, Notification, to_timestamp
 
 UserId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -84,6 +85,20 @@ class CreateBody(_Body):
     def recipients(self) -> list[str]:
         """The user ids without repeats, in the order given; empty for a broadcast."""
         return list(dict.fromkeys(self.user_ids))
+
+
+class CreateBatchBody(_Body):
+    notifications: list[CreateBody] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchItem(BaseModel):
+    status: int
+    id: str | None = None
+    detail: Any = None
+
+
+class BatchCreated(BaseModel):
+    results: list[BatchItem]
 
 
 class InvalidateBody(_Body):

@@ -46,6 +46,10 @@ ENDPOINTS: dict[tuple[str, str], dict[int | str, dict[str, Any]]] = {
         409: _error("producer_notification_id was already used"),
         413: _error("Body over the HTTP limit, or decoded content over the content limit"),
     },
+    ("POST", paths.UNDELIVERED_BATCH): {
+        403: _error("The produce role is missing"),
+        413: _error("Body over the batch's HTTP limit"),
+    },
     ("GET", paths.FEED): {410: _error("Cursor older than the feed's retention: resync", ResyncBody)},
     ("PUT", paths.UNDELIVERED_INVALIDATE_AT): {
         403: _error("The produce role is missing"),

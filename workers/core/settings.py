@@ -14,6 +14,8 @@ class CoreSettings(BrokerSettings, VerifierSettings):
 
     http_body_limit_bytes: int = Field(8192, ge=64)
     """Largest request body accepted (checked before parsing, also for chunked bodies): 413 above it."""
+    http_batch_body_limit_bytes: int = Field(4 * 1024 * 1024, ge=64, le=64 * 1024 * 1024)
+    """The same for a batch of creates (up to 500 of them, each up to the content limit in base64)."""
     http_max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576)
     """Largest request head (request line and headers): 431 above it, then the connection closes."""
     http_max_headers: int = Field(100, ge=8, le=1000)

@@ -1,10 +1,12 @@
-"""The digest sink towards core: one `POST /api/v1/notifications/undelivered` per digest.
+"""The digest sink towards core: the digests of a pass go in batches, `POST /api/v1/notifications/undelivered/batch`
+of up to `BATCH_DIGESTS` digests (and about `BATCH_BYTES`), each answered on its own.
 
 The digest id is the `producer_notification_id`, so a repeated digest (a retried batch, a crashed
 puller's batch taken over) is stored once: core answers 409, which counts as delivered. A 5xx answer, a
 connection error or a timeout makes the call raise ServiceUnavailable (dependency `core`), and the puller
 retries the batch with the kernel's backoff while it stays in flight. Any other 4xx is permanent for that
-digest: logged, counted, not retried.
+digest: logged, counted, not retried. A batch refused whole with a 4xx (it did not validate) is sent again one
+digest at a time (`POST /api/v1/notifications/undelivered`), so only the digests core refuses are lost to it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import httpx
 from prometheus_client import Counter
 
 from workers.common.contract import paths
-from workers.common.contract.errors import PermanentError, ServiceUnavailable, TemporaryError
+from workers.common.contract.errors import ServiceUnavailable, TemporaryError
 from workers.common.contract.wire import DIGEST_CONTENT_TYPE
 from workers.common.runtime.auth import mint_token
 from workers.common.runtime.faults import CORE, temporary
@@ -30,6 +32,10 @@ from workers.puller.sink import Digest
 log = logging.getLogger(__name__)
 
 TOKEN_TTL_S = 3600.0
+BATCH_DIGESTS = 200
+"""Digests in one batch request: a pass of a few hundred due users is one or two requests."""
+BATCH_BYTES = 1024 * 1024
+"""About the most base64 content in one batch request, well under core's batch body limit (4 MiB)."""
 
 Outcome = Literal["created", "duplicate", "rejected", "failed"]
 CORE_REQUESTS = Counter(
@@ -80,7 +86,7 @@ class HttpSink:
 
     async def deliver(self, digests: Sequence[Digest]) -> None:
         """Create every digest in core, each once; ServiceUnavailable when any could not be handed over now."""
-        results = await asyncio.gather(*(self._deliver_one(d) for d in digests), return_exceptions=True)
+        results = await asyncio.gather(*(self._deliver_batch(b) for b in _batches(digests)), return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         for failure in failures:
             if not isinstance(failure, TemporaryError):
@@ -105,42 +111,103 @@ class HttpSink:
             self._token_renew_at = now + TOKEN_TTL_S / 2
         return self._token
 
+    async def _deliver_batch(self, digests: Sequence[Digest]) -> None:
+        """One batch request; each digest's outcome as core answered it. Raises ServiceUnavailable when some
+        digests could not be handed over now (the others are counted)."""
+        try:
+            async with self._slots:
+                response = await self._post(
+                    paths.UNDELIVERED_BATCH, {"notifications": [_request(digest) for digest in digests]}
+                )
+        except Exception as exc:
+            error = temporary(exc, dependency=CORE)
+            if error is None:
+                raise
+            self._count("failed", len(digests))
+            raise error from exc
+        if 400 <= response.status_code < 500:
+            log.warning(
+                "core refused a batch of %d digests whole (HTTP %d): sending them one by one",
+                len(digests),
+                response.status_code,
+            )
+            await self._deliver_each(digests)
+            return
+        if response.status_code != 200:
+            self._count("failed", len(digests))
+            raise ServiceUnavailable(f"a batch of digests: core answered {response.status_code}", dependency=CORE)
+        unavailable = 0
+        for digest, result in zip(digests, response.json()["results"], strict=True):
+            status = int(result["status"])
+            if status >= 500:
+                unavailable += 1
+                self._count("failed")
+            else:
+                self._settled(digest, status, result.get("detail"))
+        if unavailable:
+            raise ServiceUnavailable(f"core could not store {unavailable} of {len(digests)} digests", dependency=CORE)
+
+    async def _deliver_each(self, digests: Sequence[Digest]) -> None:
+        results = await asyncio.gather(*(self._deliver_one(d) for d in digests), return_exceptions=True)
+        for failure in results:
+            if isinstance(failure, BaseException):
+                raise failure
+
     async def _deliver_one(self, digest: Digest) -> None:
         try:
-            outcome = await self._create(digest)
-        except PermanentError as exc:
-            outcome = "rejected"
-            log.error("core rejected digest %s for user %s: %s", digest.digest_id, digest.user, exc)
+            async with self._slots:
+                response = await self._post(paths.UNDELIVERED, _request(digest))
         except Exception as exc:
             error = temporary(exc, dependency=CORE)
             if error is None:
                 raise
             self._count("failed")
             raise error from exc
+        if response.status_code >= 500:
+            self._count("failed")
+            raise ServiceUnavailable(
+                f"digest {digest.digest_id}: core answered {response.status_code}", dependency=CORE
+            )
+        self._settled(digest, response.status_code, response.text[:200])
+
+    def _settled(self, digest: Digest, status: int, detail: object) -> None:
+        """Count a digest core answered with a final `status`: created, a duplicate (delivered before), or
+        refused for good."""
+        outcome: Outcome = "created" if status == 200 else "duplicate" if status == 409 else "rejected"
         self._count(outcome)
-        if outcome != "rejected":
+        if outcome == "rejected":
+            log.error("core rejected digest %s for user %s: HTTP %d %s", digest.digest_id, digest.user, status, detail)
+        else:
             log.info("digest %s for user %s handed to core (%s)", digest.digest_id, digest.user, outcome)
 
-    async def _create(self, digest: Digest) -> Outcome:
-        body = paths.CreateRequest(
-            invalidate_at=None,
-            user_ids=[digest.user],
-            producer_notification_id=digest.digest_id,
-            content_type=DIGEST_CONTENT_TYPE,
-            content=base64.b64encode(digest.content).decode("ascii"),
-        )
-        async with self._slots:
-            response = await self._client.post(
-                paths.UNDELIVERED, json=body, headers={"Authorization": f"Bearer {self._bearer()}"}
-            )
-        if response.status_code == 200:
-            return "created"
-        if response.status_code == 409:
-            return "duplicate"
-        if response.status_code < 500:
-            raise PermanentError(f"HTTP {response.status_code}: {response.text[:200]}")
-        raise ServiceUnavailable(f"digest {digest.digest_id}: core answered {response.status_code}", dependency=CORE)
+    async def _post(self, path: str, body: object) -> httpx.Response:
+        return await self._client.post(path, json=body, headers={"Authorization": f"Bearer {self._bearer()}"})
 
-    def _count(self, outcome: Outcome) -> None:
-        self.counts[outcome] += 1
-        CORE_REQUESTS.labels(outcome).inc()
+    def _count(self, outcome: Outcome, digests: int = 1) -> None:
+        self.counts[outcome] += digests
+        CORE_REQUESTS.labels(outcome).inc(digests)
+
+
+def _request(digest: Digest) -> paths.CreateRequest:
+    return paths.CreateRequest(
+        invalidate_at=None,
+        user_ids=[digest.user],
+        producer_notification_id=digest.digest_id,
+        content_type=DIGEST_CONTENT_TYPE,
+        content=base64.b64encode(digest.content).decode("ascii"),
+    )
+
+
+def _batches(digests: Sequence[Digest]) -> list[Sequence[Digest]]:
+    """The digests in batches of at most BATCH_DIGESTS and about BATCH_BYTES of base64 content each."""
+    batches: list[Sequence[Digest]] = []
+    start, size = 0, 0
+    for at, digest in enumerate(digests):
+        grown = size + len(digest.content) * 4 // 3
+        if at > start and (at - start >= BATCH_DIGESTS or grown > BATCH_BYTES):
+            batches.append(digests[start:at])
+            start, grown = at, len(digest.content) * 4 // 3
+        size = grown
+    if start < len(digests):
+        batches.append(digests[start:])
+    return batches

@@ -6,6 +6,7 @@ from typing import TypedDict
 
 FEED = "/api/v1/notifications"
 UNDELIVERED = "/api/v1/notifications/undelivered"
+UNDELIVERED_BATCH = "/api/v1/notifications/undelivered/batch"
 UNDELIVERED_INVALIDATE_AT = "/api/v1/notifications/undelivered/{id}/invalidate_at"
 DELIVERED = "/api/v1/notifications/delivered"
 DELIVERED_ONE = "/api/v1/notifications/delivered/{id}"
@@ -29,3 +30,22 @@ class CreateRequest(TypedDict):
     content_type: str
     content: str
     """The content, base64."""
+
+
+MAX_BATCH = 500
+"""Most creates in one batch (`POST UNDELIVERED_BATCH`)."""
+
+
+class CreateBatchRequest(TypedDict):
+    """The JSON body of a batch of creates: each item is stored, refused or found a duplicate on its own."""
+
+    notifications: list[CreateRequest]
+
+
+class BatchResult(TypedDict, total=False):
+    """The answer to one create of a batch, in the order sent: the status the create alone would have
+    answered, with the notification's `id` (200) or the error's `detail` (any other status)."""
+
+    status: int
+    id: str
+    detail: object
