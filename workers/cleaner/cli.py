@@ -11,6 +11,7 @@ from workers.common.clikit import StreamOption, fail, print_lines, run, stream_n
 from workers.common.contract.errors import NotFound
 from workers.common.contract.keys import ID_PATTERN, BusKeys, is_valid_id
 from workers.common.runtime.connections import redis_session
+from workers.common.runtime.layout import claim_layout
 from workers.common.runtime.settings import CommonSettings
 
 
@@ -27,10 +28,11 @@ def clean(
     if user is not None and not is_valid_id(user):
         raise fail(f"USER must match {ID_PATTERN}", code=2)
     settings = CommonSettings()
-    keys = BusKeys(stream_name(stream, settings))
+    keys = BusKeys(stream_name(stream, settings), shard_count=settings.shards)
 
     async def go() -> list[Removal]:
         async with redis_session(settings) as redis:
+            await claim_layout(redis, keys.stream, keys.shard_count)
             purger = Purger(redis, keys=keys)
             if user is not None:
                 return [await purger.remove(user, dry_run=dry_run)]

@@ -12,6 +12,7 @@ from workers.cleaner.settings import CleanerSettings
 from workers.common.contract.keys import BusKeys
 from workers.common.runtime.connections import connect_redis_for
 from workers.common.runtime.faults import REDIS
+from workers.common.runtime.layout import claim_layout
 from workers.common.runtime.lifecycle import Room, run_room
 from workers.common.runtime.retry import repeat
 
@@ -27,10 +28,12 @@ class CleanerRoom(Room):
         self.removed = 0
 
     async def start(self, stack: AsyncExitStack) -> None:
-        redis = await connect_redis_for(self.settings)
+        s = self.settings
+        redis = await connect_redis_for(s)
         stack.push_async_callback(redis.aclose)
-        if self.settings.invalid_interval_s > 0:
-            purger = Purger(redis, keys=BusKeys(self.settings.stream))
+        await claim_layout(redis, s.stream, s.shards)
+        if s.invalid_interval_s > 0:
+            purger = Purger(redis, keys=BusKeys(s.stream, shard_count=s.shards))
             self.spawn(self._sweep(purger), name="cleaner-sweep")
 
     async def _sweep(self, purger: Purger) -> None:

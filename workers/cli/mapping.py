@@ -44,7 +44,7 @@ def load(
 
     async def go() -> None:
         async with redis_session(settings) as redis:
-            result = await write_mapping(redis, keys=BusKeys(target), spec=spec)
+            result = await write_mapping(redis, keys=BusKeys(target, shard_count=settings.shards), spec=spec)
         state = "loaded" if result.changed else "unchanged"
         out.print(f"stream {result.stream}: mapping {state} ({result.brands} brands, {result.users} users)")
 
@@ -55,7 +55,7 @@ def load(
 def show(stream: StreamOption = None) -> None:
     """Print the stream's mapping and settings."""
     settings = CommonSettings()
-    keys = BusKeys(stream_name(stream, settings))
+    keys = BusKeys(stream_name(stream, settings), shard_count=settings.shards)
 
     async def go() -> None:
         async with redis_session(settings) as redis:
@@ -78,7 +78,7 @@ def show(stream: StreamOption = None) -> None:
 def delete(stream: StreamOption = None) -> None:
     """Remove the stream's mapping and settings from Redis."""
     settings = CommonSettings()
-    keys = BusKeys(stream_name(stream, settings))
+    keys = BusKeys(stream_name(stream, settings), shard_count=settings.shards)
 
     async def go() -> None:
         async with redis_session(settings) as redis:

@@ -68,6 +68,11 @@ class Reconciler:
         self._settings = settings
         self._keys = ControllerKeys()
 
+    def _bus(self, stream: str) -> BusKeys:
+        """The stream's bus keys in the shard count of the settings. The controller writes only the stream's
+        mapping, settings and ownership, none of them per shard, so it needs no layout guard."""
+        return BusKeys(stream, shard_count=self._settings.shards)
+
     def stream_of(self, owner: Owner) -> str:
         if is_valid_stream(owner.name):
             return owner.name
@@ -82,7 +87,7 @@ class Reconciler:
         stream = self.stream_of(owner)
         with redis_errors("write the mapping"):
             await self._claim(stream, owner)
-            return await write_mapping(self._redis, keys=BusKeys(stream), spec=parsed)
+            return await write_mapping(self._redis, keys=self._bus(stream), spec=parsed)
 
     async def _claim(self, stream: str, owner: Owner) -> None:
         await self._redis.hsetnx(self._keys.streams, stream, str(owner))
@@ -99,7 +104,7 @@ class Reconciler:
         with redis_errors("remove the mapping"):
             if await self._redis.hget(self._keys.streams, stream) != str(owner):
                 return 0
-            removed = await delete_mapping(self._redis, keys=BusKeys(stream))
+            removed = await delete_mapping(self._redis, keys=self._bus(stream))
             await self._redis.hdel(self._keys.streams, stream)
         return removed
 
@@ -114,7 +119,7 @@ class Reconciler:
             recorded = await self._redis.hget(self._keys.streams, stream)
             if recorded is not None and recorded != str(owner):
                 return None
-            raw: dict[str, str] = await self._redis.hgetall(BusKeys(stream).findings)
+            raw: dict[str, str] = await self._redis.hgetall(self._bus(stream).findings)
         return raw
 
     async def sweep(

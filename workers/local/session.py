@@ -87,6 +87,7 @@ class Session:
             "NOTIFIER_AMQP_NAMESPACE": namespace,
             "NOTIFIER_REDIS_URL": settings.redis_url,
             "NOTIFIER_REDIS_WAIT_REPLICAS": str(settings.redis_wait_replicas),
+            "NOTIFIER_SHARDS": str(settings.shards),
             "NOTIFIER_AMQP_URL": settings.amqp_url,
             "NOTIFIER_JWT_SECRET": settings.jwt_secret,
             **(env or {}),
@@ -101,7 +102,7 @@ class Session:
 
     @property
     def keys(self) -> BusKeys:
-        return BusKeys(self.stream)
+        return BusKeys(self.stream, shard_count=self.settings.shards)
 
     @property
     def topology(self) -> Topology:

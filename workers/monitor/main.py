@@ -6,6 +6,7 @@ from contextlib import AsyncExitStack
 
 from workers.common.contract.keys import BusKeys
 from workers.common.runtime.connections import connect_redis_for
+from workers.common.runtime.layout import claim_layout
 from workers.common.runtime.lifecycle import Room, run_room
 from workers.monitor.settings import MonitorSettings
 from workers.monitor.watch import Monitor
@@ -20,9 +21,11 @@ class MonitorRoom(Room):
         self._monitor: Monitor | None = None
 
     async def start(self, stack: AsyncExitStack) -> None:
-        redis = await connect_redis_for(self.settings)
+        s = self.settings
+        redis = await connect_redis_for(s)
         stack.push_async_callback(redis.aclose)
-        self._monitor = Monitor(redis, keys=BusKeys(self.settings.stream), settings=self.settings)
+        await claim_layout(redis, s.stream, s.shards)
+        self._monitor = Monitor(redis, keys=BusKeys(s.stream, shard_count=s.shards), settings=s)
         self.spawn(self._monitor.run(self.stopping), name="monitor-loop")
 
     def summary(self) -> str:

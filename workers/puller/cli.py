@@ -13,6 +13,7 @@ from workers.common.clikit import StreamOption, fail, out, print_lines, run, str
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.stream import StreamSettings
 from workers.common.runtime.connections import redis_session
+from workers.common.runtime.layout import claim_layout
 from workers.common.runtime.mapping_store import read_settings
 from workers.puller.claims import Batch
 from workers.puller.main import make_sink
@@ -29,12 +30,13 @@ def pull(stream: StreamOption = None, summary: SummaryOption = False) -> None:
     log) and print per user every review id drained (--summary: the counts only). Users who belong to no brand
     are left alone."""
     settings = PullerSettings()
-    keys = BusKeys(stream_name(stream, settings))
+    keys = BusKeys(stream_name(stream, settings), shard_count=settings.shards)
 
     async def go() -> None:
         async with redis_session(settings) as redis, AsyncExitStack() as stack:
             sink = make_sink(settings)
             stack.push_async_callback(sink.close)
+            await claim_layout(redis, keys.stream, keys.shard_count)
             users = await _valid_users(redis, keys=keys)
             if users is None:
                 raise fail(f"stream {keys.stream} has no mapping: run `notifier mapping load FILE` first")

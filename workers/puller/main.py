@@ -6,6 +6,7 @@ from contextlib import AsyncExitStack
 
 from workers.common.contract.keys import BusKeys
 from workers.common.runtime.connections import connect_redis_for
+from workers.common.runtime.layout import claim_layout
 from workers.common.runtime.lifecycle import Room, run_room
 from workers.puller.settings import PullerSettings
 from workers.puller.sink import DigestSink, LogSink
@@ -33,9 +34,12 @@ class PullerRoom(Room):
         s = self.settings
         redis = await connect_redis_for(s)
         stack.push_async_callback(redis.aclose)
+        await claim_layout(redis, s.stream, s.shards)
         sink = make_sink(s)
         stack.push_async_callback(sink.close)
-        self._puller = Puller(redis, keys=BusKeys(s.stream), sink=sink, settings=s, share_shards=True)
+        self._puller = Puller(
+            redis, keys=BusKeys(s.stream, shard_count=s.shards), sink=sink, settings=s, share_shards=True
+        )
         self.spawn(self._puller.run(self.stopping), name="puller-loop")
 
     def summary(self) -> str:

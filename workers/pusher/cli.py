@@ -16,6 +16,7 @@ from workers.common.clikit import StreamOption, fail, out, print_lines, run, str
 from workers.common.contract.entries import KINDS, make_entry
 from workers.common.contract.keys import ID_PATTERN, BusKeys, is_valid_id
 from workers.common.runtime.connections import redis_session
+from workers.common.runtime.layout import claim_layout
 from workers.common.runtime.mapping_store import read_mapping, read_settings
 from workers.common.runtime.settings import BrokerSettings
 from workers.pusher.fanout import FanOut
@@ -32,10 +33,11 @@ def _review_id() -> str:
 def push_valid_data(stream: StreamOption = None) -> None:
     """Push a random review for every brand, reaching every user of the brand."""
     settings = BrokerSettings()
-    keys = BusKeys(stream_name(stream, settings))
+    keys = BusKeys(stream_name(stream, settings), shard_count=settings.shards)
 
     async def go() -> None:
         async with redis_session(settings) as redis:
+            await claim_layout(redis, keys.stream, keys.shard_count)
             brand_users = await _brand_users(redis, keys=keys)
             if brand_users is None:
                 raise fail(f"stream {keys.stream} has no mapping: run `notifier mapping load FILE` first")
@@ -81,12 +83,13 @@ def push_invalid_data(
 ) -> None:
     """Push a random review under a user who belongs to no brand (invalid data)."""
     settings = BrokerSettings()
-    keys = BusKeys(stream_name(stream, settings))
+    keys = BusKeys(stream_name(stream, settings), shard_count=settings.shards)
     if user is not None and not is_valid_id(user):
         raise fail(f"--user must match {ID_PATTERN}", code=2)
 
     async def go() -> None:
         async with redis_session(settings) as redis:
+            await claim_layout(redis, keys.stream, keys.shard_count)
             mapping = await read_mapping(redis, keys=keys)
             target = user or _unknown_user(set(mapping.user_brands))
             if mapping.is_valid_user(target):
@@ -129,7 +132,7 @@ def publish_reviews(
     from workers.pusher.publisher import generated_event, publish_events
 
     settings = BrokerSettings()
-    keys = BusKeys(stream_name(stream, settings))
+    keys = BusKeys(stream_name(stream, settings), shard_count=settings.shards)
     bad = [b for b in brand or [] if not is_valid_id(b)]
     if bad:
         raise fail(f"--brand {bad[0]!r} must match {ID_PATTERN}", code=2)

@@ -13,6 +13,7 @@ from workers.common.runtime.aio import pause
 from workers.common.runtime.amqp import declare_topology
 from workers.common.runtime.connections import connect_amqp, connect_redis_for
 from workers.common.runtime.faults import REDIS
+from workers.common.runtime.layout import claim_layout
 from workers.common.runtime.lifecycle import Room, run_room
 from workers.common.runtime.mapping_store import MappingCache
 from workers.common.runtime.retry import retrying
@@ -36,12 +37,13 @@ class PusherRoom(Room):
         s = self.settings
         redis = await connect_redis_for(s)
         stack.push_async_callback(redis.aclose)
+        await claim_layout(redis, s.stream, s.shards)
         amqp = await connect_amqp(s.amqp_url, timeout_s=s.connect_timeout_s)
         stack.push_async_callback(amqp.close)
         channel = await amqp.channel()
         await channel.set_qos(prefetch_count=s.amqp_prefetch)
         declared = await declare_topology(channel, Topology(s.amqp_namespace))
-        keys = BusKeys(s.stream)
+        keys = BusKeys(s.stream, shard_count=s.shards)
         mapping = MappingCache(redis, keys=keys, refresh_s=s.mapping_refresh_s)
         self._consumer = BatchConsumer(
             redis,

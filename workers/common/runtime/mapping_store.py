@@ -84,7 +84,11 @@ async def read_settings(redis: aioredis.Redis, *, keys: BusKeys) -> StreamSettin
 
 
 async def delete_mapping(redis: aioredis.Redis, *, keys: BusKeys) -> int:
-    """Remove the stream's mapping, its versions and settings; returns the number of keys deleted."""
+    """Remove the stream's mapping, its versions and settings; returns the number of keys deleted.
+
+    The bus's per-user keys and indexes stay (`notifier clean` removes those), and so does the stream's layout
+    key (workers/common/runtime/layout.py): it describes the keys that stay, and a mapping loaded again must
+    find them in the same shards."""
     versions = await redis.zrange(keys.map_versions, 0, -1)
     current = await redis.get(keys.map_current)
     names = [keys.map_version(v) for v in versions]
