@@ -127,6 +127,8 @@ cannot mint an admin token, one that never talks to RabbitMQ holds no broker cre
   value: {{ $root.Values.redis.waitTimeoutSeconds | quote }}
 - name: NOTIFIER_STREAM
   value: {{ $root.Values.stream.name | quote }}
+- name: NOTIFIER_SHARDS
+  value: {{ $root.Values.shards | quote }}
 {{- if has "core" $need }}
 - name: NOTIFIER_CORE_URL
   value: {{ printf "http://%s:%v" (include "notifier.roomName" (dict "root" $root "room" "core")) $root.Values.ports.http | quote }}
