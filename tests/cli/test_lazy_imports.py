@@ -28,7 +28,7 @@ FAMILY_PREFIX = {
     "core": "notifier_core_",
     "ws-delivery": "notifier_ws_",
 }
-KERNEL_FAMILIES = ("notifier_dependency_", "notifier_gc_")
+KERNEL_FAMILIES = ("notifier_dependency_", "notifier_gc_", "notifier_assignment_")
 
 PROBE = """
 import json, sys

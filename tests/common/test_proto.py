@@ -50,7 +50,12 @@ def test_field_numbers_follow_the_design() -> None:
         ("content", 7),
         ("position", 8),
     ]
-    assert numbers(wire.BrokerNotification) == [("user_ids", 1), ("notification", 2)]
+    assert numbers(wire.BrokerNotification) == [
+        ("user_ids", 1),
+        ("notification", 2),
+        ("audience_shard", 3),
+        ("audience_shards", 4),
+    ]
     assert numbers(wire.BrokerConfirmation) == [("user_id", 1), ("id", 2)]
     assert numbers(wire.WebSocketMessage) == [
         ("message_id", 1),
