@@ -87,9 +87,14 @@ def test_help_of_a_room_and_a_usage_error_import_no_console(args: tuple[str, ...
     assert rooms(modules) == set()
 
 
-CLEAN_NEEDS_NONE = ("aio_pika", "aiormq", "httpx", "jwt", "rich", "google.protobuf", *RICH_HELP)
+SERVERS = ("fastapi", "starlette", "uvicorn")
+"""The HTTP servers of core and ws_delivery: no command line but `notifier core` or `notifier ws-delivery` runs one."""
+
+CLEAN_NEEDS_NONE = ("aio_pika", "aiormq", "httpx", "jwt", "rich", "google.protobuf", *SERVERS, *RICH_HELP)
 """What `notifier clean` runs without: the broker and HTTP clients (faults recognises their errors only once
-they are loaded), JWT, protobuf and a console renderer (its lines and its error are plain text)."""
+they are loaded), JWT, protobuf, the HTTP servers and a console renderer (its lines and its error are plain
+text). prometheus_client is loaded: `workers/common/runtime/faults.py`, which every connection goes through,
+declares the dependency metrics when it is imported."""
 
 
 def test_clean_imports_redis_but_no_broker_client_or_other_room(stream: str) -> None:
@@ -99,5 +104,19 @@ def test_clean_imports_redis_but_no_broker_client_or_other_room(stream: str) -> 
     assert loaded(modules, ("redis", "pydantic_settings")) == ["pydantic_settings", "redis"]
     assert loaded(modules, CLEAN_NEEDS_NONE) == []
     assert rooms(modules) == {"cleaner"}
-    _, modules = probe("clean", "--help")
-    assert loaded(modules, ("aio_pika", *RICH_HELP)) == []
+
+
+CLEAN_CHECKS_NEED_NONE = (*CLEAN_NEEDS_NONE, "redis", "pydantic_settings", "prometheus_client", "asyncio")
+"""What `notifier clean --help` and a `clean` usage error run without, besides what `clean` never needs: the
+Redis client, the settings, the metrics and an event loop, which the command imports once its arguments are
+checked."""
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"), [(("clean", "--help"), 0), (("clean",), 2), (("clean", "u1", "--invalid"), 2)]
+)
+def test_clean_help_and_usage_errors_load_no_client_settings_or_metrics(args: tuple[str, ...], expected: int) -> None:
+    code, modules = probe(*args)
+    assert code == expected
+    assert loaded(modules, CLEAN_CHECKS_NEED_NONE) == []
+    assert rooms(modules) == {"cleaner"}

@@ -1,18 +1,22 @@
-"""`notifier clean USER | --invalid [--dry-run]`: remove bad data from the review bus."""
+"""`notifier clean USER | --invalid [--dry-run]`: remove bad data from the review bus.
+
+The module imports only typer and the contract: `notifier clean --help` and a usage error need no Redis client,
+settings or metrics, so the purger, the connection and the settings are imported by the command once its
+arguments are checked (tests/cli/test_cli_imports.py holds what each may load).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from workers.cleaner.purge import Purger, Removal
 from workers.common.clikit import StreamOption, fail, print_lines, run, stream_name
 from workers.common.contract.errors import NotFound
 from workers.common.contract.keys import ID_PATTERN, BusKeys, is_valid_id
-from workers.common.runtime.connections import redis_session
-from workers.common.runtime.layout import claim_layout
-from workers.common.runtime.settings import CommonSettings
+
+if TYPE_CHECKING:
+    from workers.cleaner.purge import Removal
 
 
 def clean(
@@ -27,12 +31,15 @@ def clean(
         raise fail("give either a USER or --invalid", code=2)
     if user is not None and not is_valid_id(user):
         raise fail(f"USER must match {ID_PATTERN}", code=2)
+    from workers.cleaner.purge import Purger
+    from workers.common.runtime.connections import redis_session
+    from workers.common.runtime.settings import CommonSettings
+
     settings = CommonSettings()
-    keys = BusKeys(stream_name(stream, settings), shard_count=settings.shards)
+    keys = BusKeys(stream_name(stream, settings))
 
     async def go() -> list[Removal]:
         async with redis_session(settings) as redis:
-            await claim_layout(redis, keys.stream, keys.shard_count)
             purger = Purger(redis, keys=keys)
             if user is not None:
                 return [await purger.remove(user, dry_run=dry_run)]

@@ -27,6 +27,7 @@ from typer._click.core import Command, Context  # typer carries its own click; i
 from typer._click.formatting import HelpFormatter
 from typer.core import TyperGroup
 
+from workers.common.clikit import write_error
 from workers.common.contract import rooms as contract_rooms
 from workers.common.contract.errors import NotifierError
 
@@ -132,8 +133,8 @@ def _invalid_settings(exc: Exception) -> bool:
 
 
 def _error(message: str, *, code: int) -> NoReturn:
-    """Exit with `message` on stderr as one plain line: no console renderer for a line of text."""
-    sys.stderr.write(f"error: {message}\n")
+    """Exit with `message` on stderr as one plain line (`clikit.write_error`, as `clikit.fail` writes one)."""
+    write_error(message)
     sys.exit(code)
 
 

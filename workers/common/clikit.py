@@ -38,7 +38,6 @@ class LazyConsole:
 
 
 out = LazyConsole(stderr=False)
-err = LazyConsole(stderr=True)
 
 StreamOption = Annotated[
     str | None,
@@ -70,7 +69,14 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
+def write_error(message: str) -> None:
+    """Write `error: message` on stderr as one plain line: a console renderer would cost more to import than a
+    short command's whole run, and would read `:name:` in the message as an emoji code."""
+    sys.stderr.write(f"error: {message}\n")
+    sys.stderr.flush()
+
+
 def fail(message: str, *, code: int = 1) -> typer.Exit:
     """Print `message` on stderr and return the Exit to raise."""
-    err.print(f"error: {message}", markup=False)
+    write_error(message)
     return typer.Exit(code)
