@@ -33,13 +33,15 @@ def clean(
         raise fail(f"USER must match {ID_PATTERN}", code=2)
     from workers.cleaner.purge import Purger
     from workers.common.runtime.connections import redis_session
+    from workers.common.runtime.layout import claim_layout
     from workers.common.runtime.settings import CommonSettings
 
     settings = CommonSettings()
-    keys = BusKeys(stream_name(stream, settings))
+    keys = BusKeys(stream_name(stream, settings), shard_count=settings.shards)
 
     async def go() -> list[Removal]:
         async with redis_session(settings) as redis:
+            await claim_layout(redis, keys.stream, keys.shard_count)
             purger = Purger(redis, keys=keys)
             if user is not None:
                 return [await purger.remove(user, dry_run=dry_run)]
