@@ -300,8 +300,8 @@ TIMED = (
     (
         "cores",
         "notifier_core_request_duration_seconds",
-        f'method="POST",route="{paths.UNDELIVERED}"',
-        "core: one create request, server side",
+        f'method="POST",route="{paths.UNDELIVERED_BATCH}"',
+        "core: one batch of digests, server side",
     ),
 )
 """The rooms' own histograms whose mean over the latency step the bench reports: (group of `Rooms`, family,
