@@ -25,7 +25,7 @@ from workers.core import metrics
 from workers.core.api import Services, create_app
 from workers.core.confirmations import Confirmations
 from workers.core.loops import purge_loop
-from workers.core.relay import OutboxWatch, Relay
+from workers.core.relay import Relay
 from workers.core.settings import CoreSettings
 from workers.core.store import Store
 from workers.core.tokens import CachingVerifier
@@ -41,7 +41,7 @@ class CoreRoom(Room):
         super().__init__()
         self.settings = settings
         self.http_port = 0
-        self.relays: list[Relay] = []
+        self.relay: Relay | None = None
         self.store: Store | None = None
         self.confirmations: Confirmations | None = None
         self._server: tuple[EmbeddedServer, asyncio.Task[None]] | None = None
@@ -86,21 +86,18 @@ class CoreRoom(Room):
         self._listening = self.spawn(wakeups.listen(redis, self.stopping), name="wakeups")
         await wakeups.subscribed.wait()
 
-        watch = OutboxWatch()
-        for shard in store.keys.shards:
-            relay = Relay(
-                redis=redis,
-                channel=publishing_channel,
-                exchange=topology.notifications_exchange,
-                outbox=store.keys.outbox(shard),
-                consumer=consumer,
-                settings=s,
-                watch=watch,
-            )
-            await relay.ensure_group()
-            stack.push_async_callback(relay.close)
-            self.spawn(relay.run(self.stopping), name=f"relay-{shard}")
-            self.relays.append(relay)
+        self.relay = Relay(
+            redis=redis,
+            channel=publishing_channel,
+            exchange=topology.notifications_exchange,
+            outboxes=[store.keys.outbox(shard) for shard in store.keys.shards],
+            consumer=consumer,
+            settings=s,
+            written=store.written,
+        )
+        await self.relay.ensure_group()
+        stack.push_async_callback(self.relay.close)
+        self.spawn(self.relay.run(self.stopping), name="relay")
 
         self.confirmations = Confirmations(store, retry_delay_s=s.retry_delay_s, linger_s=s.confirm_linger_s)
         self.spawn(self.confirmations.run(self.stopping), name="confirmations")
@@ -152,7 +149,7 @@ class CoreRoom(Room):
         await super().drain()
 
     def summary(self) -> str:
-        published = sum(relay.published for relay in self.relays)
+        published = self.relay.published if self.relay else 0
         confirmed = self.confirmations.handled if self.confirmations else 0
         return f"{published} events published, {confirmed} confirmations handled"
 

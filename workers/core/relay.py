@@ -1,12 +1,14 @@
 """The outbox relay: publishes outbox events to `notifier.notifications` with publisher confirms.
 
-Each store shard has its outbox stream, and every replica runs one relay per shard. The relays of a shard
-read its outbox through one consumer group, so an entry goes to one relay; an entry
-leaves the stream (XACK + XDEL) only after the broker confirmed it. Entries a relay read but never
-confirmed (it crashed, or the broker was away) stay pending: the same relay retries its own first, and
-after `relay_claim_idle_s` any relay takes them over with XAUTOCLAIM. Delivery to the broker is at least
-once; duplicates are only possible after a crash (or Redis going away) between the broker's confirm and
-the XACK, and carry the same AMQP message id (the outbox entry id).
+Each store shard has its outbox stream; every replica runs one relay that reads all of them, in one pipelined
+round trip, through one consumer group per outbox, so an entry goes to one relay; an entry leaves its stream
+(XACK + XDEL) only after the broker confirmed it. A relay with nothing to read waits until its own store writes
+an outbox (`Store.written`), or `relay_block_s` at most (events other replicas wrote and did not relay), so one
+relay publishes the events of every shard in shared batches. Entries a relay read but never confirmed (it
+crashed, or the broker was away) stay pending: the same relay retries its own first, and after
+`relay_claim_idle_s` any relay takes them over with XAUTOCLAIM. Delivery to the broker is at least once;
+duplicates are only possible after a crash (or Redis going away) between the broker's confirm and the XACK,
+and carry the same AMQP message id (`<shard>-<outbox entry id>`).
 
 Reading and confirming overlap: while the broker confirms one batch the relay already reads and publishes
 the next ones (up to `MAX_IN_FLIGHT` batches), and a settler removes confirmed entries in read order. An
@@ -20,6 +22,8 @@ import contextlib
 import functools
 import logging
 import time
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -27,11 +31,12 @@ from aio_pika.abc import AbstractChannel
 from redis.exceptions import RedisError, ResponseError
 
 from workers.common.contract.names import PERSISTENT
-from workers.common.runtime.aio import pause
+from workers.common.runtime.aio import first_of, pause
 from workers.common.runtime.faults import HEALTH, RABBITMQ, REDIS, temporary
 from workers.common.runtime.publishing import Properties, publish_confirmed
 from workers.common.runtime.replication import execute_replicated
 from workers.common.runtime.retry import retrying
+from workers.common.runtime.scripts import ScriptCall, run_scripts_or_raise
 from workers.core import metrics
 from workers.core.settings import CoreSettings
 
@@ -44,20 +49,17 @@ MAX_BATCH_FACTOR = 8
 MAX_IN_FLIGHT = 64
 """Batches published and not yet settled; the reader waits for the settler beyond that."""
 
-Entry = tuple[bytes, dict[bytes, bytes] | None]
+Entry = tuple[int, bytes, dict[bytes, bytes] | None]
+"""(the shard of its outbox, the entry's id, its fields: None when the entry was deleted before it was read)."""
 Batch = tuple[list[Entry], "asyncio.Future[list[BaseException | None]]"]
 
-
-class OutboxWatch:
-    """The outbox gauges of a process over the shards its relays read: entries summed, the oldest age."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, tuple[int, float]] = {}
-
-    def report(self, outbox: str, *, entries: int, age_s: float) -> None:
-        self._seen[outbox] = (entries, age_s)
-        metrics.OUTBOX_ENTRIES.set(sum(entries for entries, _ in self._seen.values()))
-        metrics.OUTBOX_AGE.set(max(age for _, age in self._seen.values()))
+SETTLE = """
+-- KEYS: an outbox; ARGV: the group, then the ids of confirmed entries. Acknowledged and deleted together.
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 2))
+return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))
+"""
+SETTLE_IDS = 4000
+"""Entry ids per SETTLE call (Lua's unpack takes a few thousand values)."""
 
 
 class Relay:
@@ -67,18 +69,21 @@ class Relay:
         redis: aioredis.Redis,
         channel: AbstractChannel,
         exchange: str,
-        outbox: str,
+        outboxes: Sequence[str],
         consumer: str,
         settings: CoreSettings,
-        watch: OutboxWatch | None = None,
+        written: asyncio.Event | None = None,
     ) -> None:
         self.redis = redis
         self.channel = channel
         self.exchange = exchange
-        self.outbox = outbox
+        self.outboxes = list(outboxes)
+        """Every shard's outbox, in shard order."""
         self.consumer = consumer
         self.settings = settings
-        self.watch = watch or OutboxWatch()
+        self.written = written or asyncio.Event()
+        """Set by this process's store when it wrote an outbox: the relay reads at once."""
+        self._settle_script = redis.register_script(SETTLE)
         self.published = 0
         self._gauges_at = 0.0
         self._claimed_at = 0.0
@@ -86,11 +91,12 @@ class Relay:
         self._failed = False
 
     async def ensure_group(self) -> None:
-        try:
-            await self.redis.xgroup_create(self.outbox, GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        for outbox in self.outboxes:
+            try:
+                await self.redis.xgroup_create(outbox, GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Publish until `stopping`, then wait for what is in flight; Redis or broker outages only pause it."""
@@ -128,6 +134,8 @@ class Relay:
                 await inflight.join()  # this relay's pending entries include the ones in flight
             entries = await self._read(own_backlog)
         if not entries:
+            if not own_backlog:
+                await first_of(self.written.wait(), stopping.wait(), timeout_s=self.settings.relay_block_s)
             return False
         await inflight.put((entries, asyncio.ensure_future(self._publish(entries))))
         return own_backlog
@@ -140,16 +148,18 @@ class Relay:
             while not inflight.empty():
                 batches.append(inflight.get_nowait())
             try:
-                done: list[bytes] = []
+                done: dict[int, list[bytes]] = defaultdict(list)
                 for entries, publishing in batches:
                     confirmed = self._confirmed(entries, await publishing)
-                    done += confirmed
+                    for shard, entry_id in confirmed:
+                        done[shard].append(entry_id)
                     self._failed |= len(confirmed) < len(entries)
-                if done:
-                    async with self.redis.pipeline(transaction=True) as pipe:
-                        pipe.xack(self.outbox, GROUP, *done)
-                        pipe.xdel(self.outbox, *done)
-                        await pipe.execute()
+                calls: list[ScriptCall] = [
+                    (self._settle_script, [self.outboxes[shard]], [GROUP, *ids[at : at + SETTLE_IDS]])
+                    for shard, ids in done.items()
+                    for at in range(0, len(ids), SETTLE_IDS)
+                ]
+                await run_scripts_or_raise(self.redis, calls)
             except Exception as exc:
                 if temporary(exc, dependency=REDIS) is None:
                     log.exception("relay could not settle published entries; they go out again")
@@ -161,24 +171,34 @@ class Relay:
                     inflight.task_done()
 
     async def close(self) -> None:
-        """Leave the group when nothing is pending for this relay (else another relay claims it later)."""
-        try:
-            pending = await self.redis.xpending_range(self.outbox, GROUP, "-", "+", 1, consumername=self.consumer)
-            if not pending:
-                await self.redis.xgroup_delconsumer(self.outbox, GROUP, self.consumer)
-        except RedisError as exc:
-            log.warning("relay %s could not leave the outbox group: %s", self.consumer, exc)
+        """Leave each outbox's group when nothing is pending for this relay there (else another relay claims it
+        later)."""
+        for outbox in self.outboxes:
+            try:
+                pending = await self.redis.xpending_range(outbox, GROUP, "-", "+", 1, consumername=self.consumer)
+                if not pending:
+                    await self.redis.xgroup_delconsumer(outbox, GROUP, self.consumer)
+            except RedisError as exc:
+                log.warning("relay %s could not leave the group of %s: %s", self.consumer, outbox, exc)
 
     async def _read(self, own_backlog: bool) -> list[Entry]:
-        """The next batch: `relay_batch` entries, up to 8 times more while the outbox has a backlog."""
-        block = None if own_backlog else int(self.settings.relay_block_s * 1000)
+        """The next batch, from every outbox in one round trip: up to `relay_batch` entries of each, up to 8 times
+        more while the outboxes have a backlog. Clears `written` first, so a write after the read wakes the next
+        wait."""
+        self.written.clear()
         async with self.redis.pipeline(transaction=False) as pipe:
             start = "0" if own_backlog else ">"
-            pipe.xreadgroup(GROUP, self.consumer, {self.outbox: start}, count=self._count, block=block)
+            for outbox in self.outboxes:
+                pipe.xreadgroup(GROUP, self.consumer, {outbox: start}, count=self._count)
             # Published only once replicas have the entries read (and so the changes written before them).
-            (reply,) = await execute_replicated(self.redis, pipe, keys=[self.outbox])
-        entries = [entry for _, entries in reply or [] for entry in entries]
-        full = len(entries) >= self._count
+            replies = await execute_replicated(self.redis, pipe, keys=self.outboxes)
+        entries = [
+            (shard, entry_id, fields)
+            for shard, reply in enumerate(replies)
+            for _, found in reply or []
+            for entry_id, fields in found
+        ]
+        full = any(sum(len(found) for _, found in reply or []) >= self._count for reply in replies)
         self._count = (
             min(self._count * 2, MAX_BATCH_FACTOR * self.settings.relay_batch) if full else self.settings.relay_batch
         )
@@ -190,16 +210,19 @@ class Relay:
             return []
         self._claimed_at = now
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xautoclaim(
-                self.outbox,
-                GROUP,
-                self.consumer,
-                min_idle_time=int(self.settings.relay_claim_idle_s * 1000),
-                start_id="0-0",
-                count=self.settings.relay_batch,
-            )
-            reply: Any = (await execute_replicated(self.redis, pipe, keys=[self.outbox]))[0]
-        entries: list[Entry] = list(reply[1])
+            for outbox in self.outboxes:
+                pipe.xautoclaim(
+                    outbox,
+                    GROUP,
+                    self.consumer,
+                    min_idle_time=int(self.settings.relay_claim_idle_s * 1000),
+                    start_id="0-0",
+                    count=self.settings.relay_batch,
+                )
+            replies: list[Any] = await execute_replicated(self.redis, pipe, keys=self.outboxes)
+        entries: list[Entry] = [
+            (shard, entry_id, fields) for shard, reply in enumerate(replies) for entry_id, fields in reply[1]
+        ]
         if entries:
             log.info("relay %s took over %d stale outbox entries", self.consumer, len(entries))
         return entries
@@ -213,22 +236,25 @@ class Relay:
                 (
                     fields[b"b"],
                     fields[b"rk"].decode(),
-                    Properties(content_type=CONTENT_TYPE, delivery_mode=PERSISTENT, message_id=entry_id.decode()),
+                    Properties(
+                        content_type=CONTENT_TYPE, delivery_mode=PERSISTENT, message_id=f"{shard}-{entry_id.decode()}"
+                    ),
                 )
-                for entry_id, fields in entries
+                for shard, entry_id, fields in entries
                 if fields
             ],
             timeout_s=self.settings.publish_timeout_s,
         )
 
-    def _confirmed(self, entries: list[Entry], results: list[BaseException | None]) -> list[bytes]:
-        """The entries that may leave the outbox: confirmed ones, and ones deleted before they were read."""
-        live = [(entry_id, fields) for entry_id, fields in entries if fields]
-        done = [entry_id for entry_id, fields in entries if not fields]
+    def _confirmed(self, entries: list[Entry], results: list[BaseException | None]) -> list[tuple[int, bytes]]:
+        """(shard, id) of the entries that may leave their outbox: confirmed ones, and ones deleted before they
+        were read."""
+        live = [(shard, entry_id, fields) for shard, entry_id, fields in entries if fields]
+        done = [(shard, entry_id) for shard, entry_id, fields in entries if not fields]
         failures: list[BaseException] = []
-        for (entry_id, fields), failure in zip(live, results, strict=True):
+        for (shard, entry_id, fields), failure in zip(live, results, strict=True):
             if failure is None:
-                done.append(entry_id)
+                done.append((shard, entry_id))
                 metrics.PUBLISHED.labels(fields[b"rk"].decode()).inc()
             else:
                 failures.append(failure)
@@ -256,8 +282,11 @@ class Relay:
             return
         self._gauges_at = now
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xlen(self.outbox)
-            pipe.xrange(self.outbox, "-", "+", count=1)
-            length, oldest = await pipe.execute()
-        age = now - int(oldest[0][0].split(b"-")[0]) / 1000 if oldest else 0.0
-        self.watch.report(self.outbox, entries=int(length), age_s=max(0.0, age))
+            for outbox in self.outboxes:
+                pipe.xlen(outbox)
+                pipe.xrange(outbox, "-", "+", count=1)
+            replies = await pipe.execute()
+        lengths, oldest = replies[0::2], [found[0][0] for found in replies[1::2] if found]
+        metrics.OUTBOX_ENTRIES.set(sum(int(length) for length in lengths))
+        age = now - min(int(entry_id.split(b"-")[0]) for entry_id in oldest) / 1000 if oldest else 0.0
+        metrics.OUTBOX_AGE.set(max(0.0, age))

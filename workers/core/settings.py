@@ -36,7 +36,7 @@ class CoreSettings(BrokerSettings, VerifierSettings):
     """Outbox entries the relay reads and publishes at once (confirms in flight together); larger batches
     publish more per second but hold the event loop longer, which the API feels as latency."""
     relay_block_s: float = Field(1.0, gt=0)
-    """How long the relay blocks on an empty outbox before looking again."""
+    """How long the relay waits on empty outboxes before looking again, unless its own process writes one first."""
     relay_claim_idle_s: float = Field(30.0, gt=0)
     """An outbox entry read but unconfirmed this long (its relay crashed) is taken over by another relay."""
     confirm_linger_s: float = Field(0.02, ge=0, le=1.0)

@@ -148,6 +148,8 @@ class Store:
         self._invalidate_at = redis.register_script(scripts.INVALIDATE_AT)
         self._purge = redis.register_script(scripts.PURGE)
         self._batcher = ScriptBatcher(redis)
+        self.written = asyncio.Event()
+        """Set whenever this store wrote an outbox event: the relay of the process reads at once."""
 
     def _notification_prefix(self, user: str) -> str:
         return self.keys.notification(self.keys.shard_of(user), "")
@@ -228,6 +230,7 @@ class Store:
             )
             if not int(reply[0]):
                 raise Duplicate(_text(reply[1]))
+            self.written.set()
             return
         record = {**meta, "to": " ".join(users)}
         reply = await self._batcher.call(
@@ -254,6 +257,7 @@ class Store:
     ) -> None:
         calls = [self._apply_call(notification_id, meta, content, body, shard, users) for shard, users in parts.items()]
         await asyncio.gather(*(self._batcher.call(self._apply, keys=keys, args=args) for keys, args in calls))
+        self.written.set()
 
     async def _finish(self, home: int, notification_id: str) -> bool:
         """Apply an unfinished create of `home` in every shard that may miss it, then drop its record; False
@@ -333,7 +337,9 @@ class Store:
             *self._feed_change_keys(user),
         ]
         args = [notification_id, "1" if seen else "", event.routing_key, event.body, k.wake, user, time.time()]
-        return bool(int(await self._batcher.call(self._seen, keys=keys, args=args)))
+        changed = bool(int(await self._batcher.call(self._seen, keys=keys, args=args)))
+        self.written.set()
+        return changed
 
     async def delete(self, user: str, notification_id: str, *, event: Event) -> bool:
         k, shard = self.keys, self.keys.shard_of(user)
@@ -348,7 +354,9 @@ class Store:
         ]
         now = time.time()
         args = [notification_id, event.routing_key, event.body, now + self.retention_s, k.wake, user, now]
-        return bool(int(await self._batcher.call(self._delete, keys=keys, args=args)))
+        deleted = bool(int(await self._batcher.call(self._delete, keys=keys, args=args)))
+        self.written.set()
+        return deleted
 
     async def delivered(self, user: str, *, offset: int, count: int, seen: bool | None) -> list[Listed]:
         """One page of the user's delivered, not deleted notifications, newest first."""
