@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import redis.asyncio as aioredis
 
 from workers.common.contract.entries import Entry, decode
-from workers.common.contract.keys import BusKeys
+from workers.common.contract.keys import BusKeys, shard_of
 from workers.common.contract.stream import StreamSettings
 from workers.common.runtime.scripts import ScriptCall, run_scripts_or_raise
 from workers.puller.digest import RENDER
@@ -52,32 +52,35 @@ TAKE = (
     + """
 local prefix, owner, now_ms, lease_ms, max_items = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local id_base, stream, max_bytes, max_ids = ARGV[8], ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
+local details, most = ARGV[12] == '1', tonumber(max_items)
 local until_ms = tostring(now_ms + lease_ms)
 local renderable = not string.find(stream, unsafe)
 local out, finish, index = {''}, {}, 0
 for user in string.gmatch(ARGV[6], '%S+') do
   local pending, inflight = prefix .. user .. ':pending', prefix .. user .. ':inflight'
-  local state, id, entries, claimed, popped = 'empty', '-', nil, '', nil
+  local state, id, entries, claimed, popped = 'empty', '-', nil, nil, nil
   index = index + 1
-  if redis.call('EXISTS', inflight) == 1 then
-    local holder = redis.call('HGET', inflight, 'owner')
-    local lease = tonumber(redis.call('HGET', inflight, 'lease_until_ms'))
-    if holder ~= owner and lease > now_ms then
+  entries = redis.call('HGET', inflight, 'entries')
+  if entries then
+    local held = redis.call('HMGET', inflight, 'claim', 'digest_id', 'owner', 'lease_until_ms', 'claimed_ms')
+    local holder, lease
+    if held[1] then
+      id, claimed, lease, holder = string.match(held[1], '^(%S+) (%d+) (%d+) (.*)$')
+    else
+      id, holder, lease, claimed = held[2], held[3], held[4], held[5]
+    end
+    if holder ~= owner and tonumber(lease) > now_ms then
       state = 'busy'
     else
-      redis.call('HSET', inflight, 'owner', owner, 'lease_until_ms', until_ms)
-      redis.call('HINCRBY', inflight, 'attempts', 1)
-      local batch = redis.call('HMGET', inflight, 'digest_id', 'entries', 'claimed_ms')
-      state, id, entries, claimed = 'resumed', batch[1], batch[2], batch[3]
-      popped = {}
+      redis.call('HSET', inflight, 'claim', id .. ' ' .. claimed .. ' ' .. until_ms .. ' ' .. owner)
+      state, popped = 'resumed', {}
       for line in string.gmatch(entries, '[^\\n]+') do popped[#popped + 1] = line end
     end
   else
-    popped = redis.call('LPOP', pending, tonumber(max_items))
+    popped = redis.call('LPOP', pending, most)
     if popped then
       id, entries, claimed = id_base .. string.format('%08x', index), table.concat(popped, '\\n'), ARGV[3]
-      redis.call('HSET', inflight, 'digest_id', id, 'owner', owner, 'lease_until_ms', until_ms,
-                 'entries', entries, 'claimed_ms', claimed, 'attempts', 1)
+      redis.call('HSET', inflight, 'claim', id .. ' ' .. claimed .. ' ' .. until_ms .. ' ' .. owner, 'entries', entries)
       state = 'new'
     end
   end
@@ -87,19 +90,18 @@ for user in string.gmatch(ARGV[6], '%S+') do
     if renderable and (state == 'new' or not string.find(id, unsafe)) then
       content, reviews, unique = render(id, stream, user, popped, tonumber(claimed), max_bytes, max_ids)
     end
-    out[#out + 1] = user
-    out[#out + 1] = state
-    out[#out + 1] = id
-    out[#out + 1] = entries
-    out[#out + 1] = claimed
-    out[#out + 1] = #popped
+    local left = '-'
+    if state == 'new' and #popped < most then
+      left = 0
+    elseif details then
+      left = redis.call('LLEN', pending)
+    end
+    out[#out + 1] = user .. ' ' .. state .. ' ' .. id .. ' ' .. claimed .. ' ' .. #popped .. ' ' .. (reviews or 0) ..
+                    ' ' .. (unique or 0) .. ' ' .. left
     out[#out + 1] = content or ''
-    out[#out + 1] = reviews or 0
-    out[#out + 1] = unique or 0
-    out[#out + 1] = (state == 'new' and #popped < tonumber(max_items)) and 0 or redis.call('LLEN', pending)
+    out[#out + 1] = (details or not content) and entries or ''
   else
-    out[#out + 1] = user
-    out[#out + 1] = state
+    out[#out + 1] = user .. ' ' .. state
   end
 end
 out[1] = table.concat(finish, '\\n')
@@ -109,6 +111,17 @@ end
 return out
 """
 )
+"""Claim a shard's users' batches (module docstring, step 2). The in-flight hash holds two fields: `claim`,
+the line `<digest id> <claimed ms> <lease until ms> <owner>` (rewritten with the new lease on resume), and
+`entries`, the batch one entry per line, which both layouts have, so one HGET tells a free user from a held one.
+A record of the earlier layout (`digest_id`, `owner`, `lease_until_ms`, `claimed_ms`, `attempts`, `entries`)
+is resumed all the same and gets a `claim` field, which wins from then on (its `digest_id` stays right).
+
+Each user's reply is one line `<user> <state>` (`empty` or `busy`), or for a batch the line
+`<user> <state> <digest id> <claimed ms> <entries> <reviews> <distinct reviews> <left or ->` followed by the
+rendered document (empty if left to Python) and the raw entries, sent only when Python needs them: no
+document, or `details` asked (ARGV[12]). `left` costs an LLEN unless the pop already showed the list empty, so
+it is `-` (unknown) for a full batch without `details`."""
 
 FINISH = """
 local prefix, now_s, window_s, max_items = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -123,11 +136,21 @@ for first = 1, #users, 4000 do
   redis.call('ZREM', KEYS[2], unpack(users, first, last))
 end
 for at, user in ipairs(users) do
-  local inflight = prefix .. user .. ':inflight'
-  if digests[at] ~= '-' and redis.call('HGET', inflight, 'digest_id') == digests[at] then
-    redis.call('DEL', inflight)
-    redis.call('SET', prefix .. user .. ':last_pulled_at', ARGV[2])
-    released = released + 1
+  local digest = digests[at]
+  if digest ~= '-' then
+    local inflight = prefix .. user .. ':inflight'
+    local claim = redis.call('HGET', inflight, 'claim')
+    local ours
+    if claim then
+      ours = string.find(claim, digest, 1, true) == 1 and string.byte(claim, #digest + 1) == 32
+    else
+      ours = redis.call('HGET', inflight, 'digest_id') == digest
+    end
+    if ours then
+      redis.call('DEL', inflight)
+      redis.call('SET', prefix .. user .. ':last_pulled_at', ARGV[2])
+      released = released + 1
+    end
   end
   local pending = prefix .. user .. ':pending'
   local length = redis.call('LLEN', pending)
@@ -147,9 +170,9 @@ return released
 
 
 class Batch(NamedTuple):
-    """A user's leased batch: its entries as stored (`raw`, one per line) and, unless the script left it to
-    Python (`content` empty: too large for one document), the digest document rendered from them. A tuple: a
-    pass makes one per user."""
+    """A user's leased batch: the digest document the script rendered from its entries (`content`; empty when
+    left to Python: too large for one document) and, when Python builds it or the caller asked for them, the
+    entries as stored (`raw`, one per line). A tuple: a pass makes one per user."""
 
     user: str
     digest_id: str
@@ -161,11 +184,14 @@ class Batch(NamedTuple):
     reviews: int = 0
     distinct: int = 0
     """Distinct review ids among the entries (a review of two brands counts once)."""
-    left: int = 0
-    """Entries still pending after this batch was taken."""
+    left: int | None = 0
+    """Entries still pending after this batch was taken; None when not asked for (`details`) and the batch was
+    full, so only an LLEN could tell."""
 
     @property
     def entries(self) -> list[Entry]:
+        if not self.raw:
+            raise ValueError(f"batch {self.digest_id} was taken without its entries (claim_batches details=False)")
         return [decode(line) for line in self.raw.split("\n")]
 
 
@@ -180,8 +206,9 @@ class Claimed:
 
 def by_shard(keys: BusKeys, users: Iterable[str]) -> dict[int, list[str]]:
     shards: dict[int, list[str]] = defaultdict(list)
+    count = keys.shard_count
     for user in users:
-        shards[keys.shard_of(user)].append(user)
+        shards[shard_of(user, count)].append(user)
     return shards
 
 
@@ -224,10 +251,18 @@ class Claims:
         return min(firsts, default=None)
 
     async def claim_batches(
-        self, users: Sequence[str], *, now_ms: int, max_items: int, unschedule: Sequence[str] = ()
+        self,
+        users: Sequence[str],
+        *,
+        now_ms: int,
+        max_items: int,
+        unschedule: Sequence[str] = (),
+        details: bool = True,
     ) -> Claimed:
         """Lease the batches of `users` (a new batch gets a new random digest id, a resumed one keeps its id);
-        the `unschedule` users only leave `due`."""
+        the `unschedule` users only leave `due`. Without `details` a batch whose digest the script rendered
+        comes without its raw entries, and a full one without what it `left` pending: Redis does less and
+        sends less when the caller only forwards the digests."""
         taking, leaving = by_shard(self._keys, users), by_shard(self._keys, unschedule)
         shards = sorted(taking.keys() | leaving.keys())
         calls: list[ScriptCall] = []
@@ -244,6 +279,7 @@ class Claims:
                 self._keys.stream,
                 self._max_bytes,
                 self._max_ids_per_brand,
+                1 if details else 0,
             ]
             calls.append((self._take, [self._keys.due(shard)], args))
         claimed = Claimed([], [], [])
@@ -253,30 +289,27 @@ class Claims:
                 claimed.finishing[shard] = reply[0]
             at, end = 1, len(reply)
             while at < end:
-                user, state = reply[at], reply[at + 1]
-                if state == "empty":
-                    empty.append(user)
-                    at += 2
-                elif state == "busy":
-                    busy.append(user)
-                    at += 2
-                else:
-                    digest_id, raw, claimed_ms, size, content, reviews, distinct, left = reply[at + 2 : at + 10]
-                    batches.append(
-                        Batch(
-                            user,
-                            digest_id,
-                            raw,
-                            int(claimed_ms),
-                            state == "resumed",
-                            size,
-                            content.encode(),
-                            reviews,
-                            distinct,
-                            left,
-                        )
+                head = reply[at].split(" ")
+                if len(head) == 2:
+                    (empty if head[1] == "empty" else busy).append(head[0])
+                    at += 1
+                    continue
+                user, state, digest_id, claimed_ms, size, reviews, distinct, left = head
+                batches.append(
+                    Batch(
+                        user,
+                        digest_id,
+                        reply[at + 2],
+                        int(claimed_ms),
+                        state == "resumed",
+                        int(size),
+                        reply[at + 1].encode(),
+                        int(reviews),
+                        int(distinct),
+                        None if left == "-" else int(left),
                     )
-                    at += 10
+                )
+                at += 3
         return claimed
 
     async def finish(self, claimed: Claimed, *, settings: StreamSettings, now_s: float) -> int:

@@ -139,20 +139,36 @@ class Puller:
         if not users:
             return 0
         started = time.perf_counter()
-        invalid = [u for u in users if not mapping.is_valid_user(u)]
+        valid: list[str] = []
+        invalid: list[str] = []
+        is_valid = mapping.is_valid_user
+        for user in users:
+            (valid if is_valid(user) else invalid).append(user)
         if invalid:
             metrics.USERS.labels("invalid").inc(len(invalid))
             log.warning("users %s belong to no brand: left for the monitor and the cleaner", ", ".join(invalid[:10]))
-        valid = [u for u in users if mapping.is_valid_user(u)]
-        await self.pull_overlapped(valid, settings=stream_settings, unschedule=invalid)
+        await self.pull_overlapped(valid, settings=stream_settings, unschedule=invalid, details=False)
         metrics.CYCLE_SECONDS.observe(time.perf_counter() - started)
         return len(users)
 
-    async def pull(self, users: Sequence[str], *, settings: StreamSettings, unschedule: Sequence[str] = ()) -> Pulled:
+    async def pull(
+        self,
+        users: Sequence[str],
+        *,
+        settings: StreamSettings,
+        unschedule: Sequence[str] = (),
+        details: bool = True,
+    ) -> Pulled:
         """Claim, digest, hand on and finish the batches of `users` (due or not), a few round trips in all;
-        the `unschedule` users (of no brand) only leave `due`."""
+        the `unschedule` users (of no brand) only leave `due`. `details`: the batches handed back carry their
+        entries and what they left pending (`Claims.claim_batches`); a pass that only forwards digests does
+        without."""
         claimed = await self.claims.claim_batches(
-            users, now_ms=int(time.time() * 1000), max_items=settings.max_items, unschedule=unschedule
+            users,
+            now_ms=int(time.time() * 1000),
+            max_items=settings.max_items,
+            unschedule=unschedule,
+            details=details,
         )
         digests = self._digests(claimed.batches)
         if digests:
@@ -167,7 +183,12 @@ class Puller:
         return Pulled(claimed.batches, digests, claimed)
 
     async def pull_overlapped(
-        self, users: Sequence[str], *, settings: StreamSettings, unschedule: Sequence[str] = ()
+        self,
+        users: Sequence[str],
+        *,
+        settings: StreamSettings,
+        unschedule: Sequence[str] = (),
+        details: bool = True,
     ) -> list[Pulled]:
         """`pull` of `users` in parts of at most OVERLAP_USERS, two parts at a time: Redis runs one part's
         scripts while this process wraps the other's digests, and no script holds Redis for long."""
@@ -176,7 +197,8 @@ class Puller:
 
         async def part(index: int) -> Pulled:
             async with slots:
-                return await self.pull(parts[index], settings=settings, unschedule=unschedule if index == 0 else ())
+                leaving = unschedule if index == 0 else ()
+                return await self.pull(parts[index], settings=settings, unschedule=leaving, details=details)
 
         return list(await asyncio.gather(*(part(index) for index in range(len(parts)))))
 
