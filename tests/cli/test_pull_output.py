@@ -19,10 +19,12 @@ REVIEWS = 45
 """More than any former cut (20 ids per user)."""
 
 
-async def pending(redis: aioredis.Redis, stream: str) -> list[str]:
-    """Load a mapping and give user 1 REVIEWS pending reviews; returns their ids."""
+async def pending(redis: aioredis.Redis, stream: str, *, max_items: int = 1000) -> list[str]:
+    """Load a mapping (digests of up to `max_items` entries) and give user 1 REVIEWS pending reviews; returns
+    their ids."""
     keys = BusKeys(stream)
-    await write_mapping(redis, keys=keys, spec=parse_spec({"brands": {"Brand1": ["1"]}}))
+    spec = {"brands": {"Brand1": ["1"]}, "digest": {"maxItems": max_items}}
+    await write_mapping(redis, keys=keys, spec=parse_spec(spec))
     now_ms = int(time.time() * 1000)
     fan = FanOut()
     ids = [f"r-{n:04d}" for n in range(REVIEWS)]
@@ -51,3 +53,12 @@ async def test_pull_summary_prints_counts_only(redis: aioredis.Redis, stream: st
     assert result.returncode == 0, result.stderr
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("user 1:")]
     assert line == f"user 1: {REVIEWS} entries, {REVIEWS} reviews"
+
+
+async def test_pull_summary_of_a_user_drained_into_several_digests(redis: aioredis.Redis, stream: str) -> None:
+    await pending(redis, stream, max_items=20)
+    result = notifier("pull", "--summary", env=env(stream))
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("user 1:")]
+    assert line == f"user 1: {REVIEWS} entries, {REVIEWS} reviews in 3 digests"
+    assert await redis.llen(BusKeys(stream).pending("1")) == 0, "drained to the end"

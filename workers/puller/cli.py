@@ -42,7 +42,9 @@ def pull(stream: StreamOption = None, summary: SummaryOption = False) -> None:
                 raise fail(f"stream {keys.stream} has no mapping: run `notifier mapping load FILE` first")
             puller = Puller(redis, keys=keys, sink=sink, settings=settings)
             started = time.monotonic()
-            found, busy = await _drain(puller, sorted(users), await read_settings(redis, keys=keys))
+            found, busy = await _drain(
+                puller, sorted(users), await read_settings(redis, keys=keys), details=not summary
+            )
             _report(found, busy, ids=not summary)
             out.print(
                 f"pulled {puller.totals['entries']} entries into {puller.totals['digests']} digests "
@@ -65,25 +67,30 @@ async def _valid_users(redis: aioredis.Redis, *, keys: BusKeys) -> list[str] | N
     return None
 
 
-async def _drain(puller: Puller, users: list[str], settings: StreamSettings) -> tuple[dict[str, list[Batch]], set[str]]:
-    """Pull `users` until none has entries left; returns the batches per user and the users held elsewhere."""
+async def _drain(
+    puller: Puller, users: list[str], settings: StreamSettings, *, details: bool
+) -> tuple[dict[str, list[Batch]], set[str]]:
+    """Pull `users` until none has entries left; returns the batches per user and the users held elsewhere.
+    Without `details` (counts only) the batches come without their entries where the script rendered the
+    digest, and a full batch without what it left pending: such a user is pulled again."""
     found: dict[str, list[Batch]] = {user: [] for user in users}
     busy: set[str] = set()
     remaining = list(users)
     while remaining:
-        passes = await puller.pull_overlapped(remaining, settings=settings)
+        passes = await puller.pull_overlapped(remaining, settings=settings, details=details)
         remaining = []
         for pulled in passes:
             for batch in pulled.batches:
                 found[batch.user].append(batch)
             busy.update(pulled.claimed.busy)
-            remaining += [batch.user for batch in pulled.batches if batch.left]
+            remaining += [batch.user for batch in pulled.batches if batch.left is None or batch.left > 0]
     return found, busy
 
 
 def _report(found: dict[str, list[Batch]], busy: set[str], *, ids: bool) -> None:
     """One plain line per user: every distinct review id drained (the digests themselves may list fewer, see
-    NOTIFIER_PULLER_MAX_IDS_PER_BRAND), or with `ids` false only the counts."""
+    NOTIFIER_PULLER_MAX_IDS_PER_BRAND), or with `ids` false only the counts (reviews counted per digest when a
+    user was drained into several)."""
     print_lines(_line(user, batches, busy=user in busy, ids=ids) for user, batches in found.items())
 
 
@@ -92,8 +99,10 @@ def _line(user: str, batches: list[Batch], *, busy: bool, ids: bool) -> str:
         return f"user {user}: being pulled by another puller, skipped"
     if not batches:
         return f"user {user}: nothing pending"
-    if not ids and len(batches) == 1 and batches[0].content:
-        return f"user {user}: {batches[0].size} entries, {batches[0].distinct} reviews"
+    if not ids and all(batch.content for batch in batches):
+        entries, reviews = sum(batch.size for batch in batches), sum(batch.distinct for batch in batches)
+        more = f" in {len(batches)} digests" if len(batches) > 1 else ""
+        return f"user {user}: {entries} entries, {reviews} reviews{more}"
     entries = sum(batch.size for batch in batches)
     unique = list(dict.fromkeys(entry.review for batch in batches for entry in batch.entries))
     listed = f"reviews {', '.join(unique)}" if ids else f"{len(unique)} reviews"
