@@ -78,22 +78,45 @@ class Interrupted(Exception):
     pass
 
 
-async def test_a_create_cut_after_registering_is_finished_by_the_retry_and_only_once(
-    client: aioredis.Redis, stream: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = Store(client, stream=stream, retention_s=3600)
-    keys = store.keys
-    users = users_in_other_shards(keys, 3)
+@pytest.fixture
+def store(client: aioredis.Redis, stream: str) -> Store:
+    return Store(client, stream=stream, retention_s=3600)
+
+
+def stop_after_applying(store: Store, monkeypatch: pytest.MonkeyPatch, shards: int) -> None:
+    """From now on a create spanning shards stops (as its process would) once `shards` shards applied it."""
     real_apply = store._apply_parts
 
-    async def crash_after_first_shard(nid: str, meta: Any, content: bytes, body: bytes, parts: Any) -> None:
-        first = dict([next(iter(parts.items()))])
-        await real_apply(nid, meta, content, body, first)
+    async def stopping(nid: str, meta: Any, content: bytes, body: bytes, parts: dict[int, list[str]]) -> None:
+        await real_apply(nid, meta, content, body, dict(list(parts.items())[:shards]))
         raise Interrupted
 
-    monkeypatch.setattr(store, "_apply_parts", crash_after_first_shard)
+    monkeypatch.setattr(store, "_apply_parts", stopping)
+
+
+async def interrupted_create(
+    store: Store, monkeypatch: pytest.MonkeyPatch, *, recipients: int, applied: int
+) -> list[str]:
+    """Create `n-1` (producer id `pnid-1`) for users of `recipients` shards, stopped once `applied` shards have
+    it; the create stays stopped that way until `monkeypatch.undo()`. Returns the recipients."""
+    users = users_in_other_shards(store.keys, recipients)
+    stop_after_applying(store, monkeypatch, applied)
     with pytest.raises(Interrupted):
         await create(store, "n-1", "pnid-1", users)
+    return users
+
+
+async def assert_applied_once(client: aioredis.Redis, keys: StoreKeys, users: list[str]) -> None:
+    """`n-1` is in every recipient's undelivered index once, and each recipient shard published it once."""
+    assert sorted(await events(client, keys, "n-1")) == sorted((keys.shard_of(u), [u]) for u in users)
+    assert await undelivered(client, keys, users) == {user: [b"n-1"] for user in users}
+
+
+async def test_a_create_cut_after_registering_is_finished_by_the_retry_and_only_once(
+    client: aioredis.Redis, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = store.keys
+    users = await interrupted_create(store, monkeypatch, recipients=3, applied=1)
     assert len(await events(client, keys, "n-1")) == 1, "one shard applied it before the process stopped"
     assert await client.zrange(keys.creating(keys.home_of("p", "pnid-1")), 0, -1) == [b"n-1"]
 
@@ -101,26 +124,17 @@ async def test_a_create_cut_after_registering_is_finished_by_the_retry_and_only_
     with pytest.raises(Duplicate) as duplicate:
         await create(store, "n-2", "pnid-1", users)  # the producer retries: same id, a new notification id
     assert duplicate.value.existing_id == "n-1"
-    assert sorted(await events(client, keys, "n-1")) == sorted((keys.shard_of(u), [u]) for u in users)
-    assert await undelivered(client, keys, users) == {user: [b"n-1"] for user in users}
+    await assert_applied_once(client, keys, users)
     assert await client.zcard(keys.creating(keys.home_of("p", "pnid-1"))) == 0
     assert not await client.exists(keys.create_record(keys.home_of("p", "pnid-1"), "n-1"))
     assert await copies(client, keys, "n-2") == []
 
 
 async def test_the_home_shards_purger_finishes_an_abandoned_create(
-    client: aioredis.Redis, stream: str, monkeypatch: pytest.MonkeyPatch
+    client: aioredis.Redis, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = Store(client, stream=stream, retention_s=3600)
     keys = store.keys
-    users = users_in_other_shards(keys, 4)
-
-    async def crash(*_: Any) -> None:
-        raise Interrupted
-
-    monkeypatch.setattr(store, "_apply_parts", crash)
-    with pytest.raises(Interrupted):
-        await create(store, "n-1", "pnid-1", users)
+    users = await interrupted_create(store, monkeypatch, recipients=4, applied=0)
     with pytest.raises(Interrupted):
         await create(store, "cast-1", "pnid-2", [])
     monkeypatch.undo()
@@ -130,14 +144,12 @@ async def test_the_home_shards_purger_finishes_an_abandoned_create(
     done = await store.purge(limit=100, interval_s=1, recover_after_s=0)
     assert done.recovered == 2
     assert (await store.purge(limit=100, interval_s=1, recover_after_s=0)).recovered == 0
-    assert sorted(await events(client, keys, "n-1")) == sorted((keys.shard_of(u), [u]) for u in users)
-    assert await undelivered(client, keys, users) == {user: [b"n-1"] for user in users}
+    await assert_applied_once(client, keys, users)
     assert sorted(shard for shard, _ in await events(client, keys, "cast-1")) == list(keys.shards)
     assert await copies(client, keys, "cast-1") == list(keys.shards)
 
 
-async def test_a_producer_id_is_unique_whoever_the_recipients(client: aioredis.Redis, stream: str) -> None:
-    store = Store(client, stream=stream, retention_s=3600)
+async def test_a_producer_id_is_unique_whoever_the_recipients(client: aioredis.Redis, store: Store) -> None:
     alice, bob = users_in_other_shards(store.keys, 2)
     await create(store, "n-1", "same", [alice])
     with pytest.raises(Duplicate):

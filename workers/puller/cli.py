@@ -77,7 +77,7 @@ async def _drain(
     busy: set[str] = set()
     remaining = list(users)
     while remaining:
-        passes = await puller.pull_overlapped(remaining, settings=settings, details=details)
+        passes = await puller.pull(remaining, settings=settings, details=details)
         remaining = []
         for pulled in passes:
             for batch in pulled.batches:

@@ -147,7 +147,7 @@ class Puller:
         if invalid:
             metrics.USERS.labels("invalid").inc(len(invalid))
             log.warning("users %s belong to no brand: left for the monitor and the cleaner", ", ".join(invalid[:10]))
-        await self.pull_overlapped(valid, settings=stream_settings, unschedule=invalid, details=False)
+        await self.pull(valid, settings=stream_settings, unschedule=invalid, details=False)
         metrics.CYCLE_SECONDS.observe(time.perf_counter() - started)
         return len(users)
 
@@ -158,47 +158,37 @@ class Puller:
         settings: StreamSettings,
         unschedule: Sequence[str] = (),
         details: bool = True,
-    ) -> Pulled:
-        """Claim, digest, hand on and finish the batches of `users` (due or not), a few round trips in all;
+    ) -> list[Pulled]:
+        """Claim, digest, hand on and finish the batches of `users` (due or not), a few round trips per part;
         the `unschedule` users (of no brand) only leave `due`. `details`: the batches handed back carry their
         entries and what they left pending (`Claims.claim_batches`); a pass that only forwards digests does
-        without."""
-        claimed = await self.claims.claim_batches(
-            users,
-            now_ms=int(time.time() * 1000),
-            max_items=settings.max_items,
-            unschedule=unschedule,
-            details=details,
-        )
-        digests = self._digests(claimed.batches)
-        if digests:
-            await retrying(
-                lambda: self.sink.deliver(digests),
-                what="hand digests to core",
-                stopping=self._stopping,
-                deadline_s=None if self._stopping else self.settings.connect_timeout_s,
-            )
-        released = await self.claims.finish(claimed, settings=settings, now_s=time.time())
-        self._count(claimed, digests, released)
-        return Pulled(claimed.batches, digests, claimed)
+        without.
 
-    async def pull_overlapped(
-        self,
-        users: Sequence[str],
-        *,
-        settings: StreamSettings,
-        unschedule: Sequence[str] = (),
-        details: bool = True,
-    ) -> list[Pulled]:
-        """`pull` of `users` in parts of at most OVERLAP_USERS, two parts at a time: Redis runs one part's
-        scripts while this process wraps the other's digests, and no script holds Redis for long."""
+        The users go in parts of at most OVERLAP_USERS, two parts at a time: Redis runs one part's scripts
+        while this process wraps the other's digests, and no script holds Redis for long."""
         parts = [users[at : at + OVERLAP_USERS] for at in range(0, len(users), OVERLAP_USERS)] or [[]]
         slots = asyncio.Semaphore(2)
 
         async def part(index: int) -> Pulled:
             async with slots:
-                leaving = unschedule if index == 0 else ()
-                return await self.pull(parts[index], settings=settings, unschedule=leaving, details=details)
+                claimed = await self.claims.claim_batches(
+                    parts[index],
+                    now_ms=int(time.time() * 1000),
+                    max_items=settings.max_items,
+                    unschedule=unschedule if index == 0 else (),
+                    details=details,
+                )
+                digests = self._digests(claimed.batches)
+                if digests:
+                    await retrying(
+                        lambda: self.sink.deliver(digests),
+                        what="hand digests to core",
+                        stopping=self._stopping,
+                        deadline_s=None if self._stopping else self.settings.connect_timeout_s,
+                    )
+                released = await self.claims.finish(claimed, settings=settings, now_s=time.time())
+                self._count(claimed, digests, released)
+                return Pulled(claimed.batches, digests, claimed)
 
         return list(await asyncio.gather(*(part(index) for index in range(len(parts)))))
 

@@ -61,15 +61,11 @@ def members_key(stream: str, room: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class BusKeys:
-    """The review bus of one stream: per-user pending lists, their indexes, the mapping and settings."""
+class _ShardedKeys:
+    """What the bus and the store share: a stream's shards, and each user's keys under its shard's prefix."""
 
     stream: str
     shard_count: int = DEFAULT_SHARDS
-
-    @property
-    def prefix(self) -> str:
-        return f"nf:{self.stream}:"
 
     @property
     def shards(self) -> range:
@@ -82,20 +78,35 @@ class BusKeys:
         return shard_tag(self.stream, shard)
 
     def user_prefix(self, shard: int) -> str:
-        """The start of every per-user key of `shard`; scripts append `<user>:pending` and the like."""
+        """The start of every per-user key of `shard`; scripts append `<user>:<name>`."""
+        raise NotImplementedError
+
+    def _user(self, user: str, name: str) -> str:
+        return f"{self.user_prefix(self.shard_of(user))}{user}:{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class BusKeys(_ShardedKeys):
+    """The review bus of one stream: per-user pending lists, their indexes, the mapping and settings."""
+
+    @property
+    def prefix(self) -> str:
+        return f"nf:{self.stream}:"
+
+    def user_prefix(self, shard: int) -> str:
         return f"nf:{self.stream}:u:{self.tag(shard)}:"
 
     def pending(self, user: str) -> str:
         """List of review entries waiting for the user's next digest (RPUSH by pushers, LPOP by pullers)."""
-        return f"{self.user_prefix(self.shard_of(user))}{user}:pending"
+        return self._user(user, "pending")
 
     def inflight(self, user: str) -> str:
         """Hash: the batch a puller claimed but has not handed on yet (digest id, lease, entries)."""
-        return f"{self.user_prefix(self.shard_of(user))}{user}:inflight"
+        return self._user(user, "inflight")
 
     def last_pulled_at(self, user: str) -> str:
         """String: unix time of the user's last pull."""
-        return f"{self.user_prefix(self.shard_of(user))}{user}:last_pulled_at"
+        return self._user(user, "last_pulled_at")
 
     def user_keys(self, user: str) -> tuple[str, str, str]:
         return (self.pending(user), self.inflight(user), self.last_pulled_at(user))
@@ -149,7 +160,7 @@ class BusKeys:
 
 
 @dataclass(frozen=True, slots=True)
-class StoreKeys:
+class StoreKeys(_ShardedKeys):
     """The notification store of one stream (core): notifications, per-user delivery state, the outboxes.
 
     Ids of notifications are time-sortable strings; zset scores of the per-user indexes and of the
@@ -164,26 +175,15 @@ class StoreKeys:
     recipients live in other shards goes through the create record there (docs/design.md section 5).
     """
 
-    stream: str
-    shard_count: int = DEFAULT_SHARDS
-
-    @property
-    def shards(self) -> range:
-        return range(self.shard_count)
-
-    def shard_of(self, user: str) -> int:
-        return shard_of(user, self.shard_count)
-
     def home_of(self, producer: str, producer_notification_id: str) -> int:
         """The shard that registers a producer's `producer_notification_id` and keeps its create record."""
         return shard_of(f"{producer}/{producer_notification_id}", self.shard_count)
 
     def prefix(self, shard: int) -> str:
         """The start of every key of one shard of the store, its hash tag included."""
-        return f"nf:{self.stream}:core:{shard_tag(self.stream, shard)}:"
+        return f"nf:{self.stream}:core:{self.tag(shard)}:"
 
     def user_prefix(self, shard: int) -> str:
-        """The start of every per-user key of a shard; scripts append `<user>:undelivered` and the like."""
         return f"{self.prefix(shard)}u:"
 
     def notification(self, shard: int, notification_id: str) -> str:
@@ -205,9 +205,6 @@ class StoreKeys:
         """Zset notification id -> unix time of the registration: creates of this home shard that other
         shards may not have applied yet; finished by the creating request, or recovered by the purger."""
         return f"{self.prefix(shard)}creating"
-
-    def _user(self, user: str, suffix: str) -> str:
-        return f"{self.user_prefix(self.shard_of(user))}{user}:{suffix}"
 
     def undelivered(self, user: str) -> str:
         """Zset notification id -> seq: unicast and multicast notifications not yet delivered to the user."""
