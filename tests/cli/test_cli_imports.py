@@ -1,5 +1,6 @@
 """A command starts fast because it imports only what it runs: `notifier --help` loads typer and nothing heavy,
-`notifier clean` loads Redis and the settings but no broker client and no console renderer.
+`notifier clean` loads Redis and the settings but no broker client, no metrics library and no console
+renderer.
 
 What a command imports is a property of a whole process, so each probe is a fresh interpreter; the test checks
 `sys.modules`, not timings (docs/benchmarks.md records the start-up times these imports cost).
@@ -90,11 +91,21 @@ def test_help_of_a_room_and_a_usage_error_import_no_console(args: tuple[str, ...
 SERVERS = ("fastapi", "starlette", "uvicorn")
 """The HTTP servers of core and ws_delivery: no command line but `notifier core` or `notifier ws-delivery` runs one."""
 
-CLEAN_NEEDS_NONE = ("aio_pika", "aiormq", "httpx", "jwt", "rich", "google.protobuf", *SERVERS, *RICH_HELP)
+CLEAN_NEEDS_NONE = (
+    "aio_pika",
+    "aiormq",
+    "httpx",
+    "jwt",
+    "rich",
+    "google.protobuf",
+    "prometheus_client",
+    *SERVERS,
+    *RICH_HELP,
+)
 """What `notifier clean` runs without: the broker and HTTP clients (faults recognises their errors only once
-they are loaded), JWT, protobuf, the HTTP servers and a console renderer (its lines and its error are plain
-text). prometheus_client is loaded: `workers/common/runtime/faults.py`, which every connection goes through,
-declares the dependency metrics when it is imported."""
+they are loaded), JWT, protobuf, the HTTP servers, a console renderer (its lines and its error are plain
+text) and prometheus_client: the dependency record every connection goes through (`faults.HEALTH`) becomes
+metrics only in a process that serves /metrics."""
 
 
 def test_clean_imports_redis_but_no_broker_client_or_other_room(stream: str) -> None:
@@ -106,10 +117,9 @@ def test_clean_imports_redis_but_no_broker_client_or_other_room(stream: str) -> 
     assert rooms(modules) == {"cleaner"}
 
 
-CLEAN_CHECKS_NEED_NONE = (*CLEAN_NEEDS_NONE, "redis", "pydantic_settings", "prometheus_client", "asyncio")
+CLEAN_CHECKS_NEED_NONE = (*CLEAN_NEEDS_NONE, "redis", "pydantic_settings", "asyncio")
 """What `notifier clean --help` and a `clean` usage error run without, besides what `clean` never needs: the
-Redis client, the settings, the metrics and an event loop, which the command imports once its arguments are
-checked."""
+Redis client, the settings and an event loop, which the command imports once its arguments are checked."""
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,11 @@ from tests.support.metrics import sample
 from workers.common.contract.errors import InvalidSettings, ServiceUnavailable
 from workers.common.runtime.aio import Backoff, pause
 from workers.common.runtime.faults import HEALTH, classify, temporary
+from workers.common.runtime.healthmetrics import export_health
 from workers.common.runtime.retry import repeat, retrying
 from workers.local.stack import free_port
+
+export_health()  # as every room's ops port does: the outage records below are read as metrics
 
 
 def test_backoff_doubles_up_to_its_cap_with_jitter() -> None:

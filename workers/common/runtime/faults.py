@@ -11,7 +11,9 @@
 `HEALTH` keeps one record per dependency of this process. An outage is logged once when it starts and once
 when it ends, however many retries it takes; every failure counts in
 `notifier_dependency_errors_total{dependency, room}` and `notifier_dependency_up{dependency}` is 0 while the
-dependency is away, which is also when `/readyz` answers 503.
+dependency is away, which is also when `/readyz` answers 503. Both metrics are read from `HEALTH` when
+/metrics is scraped (`workers.common.runtime.healthmetrics`), so a command that only connects does not
+import prometheus_client.
 """
 
 from __future__ import annotations
@@ -24,18 +26,9 @@ import sys
 import time
 from dataclasses import dataclass
 
-from prometheus_client import Counter, Gauge
-
 from workers.common.contract.errors import InvalidSettings, NotifierError, ServiceUnavailable, TemporaryError
 
 log = logging.getLogger(__name__)
-
-DEPENDENCY_ERRORS = Counter(
-    "notifier_dependency_errors_total",
-    "Calls that failed because a dependency could not be reached",
-    ["dependency", "room"],
-)
-DEPENDENCY_UP = Gauge("notifier_dependency_up", "1 while the dependency answers, 0 during an outage", ["dependency"])
 
 REDIS = "redis"
 RABBITMQ = "rabbitmq"
@@ -134,34 +127,46 @@ class _Outage:
     failures: int
 
 
+@dataclass(slots=True)
+class Failures:
+    """The failed calls to one dependency while this process ran as one room."""
+
+    count: int
+    first_at: float
+    """Wall-clock time (`time.time()`) of the first."""
+
+
 class Health:
-    """Which dependencies of this process are away, since when; logs each outage once."""
+    """Which dependencies of this process are away, since when, and how often they failed; logs each outage once."""
 
     def __init__(self) -> None:
         self.room = "notifier"
         self._outages: dict[str, _Outage] = {}
-        self._up: set[str] = set()
+        self._answering: dict[str, bool] = {}
+        self._failures: dict[tuple[str, str], Failures] = {}
 
     def failed(self, error: ServiceUnavailable, *, what: str = "") -> None:
         dependency = error.dependency or "unknown"
-        DEPENDENCY_ERRORS.labels(dependency, self.room).inc()
+        counted = self._failures.get((dependency, self.room))
+        if counted is None:
+            self._failures[dependency, self.room] = Failures(count=1, first_at=time.time())
+        else:
+            counted.count += 1
         outage = self._outages.get(dependency)
         if outage is not None:
             outage.failures += 1
             return
         self._outages[dependency] = _Outage(since=time.monotonic(), failures=1)
-        self._up.discard(dependency)
-        DEPENDENCY_UP.labels(dependency).set(0)
+        self._answering[dependency] = False
         log.warning(
             "%s unavailable%s (%s): retrying until it is back", dependency, f" to {what}" if what else "", error
         )
 
     def ok(self, dependency: str) -> None:
         """`dependency` answered: ends its outage, if there was one. Cheap when nothing changes."""
-        if dependency in self._up:
+        if self._answering.get(dependency):
             return
-        self._up.add(dependency)
-        DEPENDENCY_UP.labels(dependency).set(1)
+        self._answering[dependency] = True
         outage = self._outages.pop(dependency, None)
         if outage is not None:
             log.warning(
@@ -179,6 +184,17 @@ class Health:
 
     def away(self) -> list[str]:
         return sorted(self._outages)
+
+    def answering(self) -> dict[str, bool]:
+        """Every dependency heard of so far, in the order first heard of: True while it answers, False during
+        its outage. One never called is absent."""
+        return dict(self._answering)
+
+    def failures(self) -> dict[tuple[str, str], Failures]:
+        """The failed calls so far by (dependency, room), counted on after an outage ends."""
+        return {
+            key: Failures(count=counted.count, first_at=counted.first_at) for key, counted in self._failures.items()
+        }
 
 
 HEALTH = Health()

@@ -1,4 +1,8 @@
-"""The ops port every process serves: /metrics (Prometheus), /healthz (alive), /readyz (ready for work)."""
+"""The ops port every process serves: /metrics (Prometheus), /healthz (alive), /readyz (ready for work).
+
+Importing this module adds the dependency metrics of `faults.HEALTH` to the default registry, so every room's
+/metrics carries them.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from workers.common.runtime.healthmetrics import export_health
+
 PATH_METRICS = "/metrics"
 PATH_HEALTHZ = "/healthz"
 PATH_READYZ = "/readyz"
+
+export_health()
 
 
 def ops_app(*, ready: Callable[[], bool], registry: CollectorRegistry = REGISTRY) -> Starlette:
