@@ -13,7 +13,8 @@ import redis.asyncio as aioredis
 
 from tests.conftest import BOTH_REDIS
 from tests.support.store import copies
-from workers.common.contract.keys import StoreKeys
+from workers.common.contract.keys import StoreKeys, tagged
+from workers.common.contract.paths import MAX_PRODUCER_ID
 from workers.common.contract.wire import BrokerNotification
 from workers.common.runtime.connections import redis_client
 from workers.core.model import Stored, new_event
@@ -169,3 +170,25 @@ async def test_one_shard_keeps_every_key_of_a_stream_in_one_slot(client: aioredi
     assert all(f"{{{stream}.0}}".encode() in key for key in keys)
     assert [users for _, users in await events(client, store.keys, "n-1")] == [["alice", "bob", "carol"]]
     assert await client.zcard(store.keys.creating(0)) == 0, "one script did the whole create"
+
+
+async def test_a_producer_id_tagged_with_its_one_recipient_is_created_by_one_script(
+    client: aioredis.Redis, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = store.keys
+    alice, bob = users_in_other_shards(keys, 2)
+    pnid = tagged(alice, "d-1", limit=MAX_PRODUCER_ID)
+    assert keys.home_of("p", pnid) == keys.shard_of(alice) != keys.home_of("p", "d-1")
+
+    async def spanning(*_: Any) -> None:
+        raise AssertionError("a create in its home shard goes through no create record")
+
+    monkeypatch.setattr(store, "_apply_parts", spanning)
+    await create(store, "n-1", pnid, [alice])
+    assert await client.hget(keys.producer_ids(keys.shard_of(alice), "p"), pnid) == b"n-1"
+    assert await events(client, keys, "n-1") == [(keys.shard_of(alice), [alice])]
+    assert await client.zcard(keys.creating(keys.shard_of(alice))) == 0
+    monkeypatch.undo()
+    with pytest.raises(Duplicate):
+        await create(store, "n-2", pnid, [bob])
+    assert await copies(client, keys, "n-2") == []

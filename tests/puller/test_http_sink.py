@@ -81,7 +81,7 @@ async def test_each_digest_is_created_with_its_id_as_idempotency_key() -> None:
     assert request.method == "POST"
     assert request.url.path == paths.UNDELIVERED_BATCH
     sent = {user_of(item): item for item in items(request)}
-    assert sent["alice"]["producer_notification_id"] == "d-1"
+    assert sent["alice"]["producer_notification_id"] == "{alice}d-1", "tagged: core stores it in alice's shard"
     assert sent["alice"]["user_ids"] == ["alice"]
     assert sent["alice"]["content_type"] == DIGEST_CONTENT_TYPE
     assert base64.b64decode(str(sent["alice"]["content"])) == digest("alice", "d-1").content

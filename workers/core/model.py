@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, S
 
 from workers.common.contract.keys import ID_PATTERN
 from workers.common.contract.names import ROUTING_BY_STATUS
-from workers.common.contract.paths import MAX_BATCH
+from workers.common.contract.paths import MAX_BATCH, MAX_PRODUCER_ID
 from workers.common.contract.wire import BrokerNotification, Notification, to_timestamp
 
 UserId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -71,7 +71,7 @@ class _Body(BaseModel):
 class CreateBody(_Body):
     invalidate_at: AwareTime | None = None
     user_ids: list[UserId] = Field(max_length=10_000)
-    producer_notification_id: str = Field(min_length=1, max_length=128)
+    producer_notification_id: str = Field(min_length=1, max_length=MAX_PRODUCER_ID)
     content_type: str = Field(min_length=1, max_length=255)
     content: str
 

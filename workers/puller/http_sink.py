@@ -1,8 +1,9 @@
 """The digest sink towards core: the digests of a pass go in batches, `POST /api/v1/notifications/undelivered/batch`
 of up to `BATCH_DIGESTS` digests (and about `BATCH_BYTES`), each answered on its own.
 
-The digest id is the `producer_notification_id`, so a repeated digest (a retried batch, a crashed
-puller's batch taken over) is stored once: core answers 409, which counts as delivered. A 5xx answer, a
+The digest id, tagged with its user (`{u1}<digest id>`, so core registers it in the user's own shard and
+stores the create with one script), is the `producer_notification_id`, so a repeated digest (a retried batch,
+a crashed puller's batch taken over) is stored once: core answers 409, which counts as delivered. A 5xx answer, a
 connection error or a timeout makes the call raise ServiceUnavailable (dependency `core`), and the puller
 retries the batch with the kernel's backoff while it stays in flight. Any other 4xx is permanent for that
 digest: logged, counted, not retried. A batch refused whole with a 4xx (it did not validate) is sent again one
@@ -23,6 +24,7 @@ from prometheus_client import Counter
 
 from workers.common.contract import paths
 from workers.common.contract.errors import ServiceUnavailable, TemporaryError
+from workers.common.contract.keys import tagged
 from workers.common.contract.wire import DIGEST_CONTENT_TYPE
 from workers.common.runtime.auth import mint_token
 from workers.common.runtime.faults import CORE, temporary
@@ -192,7 +194,7 @@ def _request(digest: Digest) -> paths.CreateRequest:
     return paths.CreateRequest(
         invalidate_at=None,
         user_ids=[digest.user],
-        producer_notification_id=digest.digest_id,
+        producer_notification_id=tagged(digest.user, digest.digest_id, limit=paths.MAX_PRODUCER_ID),
         content_type=DIGEST_CONTENT_TYPE,
         content=base64.b64encode(digest.content).decode("ascii"),
     )

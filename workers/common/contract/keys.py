@@ -44,6 +44,20 @@ def shard_of(member: str, shards: int) -> int:
     return zlib.crc32(member.encode()) % shards
 
 
+def hash_tag(text: str) -> str | None:
+    """Redis Cluster's rule: the text between the first `{` and the next `}`, when there is some; else None."""
+    start = text.find("{")
+    end = text.find("}", start + 1) if start >= 0 else -1
+    return text[start + 1 : end] if end > start + 1 else None
+
+
+def tagged(tag: str, text: str, *, limit: int) -> str:
+    """`{tag}text`, which `hash_tag` places with `tag` (an id: no braces), or `text` alone when that would be
+    over `limit` characters."""
+    joined = f"{{{tag}}}{text}"
+    return joined if len(joined) <= limit else text
+
+
 def shard_tag(stream: str, shard: int) -> str:
     """The hash tag of one shard: its keys in the bus and the store live in one Redis Cluster slot."""
     return f"{{{stream}.{shard}}}"
@@ -176,8 +190,11 @@ class StoreKeys(_ShardedKeys):
     """
 
     def home_of(self, producer: str, producer_notification_id: str) -> int:
-        """The shard that registers a producer's `producer_notification_id` and keeps its create record."""
-        return shard_of(f"{producer}/{producer_notification_id}", self.shard_count)
+        """The shard that registers a producer's `producer_notification_id` and keeps its create record: the
+        shard of the id's hash tag when it has one (`{u1}d-42` lives with user `u1`), else of
+        `<producer>/<producer_notification_id>`."""
+        tag = hash_tag(producer_notification_id)
+        return shard_of(tag if tag is not None else f"{producer}/{producer_notification_id}", self.shard_count)
 
     def prefix(self, shard: int) -> str:
         """The start of every key of one shard of the store, its hash tag included."""

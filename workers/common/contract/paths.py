@@ -26,11 +26,16 @@ class CreateRequest(TypedDict):
     user_ids: list[str]
     """The recipients; empty for a broadcast."""
     producer_notification_id: str
-    """The producer's idempotency key: a repeat answers 409 with the id of the first."""
+    """The producer's idempotency key (1 to `MAX_PRODUCER_ID` characters): a repeat answers 409 with the id of
+    the first. A hash tag in it (`{u1}d-42`) registers it in the shard of the tag's text: a producer that tags a
+    create with its one recipient has it stored by one script (docs/design.md section 5)."""
     content_type: str
     content: str
     """The content, base64."""
 
+
+MAX_PRODUCER_ID = 128
+"""Most characters of a `producer_notification_id`."""
 
 MAX_BATCH = 500
 """Most creates in one batch (`POST UNDELIVERED_BATCH`)."""
