@@ -221,7 +221,7 @@ async def run(bench: Bench) -> None:
     publishers = Publishers(session.namespace, sorted(brands))
     try:
         await session.load(spec)
-        rooms = await session.start_rooms(replicas=2)
+        rooms = await session.start_rooms(replicas=int(os.environ.get("NOTIFIER_BENCH_E2E_REPLICAS", "2")))
         devices = [Device(users[0], brand) for brand, users in sorted(brands.items())]
         async with httpx.AsyncClient(timeout=30) as http:
             for index, device in enumerate(devices):
@@ -303,6 +303,7 @@ TIMED = (
         f'method="POST",route="{paths.UNDELIVERED_BATCH}"',
         "core: one batch of digests, server side",
     ),
+    ("ws", "notifier_ws_event_age_seconds", "", "ws_delivery: a NEW event's age on arrival (core create -> here)"),
 )
 """The rooms' own histograms whose mean over the latency step the bench reports: (group of `Rooms`, family,
 a label the samples must carry, what one observation is)."""

@@ -1,4 +1,5 @@
-"""Metrics: connections, frames sent, resent and acked, ack latency, events by outcome, confirmations, broker gauge.
+"""Metrics: connections, frames sent, resent and acked, ack latency, events by outcome and age, confirmations, broker
+gauge.
 
 The registry is the process's, shared by every instance a test starts, so each test reads
 differences from a snapshot taken before it acts.
@@ -29,6 +30,7 @@ class Snapshot:
         ("notifier_ws_ack_latency_seconds_count", {}),
         ("notifier_ws_ack_latency_seconds_sum", {}),
         ("notifier_ws_confirmations_published_total", {}),
+        ("notifier_ws_event_age_seconds_count", {}),
         ("notifier_ws_events_total", {"outcome": "delivered"}),
         ("notifier_ws_events_total", {"outcome": "duplicate"}),
         ("notifier_ws_events_total", {"outcome": "invalid"}),
@@ -65,6 +67,7 @@ async def test_connect_deliver_ack_and_close_move_their_metrics(
     assert snapshot.delta("notifier_ws_messages_acked_total") == 2, "a repeated ack counts once"
     assert snapshot.delta("notifier_ws_ack_latency_seconds_count") == 2
     assert snapshot.delta("notifier_ws_events_total", outcome="delivered") == 1
+    assert snapshot.delta("notifier_ws_event_age_seconds_count") == 1, "a NEW event's age, once per event"
 
     await bus.publish(notification("n1"), "alice")
     await bus.publish_raw(b"\xff not protobuf")

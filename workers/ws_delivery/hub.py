@@ -96,8 +96,11 @@ class Hub:
     def deliver(self, event: BrokerNotification) -> int:
         """Send the event to every device of its users (all devices for a broadcast); returns frames sent."""
         notification = event.notification
-        shared = frames.shared_part(now_s=time.time(), notification=frames.notification_part(notification))
+        now = time.time()
+        shared = frames.shared_part(now_s=now, notification=frames.notification_part(notification))
         confirm_id = notification.id if notification.status == Notification.NEW else ""
+        if confirm_id:
+            metrics.EVENT_AGE.observe(max(0.0, now - frames.timestamp_ns(notification) / 1e9))
         if event.user_ids:
             targets: list[Device] = []
             for user in dict.fromkeys(event.user_ids):

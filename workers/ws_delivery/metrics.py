@@ -15,6 +15,11 @@ ACK_LATENCY = Histogram(
     "From the first send of a frame to its ack.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+EVENT_AGE = Histogram(
+    "notifier_ws_event_age_seconds",
+    "From a NEW notification's creation in core to its event reaching this instance (outbox, relay, broker).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
 REFUSED = Counter(
     "notifier_ws_refused_total", "Requests answered 503 because the device port held NOTIFIER_WS_MAX_CONNECTIONS."
 )
