@@ -21,7 +21,7 @@ $(UV_BOOT)/bin/uv:
 	$(UV_BOOT)/bin/pip install -q uv
 
 .venv/.synced: pyproject.toml uv.lock | $(if $(shell command -v uv 2>/dev/null),,$(UV_BOOT)/bin/uv)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 setup: .venv/.synced ## Install uv (if missing) and the locked Python dependencies into .venv
