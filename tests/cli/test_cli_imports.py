@@ -130,3 +130,21 @@ def test_clean_help_and_usage_errors_load_no_client_settings_or_metrics(args: tu
     assert code == expected
     assert loaded(modules, CLEAN_CHECKS_NEED_NONE) == []
     assert rooms(modules) == {"cleaner"}
+
+
+BUS_COMMANDS_NEED_NONE = ("aio_pika", "aiormq", "jwt", "yaml", "google.protobuf", *SERVERS, *RICH_HELP)
+"""What `notifier push-valid-data` and `notifier pull` run without: the broker client, JWT, protobuf, the
+NotificationStream schema's YAML reader and the HTTP servers of the rooms (a room's lifecycle is not a
+command's). `pull` hands its digests to the log unless NOTIFIER_CORE_URL is set, so it loads no HTTP client."""
+
+
+@pytest.mark.parametrize(("args", "room"), [(("push-valid-data",), "pusher"), (("pull", "--summary"), "puller")])
+def test_bus_commands_import_redis_but_no_broker_client_or_server(
+    args: tuple[str, ...], room: str, stream: str
+) -> None:
+    env = {"NOTIFIER_REDIS_URL": REDIS_URL, "NOTIFIER_STREAM": stream}
+    code, modules = probe(*args, env=env)
+    assert code == 1  # it ran against Redis: this fresh stream has no mapping
+    assert loaded(modules, ("redis",)) == ["redis"]
+    assert loaded(modules, (*BUS_COMMANDS_NEED_NONE, "httpx")) == []
+    assert rooms(modules) == {room}

@@ -16,8 +16,8 @@ from workers.common.runtime.connections import redis_session
 from workers.common.runtime.layout import claim_layout
 from workers.common.runtime.mapping_store import read_settings
 from workers.puller.claims import Batch
-from workers.puller.main import make_sink
 from workers.puller.settings import PullerSettings
+from workers.puller.sink import make_sink
 from workers.puller.worker import Puller
 
 SummaryOption = Annotated[

@@ -9,17 +9,8 @@ from workers.common.runtime.connections import connect_redis_for
 from workers.common.runtime.layout import claim_layout
 from workers.common.runtime.lifecycle import Room, run_room
 from workers.puller.settings import PullerSettings
-from workers.puller.sink import DigestSink, LogSink
+from workers.puller.sink import make_sink
 from workers.puller.worker import Puller
-
-
-def make_sink(settings: PullerSettings) -> DigestSink:
-    """Core over HTTP when NOTIFIER_CORE_URL is set, else the log."""
-    if not settings.core_url:
-        return LogSink()
-    from workers.puller.http_sink import HttpSink
-
-    return HttpSink.from_settings(settings)
 
 
 class PullerRoom(Room):

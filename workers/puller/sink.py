@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from workers.puller.settings import PullerSettings
 
 log = logging.getLogger(__name__)
 
@@ -52,3 +55,12 @@ class LogSink:
 
     async def close(self) -> None:
         return None
+
+
+def make_sink(settings: PullerSettings) -> DigestSink:
+    """Core over HTTP when NOTIFIER_CORE_URL is set, else the log (HTTP's client loads only for core)."""
+    if not settings.core_url:
+        return LogSink()
+    from workers.puller.http_sink import HttpSink
+
+    return HttpSink.from_settings(settings)

@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from workers.common.contract.streamspec import (
-    DEFAULT_MAX_ITEMS,
-    DEFAULT_MONITOR_INTERVAL_S,
-    DEFAULT_STALE_AFTER_S,
-    DEFAULT_WINDOW_S,
-    StreamSpec,
-)
+if TYPE_CHECKING:  # the schema (PyYAML, pydantic) loads only where a spec is parsed, not with the values
+    from workers.common.contract.streamspec import StreamSpec
+
+DEFAULT_WINDOW_S = 30.0
+DEFAULT_MAX_ITEMS = 100
+DEFAULT_STALE_AFTER_S = 20.0
+DEFAULT_MONITOR_INTERVAL_S = 10.0
 
 VERSION_GRACE_S = 60.0
 """How long a superseded mapping version stays readable."""

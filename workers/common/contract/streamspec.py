@@ -22,11 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from workers.common.contract.errors import InvalidMapping
 from workers.common.contract.keys import ID_PATTERN, is_valid_id
+from workers.common.contract.stream import (
+    DEFAULT_MAX_ITEMS,
+    DEFAULT_MONITOR_INTERVAL_S,
+    DEFAULT_STALE_AFTER_S,
+    DEFAULT_WINDOW_S,
+)
 
-DEFAULT_WINDOW_S = 30.0
-DEFAULT_MAX_ITEMS = 100
-DEFAULT_STALE_AFTER_S = 20.0
-DEFAULT_MONITOR_INTERVAL_S = 10.0
 """A stream's defaults, declared once: the spec, the settings read from Redis and (as literals a test checks)
 the CRD's `default:`s and the chart's values take them."""
 MAX_DOCUMENT_BYTES = 3 * 1024 * 1024

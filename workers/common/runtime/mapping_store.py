@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.stream import EMPTY, VERSION_GRACE_S, LoadResult, Mapping, StreamSettings, content_digest
-from workers.common.contract.streamspec import StreamSpec
+
+if TYPE_CHECKING:  # writers parse a spec first; readers (every room, `push-valid-data`, `pull`) need no schema
+    from workers.common.contract.streamspec import StreamSpec
 
 
 async def write_mapping(redis: aioredis.Redis, *, keys: BusKeys, spec: StreamSpec) -> LoadResult:
