@@ -20,14 +20,12 @@ from workers.puller.settings import PullerSettings
 from workers.puller.sink import make_sink
 from workers.puller.worker import Puller
 
-SummaryOption = Annotated[
-    bool, typer.Option("--summary", help="Print per user only how many entries and reviews were drained, no ids.")
-]
+SummaryOption = Annotated[bool, typer.Option("--summary", help="Print only the totals drained, no line per user.")]
 
 
 def pull(stream: StreamOption = None, summary: SummaryOption = False) -> None:
     """Drain every user who belongs to a brand, hand the digests on (core if NOTIFIER_CORE_URL is set, else the
-    log) and print per user every review id drained (--summary: the counts only). Users who belong to no brand
+    log) and print per user every review id drained (--summary: the totals only). Users who belong to no brand
     are left alone."""
     settings = PullerSettings()
     keys = BusKeys(stream_name(stream, settings), shard_count=settings.shards)
@@ -88,25 +86,41 @@ async def _drain(
 
 
 def _report(found: dict[str, list[Batch]], busy: set[str], *, ids: bool) -> None:
-    """One plain line per user: every distinct review id drained (the digests themselves may list fewer, see
-    NOTIFIER_PULLER_MAX_IDS_PER_BRAND), or with `ids` false only the counts (reviews counted per digest when a
+    """With `ids`, one plain line per user: every distinct review id drained (the digests themselves may list
+    fewer, see NOTIFIER_PULLER_MAX_IDS_PER_BRAND); else one line of totals (reviews counted per digest when a
     user was drained into several)."""
-    print_lines(_line(user, batches, busy=user in busy, ids=ids) for user, batches in found.items())
+    if ids:
+        print_lines(_line(user, batches, busy=user in busy) for user, batches in found.items())
+        return
+    drained = [batches for batches in found.values() if batches]
+    entries = sum(batch.size for batches in drained for batch in batches)
+    reviews = sum(_reviews(batches) for batches in drained)
+    digests = sum(len(batches) for batches in drained)
+    line = f"{len(drained)} users drained: {entries} entries, {reviews} reviews in {digests} digests"
+    if busy:
+        line += f"; {len(busy)} being pulled by another puller, skipped"
+    if nothing := sum(1 for user, batches in found.items() if not batches and user not in busy):
+        line += f"; {nothing} with nothing pending"
+    print_lines([line])
 
 
-def _line(user: str, batches: list[Batch], *, busy: bool, ids: bool) -> str:
+def _reviews(batches: list[Batch]) -> int:
+    if all(batch.content for batch in batches):
+        return sum(batch.distinct for batch in batches)
+    return len(_unique(batches))
+
+
+def _unique(batches: list[Batch]) -> list[str]:
+    return list(dict.fromkeys(entry.review for batch in batches for entry in batch.entries))
+
+
+def _line(user: str, batches: list[Batch], *, busy: bool) -> str:
     if busy:
         return f"user {user}: being pulled by another puller, skipped"
     if not batches:
         return f"user {user}: nothing pending"
-    if not ids and all(batch.content for batch in batches):
-        entries, reviews = sum(batch.size for batch in batches), sum(batch.distinct for batch in batches)
-        more = f" in {len(batches)} digests" if len(batches) > 1 else ""
-        return f"user {user}: {entries} entries, {reviews} reviews{more}"
     entries = sum(batch.size for batch in batches)
-    unique = list(dict.fromkeys(entry.review for batch in batches for entry in batch.entries))
-    listed = f"reviews {', '.join(unique)}" if ids else f"{len(unique)} reviews"
-    return f"user {user}: {entries} entries, {listed}"
+    return f"user {user}: {entries} entries, reviews {', '.join(_unique(batches))}"
 
 
 def register(app: typer.Typer) -> None:
