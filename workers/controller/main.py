@@ -4,7 +4,7 @@ kopf runs embedded under the room lifecycle: `kopf.spawn_tasks` starts its root 
 for them itself rather than through `kopf.run_tasks`, which would treat every task created later in the
 loop (the lifecycle's own drain among them) as kopf's and cancel it. SIGTERM reaches the room, whose
 `stop_intake` raises kopf's stop flag; running handlers finish, then Redis closes. kopf installs
-SIGINT/SIGTERM handlers of its own when it spawns; the room's handlers are put back right after.
+SIGINT/SIGTERM handlers of its own when it spawns; the room takes them back right after (`Room.take_signals`).
 
 Peering (the HA choice): with `NOTIFIER_CONTROLLER_PEERING` set, replicas share a kopf peering object and
 only the live replica with the highest priority works; the priority is drawn at random per process unless
@@ -19,7 +19,6 @@ import asyncio
 import logging
 import random
 from contextlib import AsyncExitStack
-from typing import Any
 
 import kopf
 
@@ -86,7 +85,6 @@ class ControllerRoom(Room):
 
     async def _operator(self, context: Context) -> None:
         settings = self.settings
-        room_signals = _signal_handlers()
         tasks = await kopf.spawn_tasks(
             registry=build_registry(settings),
             settings=operator_settings(settings),
@@ -99,7 +97,7 @@ class ControllerRoom(Room):
             stop_flag=self._stop_kopf,
             ready_flag=self._kopf_ready,
         )
-        _restore_signal_handlers(room_signals)
+        self.take_signals()
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -147,17 +145,6 @@ class ControllerRoom(Room):
         if not self.swept:
             return "the startup sweep did not complete"
         return f"{len(self.orphans_removed)} orphaned mappings removed at startup"
-
-
-def _signal_handlers() -> dict[int, Any]:
-    """The loop's current signal handlers (asyncio keeps them in `_signal_handlers`; empty elsewhere)."""
-    return dict(getattr(asyncio.get_running_loop(), "_signal_handlers", {}))
-
-
-def _restore_signal_handlers(saved: dict[int, Any]) -> None:
-    loop = asyncio.get_running_loop()
-    for sig, handle in saved.items():
-        loop.add_signal_handler(sig, handle._callback, *handle._args)
 
 
 def run() -> int:

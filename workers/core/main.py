@@ -10,8 +10,6 @@ import socket
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
-import uvloop
-
 from workers.common.contract.names import Topology
 from workers.common.runtime.amqp import declare_topology, watch_dead_letters
 from workers.common.runtime.asgi import EmbeddedServer, start_server, stop_server
@@ -155,5 +153,4 @@ class CoreRoom(Room):
 
 
 def run() -> int:
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return run_room(CoreRoom, settings=CoreSettings)

@@ -1,7 +1,7 @@
 """Wiring of ws_delivery: Redis, RabbitMQ, the device server, the admin close listener.
 
-The process runs on uvloop when it is installed (it comes with uvicorn[standard]): the device server is
-a plain asyncio protocol, and uvloop roughly doubles its frame rate.
+The process runs on uvloop, as every room does (`run_room`): the device server is a plain asyncio protocol,
+and uvloop roughly doubles its frame rate.
 """
 
 from __future__ import annotations
@@ -85,10 +85,4 @@ class WsDeliveryRoom(Room):
 
 
 def run() -> int:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvicorn[standard] brings it
-        pass
-    else:
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     return run_room(WsDeliveryRoom, settings=WsSettings)

@@ -14,6 +14,9 @@ On SIGTERM or SIGINT the room stops taking new work (`stop_intake`), finishes wh
 Temporary errors never reach here: every loop waits them out (`workers.common.runtime.retry`). A task that dies
 of anything else stops the room the same way with exit code 1, so the orchestrator restarts it.
 
+Every room runs on uvloop (it comes with uvicorn[standard]): the rooms spend most of their CPU in the event
+loop and its socket calls, which uvloop does in C.
+
 `/readyz` answers 503 until the room started and while a dependency it `needs` is away
 (`workers.common.runtime.faults.HEALTH`); `/healthz` answers 200 as long as the process serves.
 """
@@ -29,6 +32,7 @@ from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from typing import Any
 
+import uvloop
 from pydantic import ValidationError
 
 from workers.common.contract.errors import InvalidSettings, TemporaryError
@@ -57,6 +61,13 @@ class Room:
         self.crashed = asyncio.Event()
         self.is_ready = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._signalled: asyncio.Event | None = None
+
+    def take_signals(self) -> None:
+        """Point SIGTERM and SIGINT at this room's shutdown again: for a room that embeds a library which
+        installs handlers of its own (kopf). Does nothing outside `serve_room`."""
+        if self._signalled is not None:
+            _handle_signals(self._signalled)
 
     async def start(self, stack: AsyncExitStack) -> None:
         raise NotImplementedError
@@ -111,9 +122,8 @@ async def serve_room(room: Room, *, settings: CommonSettings, with_ops: bool = T
     """Run `room` until a signal or a crash; returns the process exit code (0, 1 crash, 2 cannot run)."""
     HEALTH.room = room.name
     loop = asyncio.get_running_loop()
-    signalled = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, signalled.set)
+    signalled = room._signalled = asyncio.Event()
+    _handle_signals(signalled)
     started_at = time.monotonic()
     stack = AsyncExitStack()
     try:
@@ -227,7 +237,14 @@ def run_room(room_factory: Callable[[Any], Room], *, settings: Callable[[], Comm
     async def main() -> int:
         return await serve_room(room_factory(values), settings=values)
 
-    return asyncio.run(main())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main())
+
+
+def _handle_signals(signalled: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, signalled.set)
 
 
 def describe_settings_error(exc: ValidationError, settings: Any) -> str:
