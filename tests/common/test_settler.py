@@ -8,7 +8,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from tests.conftest import take_bodies, take_messages
 from workers.common.contract.names import REASON_HEADER, Topology
-from workers.common.runtime.amqp import declare_topology
+from workers.common.runtime.amqp import declare_topology, stop_consuming
 from workers.common.runtime.publishing import Properties, publish_confirmed
 from workers.common.runtime.settling import Settler
 
@@ -99,3 +99,37 @@ async def test_flush_soon_sends_in_the_background(amqp: AbstractRobustConnection
     await settler.flush()  # waits for the background sender, then sends what it left
     await messages[0].channel.close()
     assert await left_in_queue(amqp, topology) == 0
+
+
+async def test_an_ack_recorded_after_its_channel_closed_is_reported_not_raised(
+    amqp: AbstractRobustConnection, topology: Topology
+) -> None:
+    """A broker node dies while a batch is handled: the channel is gone before the handler records its ack."""
+    messages = await consumed(amqp, topology, 3)
+    lost: list[BaseException] = []
+    settler = Settler(what="test messages", on_lost=lost.append)
+    settler.ack(messages[0])
+    await messages[0].channel.close()
+    settler.ack(messages[1])
+    settler.ack(messages[2])
+    assert len(lost) == 2, "the acks recorded after the close"
+    await settler.flush()
+    assert len(lost) == 3, "and the one held from before it"
+    assert len(settler) == 0
+    assert await take_bodies(amqp, topology.reviews_queue, 3) == [b"0", b"1", b"2"], "the broker redelivers all"
+
+
+async def test_stopping_a_consumer_whose_channel_closed_is_logged_not_raised(
+    amqp: AbstractRobustConnection, topology: Topology
+) -> None:
+    """A room stops taking work after a broker node died under its consumer: its stop must still reach the drain."""
+    channel = await amqp.channel()
+    queue = (await declare_topology(channel, topology)).reviews_queue
+
+    async def ignore(message: AbstractIncomingMessage) -> None:
+        return None
+
+    tag = await queue.consume(ignore)
+    await channel.close()
+    await stop_consuming(queue, tag)  # raised ChannelInvalidStateError before
+    assert channel.is_closed

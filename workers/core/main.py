@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
 from workers.common.contract.names import Topology
-from workers.common.runtime.amqp import declare_topology, watch_dead_letters
+from workers.common.runtime.amqp import declare_topology, stop_consuming, watch_dead_letters
 from workers.common.runtime.asgi import EmbeddedServer, start_server, stop_server
 from workers.common.runtime.assignment import ShardAssignment
 from workers.common.runtime.auth import TokenVerifier
@@ -101,7 +101,7 @@ class CoreRoom(Room):
         self.spawn(self.confirmations.run(self.stopping), name="confirmations")
         queue = consuming.confirmations_queue
         tag = await queue.consume(self.confirmations.on_message)
-        self._stop_consuming = lambda: queue.cancel(tag)
+        self._stop_consuming = lambda: stop_consuming(queue, tag)
         shards = ShardAssignment(redis, stream=s.stream, room="core", member=consumer, shards=store.keys.shards)
         self.spawn(shards.run(self.stopping), name="shard-assignment")
         self.spawn(

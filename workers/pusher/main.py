@@ -10,7 +10,7 @@ from aio_pika.abc import AbstractQueue
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.names import Topology
 from workers.common.runtime.aio import pause
-from workers.common.runtime.amqp import declare_topology
+from workers.common.runtime.amqp import declare_topology, stop_consuming
 from workers.common.runtime.connections import connect_amqp, connect_redis_for
 from workers.common.runtime.faults import REDIS
 from workers.common.runtime.layout import claim_layout
@@ -72,7 +72,7 @@ class PusherRoom(Room):
 
     async def stop_intake(self) -> None:
         if self._queue is not None and self._consumer_tag is not None:
-            await self._queue.cancel(self._consumer_tag)
+            await stop_consuming(self._queue, self._consumer_tag)
         await super().stop_intake()
 
     def summary(self) -> str:

@@ -40,6 +40,7 @@ from workers.common.contract.names import (
     dead_letter_exchange_for,
 )
 from workers.common.runtime.faults import RABBITMQ
+from workers.common.runtime.publishing import PUBLISH_ERRORS
 from workers.common.runtime.retry import repeat
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,19 @@ async def declare_topology(channel: AbstractChannel, topology: Topology) -> Decl
         dead_letters=dlx,
         dead_queue=dead,
     )
+
+
+CANCEL_TIMEOUT_S = 5.0
+
+
+async def stop_consuming(queue: AbstractQueue, tag: str) -> None:
+    """Cancel a consumer when its room stops taking work. A channel or broker already gone took the consumer
+    with it (its unacked messages go back to the queue), so that is logged, not raised: a stopping room must
+    reach its drain whatever the broker does."""
+    try:
+        await queue.cancel(tag, timeout=CANCEL_TIMEOUT_S)
+    except PUBLISH_ERRORS as exc:
+        log.info("consumer %s of %s ended with its channel (%r)", tag, queue.name, exc)
 
 
 async def dead_letter(message: AbstractIncomingMessage, *, reason: str, exchange: str = "") -> None:

@@ -55,8 +55,13 @@ class Settler:
         self._sending: asyncio.Future[None] | None = None
 
     def ack(self, message: AbstractIncomingMessage) -> None:
+        try:
+            channel = message.channel
+        except PUBLISH_ERRORS as exc:  # closed since the message came: the broker redelivers it
+            self._lost(exc)
+            return
         for held, earlier in enumerate(self._acks):
-            if earlier.channel is message.channel:
+            if _channel(earlier) is channel:
                 del self._acks[held]  # covered by the later one's `multiple`
                 break
         self._acks.append(message)
@@ -93,9 +98,12 @@ class Settler:
                 else:
                     await self._acks.pop(0).ack(multiple=True)
             except PUBLISH_ERRORS as exc:
-                log.warning("settling %s lost with the channel (%r); the broker redelivers them", self._what, exc)
-                if self._on_lost is not None:
-                    self._on_lost(exc)
+                self._lost(exc)
+
+    def _lost(self, exc: BaseException) -> None:
+        log.warning("settling %s lost with the channel (%r); the broker redelivers them", self._what, exc)
+        if self._on_lost is not None:
+            self._on_lost(exc)
 
     @staticmethod
     async def _send_reject(reject: _Reject) -> None:
@@ -103,3 +111,11 @@ class Settler:
             await reject.message.nack(requeue=reject.requeue)
         else:
             await dead_letter(reject.message, reason=reject.reason, exchange=reject.exchange)
+
+
+def _channel(message: AbstractIncomingMessage) -> object | None:
+    """The message's channel, or None once it closed (aio-pika raises on reading a closed one)."""
+    try:
+        return message.channel
+    except PUBLISH_ERRORS:
+        return None
