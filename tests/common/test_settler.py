@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
+import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from tests.conftest import take_bodies, take_messages
@@ -75,19 +77,38 @@ async def test_an_ack_waits_for_flush(amqp: AbstractRobustConnection, topology: 
     assert await take_bodies(amqp, topology.reviews_queue, 3) == [b"0", b"1", b"2"], "nothing was acked"
 
 
+@pytest.mark.parametrize(
+    ("recorded_before_close", "lost_when_recorded", "lost_in_all"),
+    [
+        (3, 0, 2),  # the channel closes before the flush: the dead letter and the one held ack are lost
+        (1, 2, 3),  # a broker node dies mid-batch: the acks recorded after the close are lost at once too
+    ],
+)
 async def test_a_settlement_lost_with_its_channel_is_reported_not_raised(
-    amqp: AbstractRobustConnection, topology: Topology
+    amqp: AbstractRobustConnection,
+    topology: Topology,
+    recorded_before_close: int,
+    lost_when_recorded: int,
+    lost_in_all: int,
 ) -> None:
-    messages = await consumed(amqp, topology, 2)
+    messages = await consumed(amqp, topology, 3)
     lost: list[BaseException] = []
     settler = Settler(what="test messages", on_lost=lost.append)
-    settler.dead_letter(messages[0], reason="bad")
-    settler.ack(messages[1])
+    settle = [
+        functools.partial(settler.dead_letter, messages[0], reason="bad"),
+        functools.partial(settler.ack, messages[1]),
+        functools.partial(settler.ack, messages[2]),
+    ]
+    for step in settle[:recorded_before_close]:
+        step()
     await messages[0].channel.close()
+    for step in settle[recorded_before_close:]:
+        step()
+    assert len(lost) == lost_when_recorded
     await settler.flush()
-    assert len(lost) == 2
+    assert len(lost) == lost_in_all
     assert len(settler) == 0
-    assert await take_bodies(amqp, topology.reviews_queue, 2) == [b"0", b"1"], "the broker redelivers both"
+    assert await take_bodies(amqp, topology.reviews_queue, 3) == [b"0", b"1", b"2"], "the broker redelivers all"
 
 
 async def test_flush_soon_sends_in_the_background(amqp: AbstractRobustConnection, topology: Topology) -> None:
@@ -99,24 +120,6 @@ async def test_flush_soon_sends_in_the_background(amqp: AbstractRobustConnection
     await settler.flush()  # waits for the background sender, then sends what it left
     await messages[0].channel.close()
     assert await left_in_queue(amqp, topology) == 0
-
-
-async def test_an_ack_recorded_after_its_channel_closed_is_reported_not_raised(
-    amqp: AbstractRobustConnection, topology: Topology
-) -> None:
-    """A broker node dies while a batch is handled: the channel is gone before the handler records its ack."""
-    messages = await consumed(amqp, topology, 3)
-    lost: list[BaseException] = []
-    settler = Settler(what="test messages", on_lost=lost.append)
-    settler.ack(messages[0])
-    await messages[0].channel.close()
-    settler.ack(messages[1])
-    settler.ack(messages[2])
-    assert len(lost) == 2, "the acks recorded after the close"
-    await settler.flush()
-    assert len(lost) == 3, "and the one held from before it"
-    assert len(settler) == 0
-    assert await take_bodies(amqp, topology.reviews_queue, 3) == [b"0", b"1", b"2"], "the broker redelivers all"
 
 
 async def test_stopping_a_consumer_whose_channel_closed_is_logged_not_raised(
