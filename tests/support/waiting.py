@@ -5,8 +5,9 @@
     await wait_ready(room.ops_url, exit_code=room.process.poll)   # GET /readyz answers 200
 
 Both poll: each asks again every `interval_s` until the answer is truthy, and fail the test with an
-AssertionError after `timeout_s`. Where the system offers an event (a Condition, a queue, a future), await
-that instead.
+AssertionError after `timeout_s`. A probe that meets a dependency going away (a Redis node a test just
+killed: the client sends nothing twice on its own, workers/common/runtime/redis_once.py) is asked again too.
+Where the system offers an event (a Condition, a queue, a future), await that instead.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar, overload
 
 import httpx
+
+from workers.common.runtime.faults import temporary
 
 T = TypeVar("T")
 
@@ -40,9 +43,14 @@ async def eventually(
     """Call `probe` until it returns something truthy and return that; `probe` may be sync or async."""
     deadline = time.monotonic() + timeout_s
     while True:
-        answer = probe()
-        last = await answer if inspect.isawaitable(answer) else answer
-        if last:
+        try:
+            answer = probe()
+            last = await answer if inspect.isawaitable(answer) else answer
+        except Exception as exc:
+            if temporary(exc) is None or time.monotonic() >= deadline:
+                raise
+            last = exc
+        if last and not isinstance(last, Exception):
             return last
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what or probe!r} did not hold within {timeout_s}s; last seen: {last!r}")

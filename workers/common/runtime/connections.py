@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from workers.common.contract.addresses import cluster_nodes, is_cluster_url
 from workers.common.runtime.faults import RABBITMQ, REDIS
@@ -47,18 +49,30 @@ def _redacted(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+def no_retries() -> Retry:
+    """redis-py's `retry` that tries once: a lost reply may be of a write that ran, so only the caller's retry
+    (`workers.common.runtime.retry`), which knows what a repeat means, sends a command again."""
+    return Retry(NoBackoff(), 0)
+
+
 def redis_client(url: str, **options: Any) -> aioredis.Redis:
     """A Redis client for `url` (workers/common/contract/addresses.py), not yet connected: redis-py's cluster
     client for a cluster URL, else its single-node client. Both serve the commands, scripts, pipelines and
     pub/sub Notifier uses; every script and transaction touches the keys of one hash slot
-    (workers/common/contract/keys.py), which is what the cluster client needs. `options` go to both."""
+    (workers/common/contract/keys.py), which is what the cluster client needs. `options` go to both.
+
+    Neither client sends a command twice on its own (workers/common/runtime/redis_once.py)."""
     if not is_cluster_url(url):
-        return aioredis.Redis.from_url(url, **options)
-    from redis.asyncio.cluster import ClusterNode, RedisCluster
+        return aioredis.Redis.from_url(url, retry=no_retries(), **options)
+    from redis.asyncio.cluster import ClusterNode
+
+    from workers.common.runtime.redis_once import OnceRedisCluster
 
     single, nodes = cluster_nodes(url)
     options.pop("health_check_interval", None)
-    client = RedisCluster.from_url(single, startup_nodes=[ClusterNode(h, p) for h, p in nodes], **options)
+    client = OnceRedisCluster.from_url(
+        single, startup_nodes=[ClusterNode(h, p) for h, p in nodes], retry=no_retries(), **options
+    )
     # The rooms are typed against the single-node client; the cluster client answers the same commands.
     return cast(aioredis.Redis, client)
 
