@@ -114,7 +114,8 @@ async def assert_each_review_shown_once(run: Run) -> None:
         expected = run.expected(user, everything)
         assert set(counted) == expected, f"user {user}: {len(expected - set(counted))} reviews lost"
         assert set(counted.values()) == {1}, f"user {user}: reviews in two digests: {counted.most_common(3)}"
-        assert set(shown) <= await run.session.delivered_in_core(user), f"core does not list {user}'s digests"
+        listed = await run.session.wait_delivered_in_core(user, set(shown))
+        assert set(shown) <= listed, f"core does not list {user}'s digests"
 
 
 def digests(device: Device) -> list[tuple[str, DigestView]]:

@@ -45,7 +45,8 @@ async def test_every_device_of_every_user_gets_exactly_one_digest_per_window_wit
     for user in {d.user for d in run.devices}:
         seen = {nid for d in run.session.devices.of_user(user) for nid, _ in digests(d)}
         assert len(seen) == ROUNDS, f"user {user}: its devices showed different digests"
-        assert seen <= await run.session.delivered_in_core(user), f"core does not list {user}'s digests delivered"
+        listed = await run.session.wait_delivered_in_core(user, seen)
+        assert seen <= listed, f"core does not list {user}'s digests delivered"
 
 
 async def test_device_offline_during_the_run_fetches_everything_it_missed_with_one_long_poll(run: Run) -> None:

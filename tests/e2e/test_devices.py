@@ -42,7 +42,8 @@ async def test_a_device_away_while_another_acknowledges_gets_every_digest_on_rec
     await away.restart()
     await run.wait_every_device(while_away)
     assert {r.via for r in away.receipts[shown_before:]} == {"feed"}
-    assert {r.notification_id for r in shown_digests(away)} <= await run.session.delivered_in_core("a1")
+    shown = {r.notification_id for r in shown_digests(away)}
+    assert shown <= await run.session.wait_delivered_in_core("a1", shown)
     await run.wait_every_device(await run.round(BURST))
     assert_each_review_once_on_each_device(run)
 

@@ -149,7 +149,7 @@ async def check_core(session: Session, story: Story) -> None:
     for device in session.devices.items:
         by_user.setdefault(device.user, set()).update(r.notification_id for r in device.receipts)
     for user, seen in by_user.items():
-        listed = await session.delivered_in_core(user)
+        listed = await session.wait_delivered_in_core(user, seen)
         story.delivered_pairs += len(seen)
         story.delivered_in_core += len(seen & listed)
     console.print(

@@ -150,6 +150,16 @@ class Session:
             await asyncio.sleep(0.1)
         return False
 
+    async def wait_delivered_in_core(self, user: str, shown: set[str], *, timeout_s: float = 15.0) -> set[str]:
+        """What core lists as delivered to `user` once it lists all of `shown`, or after `timeout_s`: a device
+        acknowledges what it showed, and the acknowledgement reaches core's store a moment later."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while True:
+            listed = await self.delivered_in_core(user)
+            if shown <= listed or asyncio.get_running_loop().time() >= deadline:
+                return listed
+            await asyncio.sleep(0.1)
+
     async def delivered_in_core(self, user: str) -> set[str]:
         """The ids of every notification core lists as delivered to `user` (asked as that user)."""
         assert self.rooms is not None
