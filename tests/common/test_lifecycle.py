@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
@@ -19,6 +21,8 @@ from tests.support.metrics import sample
 from tests.support.processes import ROOT, RoomProcess, clean_env, start_room
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.waiting import eventually
+from workers.common.runtime.lifecycle import Room, serve_room
+from workers.common.runtime.settings import CommonSettings
 from workers.local.stack import free_port
 
 pytestmark = pytest.mark.timeout(120)
@@ -185,3 +189,21 @@ async def test_redis_going_away_makes_the_room_unready_not_dead(
 
 async def _status_is(room: RoomProcess, status: int) -> bool:
     return await readyz(room) == status
+
+
+async def test_a_started_room_keeps_what_start_up_allocated_out_of_later_collections() -> None:
+    class Idle(Room):
+        name = "idle"
+
+        async def start(self, stack: AsyncExitStack) -> None:
+            return None
+
+    gc.unfreeze()
+    room = Idle()
+    serving = asyncio.create_task(serve_room(room, settings=CommonSettings(), with_ops=False))
+    await eventually(lambda: room.is_ready, what="the room started")
+    frozen = gc.get_freeze_count()
+    assert room._signalled is not None
+    room._signalled.set()
+    assert await serving == 0
+    assert frozen > 0, "start-up's objects are still in the collected generations"

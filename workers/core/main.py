@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import secrets
 import socket
@@ -128,7 +127,6 @@ class CoreRoom(Room):
             proxy_headers=False,
         )
         self._server = (server, task)
-        gc.freeze()  # what start-up allocated lives as long as the process: keep it out of collections
         self.http_port = server.port
         stack.push_async_callback(stop_server, server, task)
 

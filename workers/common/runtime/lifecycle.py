@@ -24,6 +24,7 @@ loop and its socket calls, which uvloop does in C.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -160,6 +161,7 @@ async def _serve(room: Room, *, stack: AsyncExitStack, signalled: asyncio.Event,
         log.info("%s stopped while starting", room.name)
         return 0
     room.is_ready = True
+    gc.freeze()  # what start-up allocated lives as long as the process: keep it out of every later collection
     log.info("%s started", room.name)
     await first_of(signalled.wait(), room.crashed.wait())
     room.is_ready = False
