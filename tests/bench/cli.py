@@ -3,7 +3,9 @@
 Timed as an installed `notifier` runs: with bytecode caches for its dependencies and its own modules (what
 `make setup`, the images and a shell's second run have), so the bench compiles both first; a
 `PYTHONDONTWRITEBYTECODE` environment would otherwise compile every module from source at every start.
-`python -c pass` is the baseline, measured in the same run.
+`python -c pass` is the baseline, measured in the same run, and so is the floor (`tests/bench/floor.py`): the
+least a command that reads its settings and talks to Redis costs with typer, pydantic-settings and redis-py,
+before any work of its own.
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ def notifier(*args: str, stream: str, runs: int = RUNS) -> float:
     return timed("-m", "workers.cli", *args, stream=stream, runs=runs)
 
 
+def floor(*, stream: str, runs: int = RUNS) -> float:
+    """Median seconds of the floor command (`tests/bench/floor.py`)."""
+    return timed("-m", "tests.bench.floor", "bench-floor", "--dry-run", stream=stream, runs=runs)
+
+
 async def run(bench: Bench) -> None:
     compile_bytecode()
     runs = 3 if bench.quick else RUNS
@@ -56,16 +63,22 @@ async def run(bench: Bench) -> None:
     baseline = timed("-c", "pass", stream=stream, runs=runs)
     bench.add(Row(GROUP, "python -c pass (baseline)", baseline, "s", f"median of {runs}"))
     bench.add(Row(GROUP, "notifier --help", notifier("--help", stream=stream, runs=runs), "s", "", target="< 0.3 s"))
+    least = floor(stream=stream, runs=runs)
+    note = "typer command, pydantic-settings, one redis-py PING: the least a Redis command costs"
+    bench.add(Row(GROUP, "floor: the fixed dependencies", least, "s", note))
     notifier("push-invalid-data", "--user", user, stream=stream, runs=1)
     dry = notifier("clean", user, "--dry-run", stream=stream, runs=runs)
     note = "a user with a pending entry, shown and kept"
-    bench.add(Row(GROUP, "notifier clean USER --dry-run", dry, "s", note, target="< 0.3 s"))
+    over = {"the floor": dry / least}
+    bench.add(Row(GROUP, "notifier clean USER --dry-run", dry, "s", note, over, target="< 0.3 s"))
     removed = []
     for _ in range(runs):
         notifier("push-invalid-data", "--user", user, stream=stream, runs=1)
         removed.append(notifier("clean", user, stream=stream, runs=1))
     note = f"a user with a pending entry, removed; median of {runs}"
-    bench.add(Row(GROUP, "notifier clean USER", statistics.median(removed), "s", note, target="< 0.3 s"))
+    cleaned = statistics.median(removed)
+    over = {"the floor": cleaned / least}
+    bench.add(Row(GROUP, "notifier clean USER", cleaned, "s", note, over, target="< 0.3 s"))
     redis = aioredis.Redis.from_url(REDIS_URL)
     await cleanup(redis, stream)
     await redis.aclose()
