@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import redis.asyncio as aioredis
 
 from tests.support.bus import indexed
@@ -21,9 +22,21 @@ async def seed(redis: aioredis.Redis, stream: str) -> BusKeys:
     now = time.time()
     by_user = {"1": ["B|r1|A|1|1"], "900": ["B|r2|A|1|1", "B|r3|A|1|1"], "901": ["B|r4|A|1|1"]}
     await append_entries(redis, keys=keys, by_user=by_user, settings=settings, now_s=now)
-    await redis.hset(keys.inflight("900"), mapping={"digest_id": "d", "entries": "B|r0|A|1|1"})
-    await redis.set(keys.last_pulled_at("900"), now)
+    shard = keys.shard_of("900")
+    await redis.hset(keys.inflight(shard), "900", "d 1 2 puller-gone\nB|r0|A|1|1\nB|r5|A|1|1")
+    await redis.hset(keys.last_pulled_at(shard), "900", now)
+    # 901 holds a batch and a stamp in the earlier per-user layout
+    await redis.hset(keys.user_inflight("901"), mapping={"claim": "e 1 2 puller-gone", "entries": "B|r6|A|1|1"})
+    await redis.set(keys.user_last_pulled_at("901"), now)
     return keys
+
+
+async def left_of(redis: aioredis.Redis, keys: BusKeys, user: str) -> list[object]:
+    """What is left of the user's bus data: its own keys that exist, and its fields in the shard's hashes."""
+    pending, user_inflight, user_stamp, inflight, stamps = keys.user_keys(user)
+    found: list[object] = [key for key in (pending, user_inflight, user_stamp) if await redis.exists(key)]
+    found += [key for key in (inflight, stamps) if await redis.hexists(key, user)]
+    return found
 
 
 def clean(stream: str, env: dict[str, str], *args: str) -> str:
@@ -33,16 +46,24 @@ def clean(stream: str, env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-async def test_clean_user_removes_its_keys_and_index_entries_only(
-    redis: aioredis.Redis, stream: str, env: dict[str, str]
+@pytest.mark.parametrize(
+    ("user", "removed", "other"),
+    [
+        ("900", "2 pending entries, an in-flight batch of 2 entries", "901"),
+        ("901", "1 pending entries, an in-flight batch of 1 entries", "900"),
+    ],
+    ids=["shard's hashes", "earlier per-user keys"],
+)
+async def test_clean_user_removes_its_data_and_index_entries_only(
+    redis: aioredis.Redis, stream: str, env: dict[str, str], user: str, removed: str, other: str
 ) -> None:
     keys = await seed(redis, stream)
-    output = clean(stream, env, "900")
-    assert "user 900: removed 2 pending entries, an in-flight batch of 1 entries, last_pulled_at" in output
-    assert await redis.exists(*keys.user_keys("900")) == 0
-    assert "900" not in await indexed(redis, keys, keys.due)
-    assert "900" not in await indexed(redis, keys, keys.pending_since)
-    assert await redis.llen(keys.pending("901")) == 1
+    output = clean(stream, env, user)
+    assert f"user {user}: removed {removed}, last_pulled_at, its index entries" in output
+    assert await left_of(redis, keys, user) == []
+    assert user not in await indexed(redis, keys, keys.due)
+    assert user not in await indexed(redis, keys, keys.pending_since)
+    assert len(await left_of(redis, keys, other)) == 3, "the other user's pending list, batch and stamp stay"
     assert await redis.llen(keys.pending("1")) == 1
 
 

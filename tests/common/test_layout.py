@@ -122,8 +122,8 @@ async def test_the_bus_runs_end_to_end_in_four_shards(
 
     assert await redis.get(layout_key(stream)) == "4"
     keys = BusKeys(stream, shard_count=4)
-    stamped = [await redis.exists(keys.last_pulled_at(user)) for user in USERS]
-    assert stamped == [1] * len(USERS), "each user's keys are where a 4-shard reader looks"
+    stamped = [await redis.hexists(keys.last_pulled_at(keys.shard_of(user)), user) for user in USERS]
+    assert stamped == [True] * len(USERS), "each user's keys are where a 4-shard reader looks"
     used = {shard_of(user, 4) for user in USERS}
     assert len(used) > 1, "the users spread over several shards"
     assert used <= set(range(4))

@@ -79,4 +79,4 @@ async def test_three_pushers_and_three_pullers_lose_nothing_and_duplicate_nothin
     assert all(sink.digests for sink in sinks), "every puller took part"
     assert await indexed(redis, keys, keys.due) == {}
     assert await indexed(redis, keys, keys.pending_since) == {}
-    assert [k async for k in redis.scan_iter(match=f"nf:{stream}:u:*:inflight")] == []
+    assert [await redis.hlen(keys.inflight(shard)) for shard in keys.shards] == [0] * keys.shard_count

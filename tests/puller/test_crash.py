@@ -12,7 +12,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from tests.puller.collect import CollectingSink
-from tests.support.bus import indexed
+from tests.support.bus import held, indexed
 from tests.support.processes import ROOT
 from tests.support.waiting import eventually
 from workers.common.contract.entries import make_entry
@@ -61,7 +61,7 @@ async def test_batch_of_a_killed_puller_is_resumed_once_with_the_same_digest_id(
         victim.kill()
         victim.wait()
     handed = dict(line.split()[::-1] for line in record.read_text().splitlines())
-    assert await redis.exists(keys.inflight("1"), keys.inflight("2")) == 2
+    assert await held(redis, keys, "1", "2") == [True, True]
     assert await redis.llen(keys.pending("1")) == 0
 
     sink = CollectingSink()
@@ -81,6 +81,6 @@ async def test_batch_of_a_killed_puller_is_resumed_once_with_the_same_digest_id(
     assert by_user["1"]["total"] == 30
     assert by_user["2"]["total"] == 10
     assert rescuer.totals["resumed"] == 2
-    assert await redis.exists(keys.inflight("1"), keys.inflight("2")) == 0
+    assert await held(redis, keys, "1", "2") == [False, False]
     assert await indexed(redis, keys, keys.due) == {}
-    assert float(await redis.get(keys.last_pulled_at("1"))) >= now_ms / 1000
+    assert float(await redis.hget(keys.last_pulled_at(keys.shard_of("1")), "1")) >= now_ms / 1000

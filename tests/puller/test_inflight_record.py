@@ -1,14 +1,17 @@
-"""The in-flight hash: two fields (`claim`, `entries`), a record of the earlier six-field layout resumed with its
-digest id, and a pass that only forwards digests takes no raw entries back from Redis."""
+"""The shard's in-flight hash: one field per user holding a batch (its claim line and entries), records of the
+earlier per-user layouts resumed with their digest ids and moved into it, and a pass that only forwards digests
+takes no raw entries back from Redis."""
 
 from __future__ import annotations
 
 import json
 import time
 
+import pytest
 import redis.asyncio as aioredis
 
 from tests.puller.collect import CollectingSink
+from tests.support.bus import held
 from workers.common.contract.entries import make_entry
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.streamspec import parse_spec
@@ -35,41 +38,69 @@ async def _setup(redis: aioredis.Redis, stream: str, *, users: list[str], review
     return keys
 
 
-async def _old_record(redis: aioredis.Redis, keys: BusKeys, user: str, *, owner: str, lease_until_ms: int) -> int:
-    """An in-flight batch as the earlier release wrote it; returns its claimed time."""
+async def _old_record(
+    redis: aioredis.Redis, keys: BusKeys, user: str, *, owner: str, lease_until_ms: int, fields: int = 6
+) -> int:
+    """An in-flight batch as an earlier release wrote it, a hash of the user's own (`fields`: 6 for the first
+    layout, 2 for `claim` and `entries`); returns its claimed time."""
     claimed_ms = int(time.time() * 1000) - 5000
     line = make_entry(brand="B", review="old-1", kind="updated", pushed_ms=claimed_ms, occurred_ms=claimed_ms)
-    fields = {
-        "digest_id": OLD_DIGEST_ID,
-        "owner": owner,
-        "lease_until_ms": lease_until_ms,
-        "entries": line.encode(),
-        "claimed_ms": claimed_ms,
-        "attempts": 1,
-    }
-    await redis.hset(keys.inflight(user), mapping=fields)  # type: ignore[arg-type]
+    if fields == 6:
+        record: dict[str, str | int] = {
+            "digest_id": OLD_DIGEST_ID,
+            "owner": owner,
+            "lease_until_ms": lease_until_ms,
+            "entries": line.encode(),
+            "claimed_ms": claimed_ms,
+            "attempts": 1,
+        }
+    else:
+        record = {"claim": f"{OLD_DIGEST_ID} {claimed_ms} {lease_until_ms} {owner}", "entries": line.encode()}
+    await redis.hset(keys.user_inflight(user), mapping=record)  # type: ignore[arg-type]
     return claimed_ms
 
 
-async def test_a_new_batch_is_held_in_two_fields_and_released(redis: aioredis.Redis, stream: str) -> None:
+async def test_a_new_batch_is_one_field_of_the_shards_hash_and_released(redis: aioredis.Redis, stream: str) -> None:
     keys = await _setup(redis, stream, users=["1"])
+    shard = keys.shard_of("1")
     claims = Claims(redis, keys=keys, owner="puller-a", lease_s=30, max_bytes=60_000, max_ids_per_brand=20)
     now_ms = int(time.time() * 1000)
     claimed = await claims.claim_batches(["1"], now_ms=now_ms, max_items=100)
     (batch,) = claimed.batches
-    record = await redis.hgetall(keys.inflight("1"))
-    assert set(record) == {"claim", "entries"}
-    assert record["claim"] == f"{batch.digest_id} {now_ms} {now_ms + 30_000} puller-a"
-    assert record["entries"] == batch.raw
+    record = await redis.hget(keys.inflight(shard), "1")
+    assert record == f"{batch.digest_id} {now_ms} {now_ms + 30_000} puller-a\n{batch.raw}"
+    assert await redis.exists(keys.user_inflight("1")) == 0, "no key of the user's own"
     assert batch.left == 0, "the pop showed the list empty"
     settings = await read_settings(redis, keys=keys)
-    assert await claims.finish(claimed, settings=settings, now_s=time.time()) == 1
-    assert await redis.exists(keys.inflight("1")) == 0
+    finished_s = time.time()
+    assert await claims.finish(claimed, settings=settings, now_s=finished_s) == 1
+    assert await redis.hexists(keys.inflight(shard), "1") is False
+    assert await redis.hget(keys.last_pulled_at(shard), "1") == repr(finished_s)
 
 
-async def test_a_record_of_the_earlier_layout_is_resumed_with_its_digest_id(redis: aioredis.Redis, stream: str) -> None:
+async def test_finish_leaves_a_batch_that_is_no_longer_ours(redis: aioredis.Redis, stream: str) -> None:
+    keys = await _setup(redis, stream, users=["1", "2"])
+    mine = Claims(redis, keys=keys, owner="puller-a", lease_s=30, max_bytes=60_000, max_ids_per_brand=20)
+    other = Claims(redis, keys=keys, owner="puller-b", lease_s=30, max_bytes=60_000, max_ids_per_brand=20)
+    settings = await read_settings(redis, keys=keys)
+    now_ms = int(time.time() * 1000)
+    claimed = await mine.claim_batches(["1", "2"], now_ms=now_ms, max_items=100)
+    taken = await other.claim_batches(["1"], now_ms=now_ms + 40_000, max_items=100)  # 1's lease ran out
+    assert await other.finish(taken, settings=settings, now_s=time.time()) == 1
+    await redis.rpush(keys.pending("1"), "B|r-next|A|1|1")
+    (newer,) = (await other.claim_batches(["1"], now_ms=now_ms + 41_000, max_items=100)).batches
+    assert newer.digest_id != claimed.batches[0].digest_id
+    assert await mine.finish(claimed, settings=settings, now_s=time.time()) == 1, "only 2's batch is still ours"
+    assert await held(redis, keys, "1", "2") == [True, False], "the other puller's newer batch stays"
+
+
+@pytest.mark.parametrize("fields", [6, 2], ids=["six-field record", "claim-and-entries record"])
+async def test_a_record_of_an_earlier_layout_is_resumed_with_its_digest_id(
+    redis: aioredis.Redis, stream: str, fields: int
+) -> None:
     keys = await _setup(redis, stream, users=["1"])
-    claimed_ms = await _old_record(redis, keys, "1", owner="puller-gone", lease_until_ms=int(time.time() * 1000) - 1)
+    lease_until_ms = int(time.time() * 1000) - 1
+    claimed_ms = await _old_record(redis, keys, "1", owner="puller-gone", lease_until_ms=lease_until_ms, fields=fields)
     sink = CollectingSink()
     puller = Puller(redis, keys=keys, sink=sink, settings=PullerSettings())
     assert await puller.cycle() == 1
@@ -80,8 +111,26 @@ async def test_a_record_of_the_earlier_layout_is_resumed_with_its_digest_id(redi
     assert doc["window"]["end"].startswith(time.strftime("%Y-%m-%dT", time.gmtime(claimed_ms / 1000)))
     assert puller.totals["resumed"] == 1
     assert puller.totals["released"] == 1, "finish recognises the old record's digest id"
-    assert await redis.exists(keys.inflight("1")) == 0
+    assert await redis.exists(keys.user_inflight("1")) == 0, "moved into the shard's hash, then released"
+    assert await held(redis, keys, "1") == [False]
     assert await redis.llen(keys.pending("1")) == 1, "the pending entry waits for the next batch"
+
+
+async def test_a_user_held_in_both_layouts_gets_both_batches(redis: aioredis.Redis, stream: str) -> None:
+    """While pullers of two releases run side by side, a user may hold a batch in each layout: both are handed on,
+    each once, the shard's first."""
+    keys = await _setup(redis, stream, users=["1"])
+    claims = Claims(redis, keys=keys, owner="puller-a", lease_s=30, max_bytes=60_000, max_ids_per_brand=20)
+    now_ms = int(time.time() * 1000)
+    first = await claims.claim_batches(["1"], now_ms=now_ms, max_items=100)
+    await _old_record(redis, keys, "1", owner="puller-gone", lease_until_ms=now_ms - 1, fields=2)
+    settings = await read_settings(redis, keys=keys)
+    again = await claims.claim_batches(["1"], now_ms=now_ms + 1, max_items=100)
+    assert [b.digest_id for b in again.batches] == [first.batches[0].digest_id], "the shard's batch first"
+    assert await claims.finish(again, settings=settings, now_s=time.time()) == 1
+    (old,) = (await claims.claim_batches(["1"], now_ms=now_ms + 2, max_items=100)).batches
+    assert (old.digest_id, old.resumed, [e.review for e in old.entries]) == (OLD_DIGEST_ID, True, ["old-1"])
+    assert await redis.exists(keys.user_inflight("1")) == 0
 
 
 async def test_a_running_lease_of_the_earlier_layout_is_respected(redis: aioredis.Redis, stream: str) -> None:
@@ -91,7 +140,8 @@ async def test_a_running_lease_of_the_earlier_layout_is_respected(redis: aioredi
     claimed = await claims.claim_batches(["1"], now_ms=int(time.time() * 1000), max_items=100)
     assert claimed.busy == ["1"]
     assert claimed.batches == []
-    assert (await redis.hgetall(keys.inflight("1")))["owner"] == "puller-other"
+    assert (await redis.hgetall(keys.user_inflight("1")))["owner"] == "puller-other", "left where it is"
+    assert await held(redis, keys, "1") == [False]
 
 
 async def test_a_running_lease_is_respected_and_its_owner_resumes_it(redis: aioredis.Redis, stream: str) -> None:
@@ -105,8 +155,8 @@ async def test_a_running_lease_is_respected_and_its_owner_resumes_it(redis: aior
     assert (again.digest_id, again.resumed, again.content) == (first.digest_id, True, first.content)
     (taken,) = (await other.claim_batches(["1"], now_ms=now_ms + 40_000, max_items=100)).batches
     assert (taken.digest_id, taken.resumed, taken.content) == (first.digest_id, True, first.content)
-    claim = await redis.hget(keys.inflight("1"), "claim")
-    assert claim == f"{first.digest_id} {now_ms} {now_ms + 70_000} puller-b"
+    record = await redis.hget(keys.inflight(keys.shard_of("1")), "1")
+    assert record == f"{first.digest_id} {now_ms} {now_ms + 70_000} puller-b\n{first.raw}"
 
 
 async def test_a_forwarding_pass_takes_entries_back_only_for_digests_python_builds(

@@ -1,4 +1,5 @@
-"""Reading the review bus's sharded indexes in tests: every member of `due`, `pending_since` or `pushed`."""
+"""Reading the review bus's sharded keys in tests: every member of `due`, `pending_since` or `pushed`, and who holds
+a batch in flight."""
 
 from __future__ import annotations
 
@@ -18,3 +19,11 @@ async def indexed(redis: aioredis.Redis, keys: BusKeys, index: Callable[[int], s
     for members in await pipe.execute():
         found.update({str(member): float(score) for member, score in members})
     return found
+
+
+async def held(redis: aioredis.Redis, keys: BusKeys, *users: str) -> list[bool]:
+    """Whether each user has an in-flight batch in its shard's `inflight` hash."""
+    pipe = redis.pipeline(transaction=False)
+    for user in users:
+        pipe.hexists(keys.inflight(keys.shard_of(user)), user)
+    return [bool(found) for found in await pipe.execute()]

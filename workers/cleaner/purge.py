@@ -10,19 +10,29 @@ import redis.asyncio as aioredis
 from workers.common.contract.keys import BusKeys
 
 INSPECT_OR_DELETE = """
+local user = ARGV[2]
 local pending = redis.call('LLEN', KEYS[1])
-local batch = redis.call('HGET', KEYS[2], 'entries')
 local inflight = 0
-if batch then
-  inflight = 1
-  for _ in string.gmatch(batch, '\\n') do inflight = inflight + 1 end
+local function count(batch)
+  if batch then
+    inflight = inflight + 1
+    for _ in string.gmatch(batch, '\\n') do inflight = inflight + 1 end
+  end
 end
-local stamped = redis.call('EXISTS', KEYS[3])
+local record = redis.call('HGET', KEYS[4], user)
+count(record and string.match(record, '\\n(.*)$'))
+count(redis.call('HGET', KEYS[2], 'entries'))
+local stamped = redis.call('HEXISTS', KEYS[5], user) + redis.call('EXISTS', KEYS[3])
 if ARGV[1] == 'delete' then
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+  redis.call('HDEL', KEYS[4], user)
+  redis.call('HDEL', KEYS[5], user)
 end
 return {pending, inflight, stamped}
 """
+"""Inspect or remove one user's bus data (`BusKeys.user_keys`: the pending list, the two per-user keys of the
+earlier layout, the user's fields of the shard's in-flight and last_pulled_at hashes), all in one slot. An
+in-flight batch counts its entries; a user caught in an upgrade may hold one in each layout."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +74,7 @@ class Purger:
         pipe.zscore(keys.pending_since(shard), user)
         due, since = await pipe.execute()
         pending, inflight, stamped = await self._script(
-            keys=list(keys.user_keys(user)), args=["inspect" if dry_run else "delete"]
+            keys=list(keys.user_keys(user)), args=["inspect" if dry_run else "delete", user]
         )
         indexed = due is not None or since is not None
         if not dry_run and indexed:

@@ -47,40 +47,72 @@ end
 return users
 """
 
+CHUNK = 2000
+"""Values per variadic command inside a script: Lua's `unpack` takes a few thousand."""
+
 TAKE = (
     RENDER
+    + f"local chunk = {CHUNK}\n"
     + """
 local prefix, owner, now_ms, lease_ms, max_items = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local id_base, stream, max_bytes, max_ids = ARGV[8], ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
 local details, most = ARGV[12] == '1', tonumber(max_items)
 local until_ms = tostring(now_ms + lease_ms)
 local renderable = not string.find(stream, unsafe)
-local out, finish, index = {''}, {}, 0
-for user in string.gmatch(ARGV[6], '%S+') do
-  local pending, inflight = prefix .. user .. ':pending', prefix .. user .. ':inflight'
-  local state, id, entries, claimed, popped = 'empty', '-', nil, nil, nil
-  index = index + 1
-  entries = redis.call('HGET', inflight, 'entries')
-  if entries then
-    local held = redis.call('HMGET', inflight, 'claim', 'digest_id', 'owner', 'lease_until_ms', 'claimed_ms')
-    local holder, lease
-    if held[1] then
-      id, claimed, lease, holder = string.match(held[1], '^(%S+) (%d+) (%d+) (.*)$')
-    else
-      id, holder, lease, claimed = held[2], held[3], held[4], held[5]
+local users, held, earlier = {}, {}, {}
+for user in string.gmatch(ARGV[6], '%S+') do users[#users + 1] = user end
+for first = 1, #users, chunk do
+  local got = redis.call('HMGET', KEYS[2], unpack(users, first, math.min(first + chunk - 1, #users)))
+  for at = 1, #got do held[first + at - 1] = got[at] end
+end
+local names, found = {}, 0
+for at, user in ipairs(users) do
+  if not held[at] then names[#names + 1] = prefix .. user .. ':inflight' end
+end
+for first = 1, #names, chunk do
+  found = found + redis.call('EXISTS', unpack(names, first, math.min(first + chunk - 1, #names)))
+end
+if found > 0 then
+  for at, user in ipairs(users) do
+    local inflight = prefix .. user .. ':inflight'
+    local entries = not held[at] and redis.call('HGET', inflight, 'entries')
+    if entries then
+      local old = redis.call('HMGET', inflight, 'claim', 'digest_id', 'owner', 'lease_until_ms', 'claimed_ms')
+      local id, claimed, lease, holder
+      if old[1] then
+        id, claimed, lease, holder = string.match(old[1], '^(%S+) (%d+) (%d+) (.*)$')
+      else
+        id, holder, lease, claimed = old[2], old[3], old[4], old[5]
+      end
+      earlier[at] = {id, claimed, lease, holder, entries, inflight}
     end
+  end
+end
+local out, finish, writes, moved = {''}, {}, {}, {}
+for at, user in ipairs(users) do
+  local state, id, entries, claimed, popped, lease, holder, line = 'empty', '-', nil, nil, nil, nil, nil, nil
+  if held[at] then
+    line, entries = string.match(held[at], '^([^\\n]*)\\n(.*)$')
+    id, claimed, lease, holder = string.match(line, '^(%S+) (%d+) (%d+) (.*)$')
+  elseif earlier[at] then
+    id, claimed, lease, holder, entries = unpack(earlier[at], 1, 5)
+  end
+  if entries then
     if holder ~= owner and tonumber(lease) > now_ms then
       state = 'busy'
     else
-      redis.call('HSET', inflight, 'claim', id .. ' ' .. claimed .. ' ' .. until_ms .. ' ' .. owner)
+      writes[#writes + 1] = user
+      writes[#writes + 1] = id .. ' ' .. claimed .. ' ' .. until_ms .. ' ' .. owner .. '\\n' .. entries
+      if earlier[at] then moved[#moved + 1] = earlier[at][6] end
       state, popped = 'resumed', {}
-      for line in string.gmatch(entries, '[^\\n]+') do popped[#popped + 1] = line end
+      for one in string.gmatch(entries, '[^\\n]+') do popped[#popped + 1] = one end
     end
   else
-    popped = redis.call('LPOP', pending, most)
+    popped = redis.call('LPOP', prefix .. user .. ':pending', most)
     if popped then
-      id, entries, claimed = id_base .. string.format('%08x', index), table.concat(popped, '\\n'), ARGV[3]
-      redis.call('HSET', inflight, 'claim', id .. ' ' .. claimed .. ' ' .. until_ms .. ' ' .. owner, 'entries', entries)
+      id, entries, claimed = id_base .. string.format('%08x', at), table.concat(popped, '\\n'), ARGV[3]
+      writes[#writes + 1] = user
+      writes[#writes + 1] = id .. ' ' .. claimed .. ' ' .. until_ms .. ' ' .. owner .. '\\n' .. entries
       state = 'new'
     end
   end
@@ -94,7 +126,7 @@ for user in string.gmatch(ARGV[6], '%S+') do
     if state == 'new' and #popped < most then
       left = 0
     elseif details then
-      left = redis.call('LLEN', pending)
+      left = redis.call('LLEN', prefix .. user .. ':pending')
     end
     out[#out + 1] = user .. ' ' .. state .. ' ' .. id .. ' ' .. claimed .. ' ' .. #popped .. ' ' .. (reviews or 0) ..
                     ' ' .. (unique or 0) .. ' ' .. left
@@ -104,6 +136,12 @@ for user in string.gmatch(ARGV[6], '%S+') do
     out[#out + 1] = user .. ' ' .. state
   end
 end
+for first = 1, #writes, 2 * chunk do
+  redis.call('HSET', KEYS[2], unpack(writes, first, math.min(first + 2 * chunk - 1, #writes)))
+end
+for first = 1, #moved, chunk do
+  redis.call('DEL', unpack(moved, first, math.min(first + chunk - 1, #moved)))
+end
 out[1] = table.concat(finish, '\\n')
 for user in string.gmatch(ARGV[7], '%S+') do
   redis.call('ZREM', KEYS[1], user)
@@ -111,11 +149,15 @@ end
 return out
 """
 )
-"""Claim a shard's users' batches (module docstring, step 2). The in-flight hash holds two fields: `claim`,
-the line `<digest id> <claimed ms> <lease until ms> <owner>` (rewritten with the new lease on resume), and
-`entries`, the batch one entry per line, which both layouts have, so one HGET tells a free user from a held one.
-A record of the earlier layout (`digest_id`, `owner`, `lease_until_ms`, `claimed_ms`, `attempts`, `entries`)
-is resumed all the same and gets a `claim` field, which wins from then on (its `digest_id` stays right).
+"""Claim a shard's users' batches (module docstring, step 2). The shard's in-flight hash (KEYS[2]) holds one
+field per user with a batch: the line `<digest id> <claimed ms> <lease until ms> <owner>` (rewritten with the
+new lease on resume), a newline, and the batch one entry per line. One HMGET finds the shard's held users, and
+the batches taken or resumed go back in one HSET.
+
+A record of the earlier per-user layout (the hash `<user>:inflight` with `claim`, or the six fields before it,
+and `entries`), left by a puller of an earlier release, is resumed with its digest id and moved into the shard's
+hash. One EXISTS over the part's free users tells whether any such record is there, so only then are they
+looked up one by one.
 
 Each user's reply is one line `<user> <state>` (`empty` or `busy`), or for a batch the line
 `<user> <state> <digest id> <claimed ms> <entries> <reviews> <distinct reviews> <left or ->` followed by the
@@ -123,35 +165,42 @@ rendered document (empty if left to Python) and the raw entries, sent only when 
 document, or `details` asked (ARGV[12]). `left` costs an LLEN unless the pop already showed the list empty, so
 it is `-` (unknown) for a full batch without `details`."""
 
-FINISH = """
+FINISH = (
+    f"local chunk = {CHUNK}\n"
+    + """
 local prefix, now_s, window_s, max_items = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local released, users, digests = 0, {}, {}
+local users, digests, named = {}, {}, {}
 for user, digest in string.gmatch(ARGV[5], '(%S+) (%S+)') do
   users[#users + 1] = user
   digests[#users] = digest
+  if digest ~= '-' then named[#named + 1] = #users end
 end
-for first = 1, #users, 4000 do
-  local last = math.min(first + 3999, #users)
+for first = 1, #users, chunk do
+  local last = math.min(first + chunk - 1, #users)
   redis.call('ZREM', KEYS[1], unpack(users, first, last))
   redis.call('ZREM', KEYS[2], unpack(users, first, last))
 end
-for at, user in ipairs(users) do
-  local digest = digests[at]
-  if digest ~= '-' then
-    local inflight = prefix .. user .. ':inflight'
-    local claim = redis.call('HGET', inflight, 'claim')
-    local ours
-    if claim then
-      ours = string.find(claim, digest, 1, true) == 1 and string.byte(claim, #digest + 1) == 32
-    else
-      ours = redis.call('HGET', inflight, 'digest_id') == digest
-    end
-    if ours then
-      redis.call('DEL', inflight)
-      redis.call('SET', prefix .. user .. ':last_pulled_at', ARGV[2])
-      released = released + 1
-    end
+local ours = {}
+for first = 1, #named, chunk do
+  local names = {}
+  for k = first, math.min(first + chunk - 1, #named) do names[#names + 1] = users[named[k]] end
+  local claims = redis.call('HMGET', KEYS[3], unpack(names))
+  for k = 1, #names do
+    local digest, claim = digests[named[first + k - 1]], claims[k]
+    if claim and string.sub(claim, 1, #digest + 1) == digest .. ' ' then ours[#ours + 1] = names[k] end
   end
+end
+for first = 1, #ours, chunk do
+  local last = math.min(first + chunk - 1, #ours)
+  redis.call('HDEL', KEYS[3], unpack(ours, first, last))
+  local stamps = {}
+  for k = first, last do
+    stamps[#stamps + 1] = ours[k]
+    stamps[#stamps + 1] = ARGV[2]
+  end
+  redis.call('HSET', KEYS[4], unpack(stamps))
+end
+for _, user in ipairs(users) do
   local pending = prefix .. user .. ':pending'
   local length = redis.call('LLEN', pending)
   if length > 0 then
@@ -165,8 +214,13 @@ for at, user in ipairs(users) do
     redis.call('ZADD', KEYS[2], since, user)
   end
 end
-return released
+return #ours
 """
+)
+"""Release a shard's delivered batches (module docstring, step 4): one HMGET of the shard's in-flight hash
+checks that each batch is still ours (its digest id), one HDEL drops them and one HSET stamps the shard's
+`last_pulled_at` hash; then each user is indexed again by what is still pending (a push may have come since
+`TAKE`)."""
 
 
 class Batch(NamedTuple):
@@ -281,7 +335,7 @@ class Claims:
                 self._max_ids_per_brand,
                 1 if details else 0,
             ]
-            calls.append((self._take, [self._keys.due(shard)], args))
+            calls.append((self._take, [self._keys.due(shard), self._keys.inflight(shard)], args))
         claimed = Claimed([], [], [])
         batches, empty, busy = claimed.batches, claimed.empty, claimed.busy
         for shard, reply in zip(shards, await run_scripts_or_raise(self._redis, calls), strict=True):
@@ -320,7 +374,9 @@ class Claims:
         calls: list[ScriptCall] = []
         for shard, lines in claimed.finishing.items():
             args = [self._keys.user_prefix(shard), repr(now_s), repr(settings.window_s), settings.max_items, lines]
-            calls.append((self._finish, [self._keys.due(shard), self._keys.pending_since(shard)], args))
+            keys = self._keys
+            names = [keys.due(shard), keys.pending_since(shard), keys.inflight(shard), keys.last_pulled_at(shard)]
+            calls.append((self._finish, names, args))
         return sum(int(n) for n in await run_scripts_or_raise(self._redis, calls))
 
     async def schedule_valid(self, valid: set[str], *, settings: StreamSettings) -> int:

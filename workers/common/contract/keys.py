@@ -114,16 +114,37 @@ class BusKeys(_ShardedKeys):
         """List of review entries waiting for the user's next digest (RPUSH by pushers, LPOP by pullers)."""
         return self._user(user, "pending")
 
-    def inflight(self, user: str) -> str:
-        """Hash: the batch a puller claimed but has not handed on yet (digest id, lease, entries)."""
+    def inflight(self, shard: int) -> str:
+        """Hash user -> the batch a puller claimed but has not handed on yet: the line `<digest id> <claimed ms>
+        <lease until ms> <owner>`, a newline, and the entries one per line."""
+        return f"nf:{self.stream}:b:{self.tag(shard)}:inflight"
+
+    def last_pulled_at(self, shard: int) -> str:
+        """Hash user -> unix time of the user's last pull."""
+        return f"nf:{self.stream}:b:{self.tag(shard)}:last_pulled_at"
+
+    def user_inflight(self, user: str) -> str:
+        """Hash of the earlier per-user layout: one user's in-flight batch (`claim` or the six fields before it,
+        and `entries`). Pullers of this release resume such a record into the shard's `inflight` hash and
+        write none."""
         return self._user(user, "inflight")
 
-    def last_pulled_at(self, user: str) -> str:
-        """String: unix time of the user's last pull."""
+    def user_last_pulled_at(self, user: str) -> str:
+        """String of the earlier per-user layout: unix time of the user's last pull (now a field of the shard's
+        `last_pulled_at` hash; the cleaner removes both)."""
         return self._user(user, "last_pulled_at")
 
-    def user_keys(self, user: str) -> tuple[str, str, str]:
-        return (self.pending(user), self.inflight(user), self.last_pulled_at(user))
+    def user_keys(self, user: str) -> tuple[str, str, str, str, str]:
+        """Every key that holds the user's bus data, all in the user's shard's slot: the pending list, the two
+        per-user keys of the earlier layout, the shard's in-flight and last_pulled_at hashes (the user's field)."""
+        shard = self.shard_of(user)
+        return (
+            self.pending(user),
+            self.user_inflight(user),
+            self.user_last_pulled_at(user),
+            self.inflight(shard),
+            self.last_pulled_at(shard),
+        )
 
     def due(self, shard: int) -> str:
         """Zset user -> time the user's digest window closes (or a claimed user's lease runs out)."""
