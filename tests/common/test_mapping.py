@@ -10,7 +10,13 @@ import redis.asyncio as aioredis
 from tests.support.processes import notifier
 from workers.common.contract.keys import BusKeys
 from workers.common.contract.streamspec import parse_spec
-from workers.common.runtime.mapping_store import delete_mapping, read_mapping, read_settings, write_mapping
+from workers.common.runtime.mapping_store import (
+    MappingCache,
+    delete_mapping,
+    read_mapping,
+    read_settings,
+    write_mapping,
+)
 
 
 async def test_written_mapping_reads_back_with_settings(redis: aioredis.Redis, stream: str) -> None:
@@ -23,6 +29,24 @@ async def test_written_mapping_reads_back_with_settings(redis: aioredis.Redis, s
     assert mapping.user_brands == {"1": ("B1",), "2": ("B1", "B2")}
     settings = await read_settings(redis, keys=keys)
     assert (settings.window_s, settings.max_items) == (3.0, 7)
+
+
+async def test_a_reader_sees_a_new_mapping_and_settings_within_its_refresh_and_reads_neither_sooner(
+    redis: aioredis.Redis, stream: str
+) -> None:
+    keys = BusKeys(stream)
+    await write_mapping(redis, keys=keys, spec=parse_spec({"brands": {"B1": ["1"]}, "digest": {"windowSeconds": 3}}))
+    cache = MappingCache(redis, keys=keys, refresh_s=0.5)
+    first = await cache.get()
+    assert (await cache.stream_settings()).window_s == 3.0
+    spec = parse_spec({"brands": {"B1": ["1", "2"]}, "digest": {"windowSeconds": 0, "maxItems": 5}})
+    await write_mapping(redis, keys=keys, spec=spec)
+    assert (await cache.get()).version == first.version, "within the refresh: the copy in hand"
+    assert (await cache.stream_settings()).window_s == 3.0
+    await asyncio.sleep(0.6)
+    settings = await cache.stream_settings()
+    assert (settings.window_s, settings.max_items) == (0.0, 5)
+    assert (await cache.get()).user_brands == {"1": ("B1",), "2": ("B1",)}
 
 
 async def test_loading_the_same_content_again_writes_no_new_version(redis: aioredis.Redis, stream: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,12 +28,17 @@ from workers.common.runtime.mapping_store import write_mapping
 pytestmark = BOTH_REDIS
 
 
+REFRESH_S = 0.2
+"""How often the pusher reads the mapping pointer and the stream settings: a test that changes them waits that long."""
+
+
 @pytest.fixture
 async def pusher(
     redis: aioredis.Redis, stream: str, env: dict[str, str], tmp_path: Path, amqp: AbstractRobustConnection
 ) -> AsyncIterator[RoomProcess]:
     spec = parse_spec({"brands": {"Brand1": ["1", "2"], "Brand2": ["4"]}, "digest": {"windowSeconds": 30}})
     await write_mapping(redis, keys=BusKeys(stream), spec=spec)
+    env = {**env, "NOTIFIER_PUSHER_MAPPING_REFRESH_S": str(REFRESH_S)}
     room = start_room("pusher", env=env, log_dir=tmp_path, ops_port=free_port())
     await room.wait_ready()
     yield room
@@ -126,6 +132,7 @@ async def test_max_items_makes_the_user_due_at_once(
             {"brands": {"Brand1": ["1", "2"], "Brand2": ["4"]}, "digest": {"windowSeconds": 600, "maxItems": 5}}
         ),
     )
+    await asyncio.sleep(3 * REFRESH_S)  # the new settings reach the pusher within its mapping refresh
     await publish(amqp, topology, *(event("Brand2", f"r{i}") for i in range(5)))
     await eventually(lambda: _len(redis, keys.pending("4"), 5))
     assert (await indexed(redis, keys, keys.due))["4"] <= time.time()

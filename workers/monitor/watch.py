@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 
 from workers.common.contract.keys import BusKeys
 from workers.common.runtime.faults import REDIS
-from workers.common.runtime.mapping_store import MappingCache, read_settings
+from workers.common.runtime.mapping_store import MappingCache
 from workers.common.runtime.retry import repeat
 from workers.monitor import metrics
 from workers.monitor.findings import Findings, judge
@@ -44,7 +44,7 @@ class Monitor:
 
     async def cycle(self) -> float:
         """Run one cycle; returns the interval to wait before the next."""
-        stream_settings = await read_settings(self._redis, keys=self.keys)
+        stream_settings = await self.mapping.stream_settings()
         stale_after = self.settings.stale_after_s or stream_settings.stale_after_s
         findings = await self.inspect(stale_after_s=stale_after)
         self._report(findings, stale_after_s=stale_after)

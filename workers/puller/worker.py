@@ -22,7 +22,7 @@ from workers.common.contract.keys import BusKeys
 from workers.common.contract.stream import Mapping, StreamSettings
 from workers.common.runtime.aio import first_of
 from workers.common.runtime.assignment import ShardAssignment
-from workers.common.runtime.mapping_store import MappingCache, read_settings
+from workers.common.runtime.mapping_store import MappingCache
 from workers.common.runtime.pubsub import listen
 from workers.common.runtime.retry import repeat, retrying
 from workers.puller import metrics
@@ -134,7 +134,7 @@ class Puller:
     async def cycle(self) -> int:
         """One pass over the users of this puller's shards whose window closed; returns how many it took."""
         mapping = await self._current_mapping()
-        stream_settings = await read_settings(self._redis, keys=self.keys)
+        stream_settings = self.mapping.settings
         users = await self.claims.claim_due(self.shards, now_s=time.time(), limit=self.settings.batch_users)
         if not users:
             return 0
@@ -244,8 +244,7 @@ class Puller:
         mapping = await self.mapping.get()
         if mapping.version != self._mapping_version:
             self._mapping_version = mapping.version
-            settings = await read_settings(self._redis, keys=self.keys)
-            added = await self.claims.schedule_valid(set(mapping.user_brands), settings=settings)
+            added = await self.claims.schedule_valid(set(mapping.user_brands), settings=self.mapping.settings)
             if added:
                 log.info("mapping %s: %d users with waiting data scheduled again", mapping.version, added)
         return mapping

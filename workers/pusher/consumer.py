@@ -26,7 +26,7 @@ from workers.common.contract.keys import BusKeys
 from workers.common.contract.wire import ReviewEvent
 from workers.common.runtime.aio import LingerInbox
 from workers.common.runtime.faults import REDIS
-from workers.common.runtime.mapping_store import MappingCache, read_settings
+from workers.common.runtime.mapping_store import MappingCache
 from workers.common.runtime.retry import retrying
 from workers.common.runtime.settling import Settler
 from workers.pusher import metrics
@@ -135,7 +135,7 @@ class BatchConsumer:
         log.debug("batch of %d events: %d entries for %d users", len(batch), fan.entries, len(fan.by_user))
 
     async def _write(self, fan: FanOut, *, now_s: float) -> None:
-        settings = await read_settings(self._redis, keys=self._keys)
+        settings = await self._mapping.stream_settings()
         await append_entries(
             self._redis,
             keys=self._keys,

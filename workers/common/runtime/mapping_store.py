@@ -106,7 +106,9 @@ async def delete_mapping(redis: aioredis.Redis, *, keys: BusKeys) -> int:
 
 
 class MappingCache:
-    """A reader's copy of the mapping, refreshed when the pointer moves (checked at most every `refresh_s`)."""
+    """A reader's copy of the stream's mapping and settings, both checked at most every `refresh_s` in one round
+    trip (the mapping read again only when its pointer moved): a pusher's batch and a puller's cycle read
+    neither from Redis, and a change reaches them within `refresh_s`."""
 
     def __init__(self, redis: aioredis.Redis, *, keys: BusKeys, refresh_s: float) -> None:
         self._redis = redis
@@ -114,12 +116,26 @@ class MappingCache:
         self._refresh_s = refresh_s
         self._checked_at = float("-inf")
         self.mapping = EMPTY
+        self.settings = StreamSettings()
+
+    async def refresh(self) -> None:
+        """Read the pointer and the settings if `refresh_s` passed since the last read that succeeded."""
+        now = time.monotonic()
+        if now - self._checked_at < self._refresh_s:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.get(self._keys.map_current)
+        pipe.hgetall(self._keys.settings)
+        version, raw = await pipe.execute()
+        if (version or "") != self.mapping.version:
+            self.mapping = await read_mapping(self._redis, keys=self._keys)
+        self.settings = StreamSettings.from_hash(raw)
+        self._checked_at = now
 
     async def get(self) -> Mapping:
-        now = time.monotonic()
-        if now - self._checked_at >= self._refresh_s:
-            self._checked_at = now
-            version = await self._redis.get(self._keys.map_current)
-            if (version or "") != self.mapping.version:
-                self.mapping = await read_mapping(self._redis, keys=self._keys)
+        await self.refresh()
         return self.mapping
+
+    async def stream_settings(self) -> StreamSettings:
+        await self.refresh()
+        return self.settings
