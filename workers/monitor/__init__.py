@@ -1,6 +1,6 @@
 """monitor: alerts on stale users and on users with data who belong to no brand.
 
-Consumes the `pending_since` index, `last_pulled_at` and the mapping (never SCANs the keyspace).
+Consumes the `pending_since` index, the pending lists' lengths and the mapping (never SCANs the keyspace).
 Produces log lines, Prometheus gauges and a findings hash the controller reads for status.
 Owns nothing (read-only).
 """

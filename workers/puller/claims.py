@@ -9,8 +9,9 @@
                    (their data stays for the monitor and the cleaner); the same script renders each batch's
                    digest document (digest.RENDER) and hands back the finish argument of the shard
     3. (hand the digests to the sink)
-    4. finish      per shard: drop the in-flight batch of each delivered digest id and stamp last_pulled_at,
-                   take the user out of `due` and `pending_since`, and index again what is still pending
+    4. finish      per shard: drop each delivered batch (still holding its digest id) from the shard's in-flight
+                   hash and stamp the user in its last_pulled_at hash, take the user out of `due` and
+                   `pending_since`, and index again what is still pending
 
 Every script touches the keys of one shard only (they share its hash tag), so it also runs on Redis Cluster;
 the calls for all shards go out in one pipeline, and a shard's users travel as one argument of lines (ids

@@ -119,7 +119,9 @@ class BrokerSettings(CommonSettings):
 class MappingReaderSettings(CommonSettings):
     """Settings of rooms that read the mapping (pusher, puller); the field takes the room's own prefix."""
 
-    mapping_refresh_s: float = Field(1.0, gt=0, description="How often the mapping pointer and the stream settings are read.")
+    mapping_refresh_s: float = Field(
+        1.0, gt=0, description="How often the mapping pointer and the stream settings are read."
+    )
 
 
 class AuthSettings(CommonSettings):
