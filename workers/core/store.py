@@ -10,7 +10,6 @@ import asyncio
 import json
 import secrets
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -168,10 +167,7 @@ class Store:
         """The recipients of a create by shard; every shard, with none, for a broadcast."""
         if not users:
             return {shard: [] for shard in self.keys.shards}
-        parts: dict[int, list[str]] = defaultdict(list)
-        for user in users:
-            parts[self.keys.shard_of(user)].append(user)
-        return parts
+        return self.keys.by_shard(users)
 
     def _apply_call(
         self, notification_id: str, meta: dict[str, Any], content: bytes, body: bytes, shard: int, users: list[str]

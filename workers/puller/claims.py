@@ -22,7 +22,6 @@ Python touches each user only to wrap the finished digest: no entry is parsed un
 from __future__ import annotations
 
 import secrets
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -30,7 +29,7 @@ from typing import Any, NamedTuple
 import redis.asyncio as aioredis
 
 from workers.common.contract.entries import Entry, decode
-from workers.common.contract.keys import BusKeys, shard_of
+from workers.common.contract.keys import BusKeys
 from workers.common.contract.stream import StreamSettings
 from workers.common.runtime.scripts import ScriptCall, run_scripts_or_raise
 from workers.puller.digest import RENDER
@@ -259,14 +258,6 @@ class Claimed:
     """Per shard, the `<user> <digest id or ->` lines that `finish` sends back once the digests are handed on."""
 
 
-def by_shard(keys: BusKeys, users: Iterable[str]) -> dict[int, list[str]]:
-    shards: dict[int, list[str]] = defaultdict(list)
-    count = keys.shard_count
-    for user in users:
-        shards[shard_of(user, count)].append(user)
-    return shards
-
-
 class Claims:
     def __init__(
         self,
@@ -318,7 +309,7 @@ class Claims:
         the `unschedule` users only leave `due`. Without `details` a batch whose digest the script rendered
         comes without its raw entries, and a full one without what it `left` pending: Redis does less and
         sends less when the caller only forwards the digests."""
-        taking, leaving = by_shard(self._keys, users), by_shard(self._keys, unschedule)
+        taking, leaving = self._keys.by_shard(users), self._keys.by_shard(unschedule)
         shards = sorted(taking.keys() | leaving.keys())
         calls: list[ScriptCall] = []
         for shard in shards:

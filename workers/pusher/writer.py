@@ -19,7 +19,6 @@ due, and the pusher then publishes one wake-up.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 import redis.asyncio as aioredis
@@ -94,9 +93,7 @@ async def append_entries(
     became due. Returns the number of entries written."""
     if not by_user:
         return 0
-    shards: dict[int, list[str]] = defaultdict(list)
-    for user in by_user:
-        shards[keys.shard_of(user)].append(user)
+    shards = keys.by_shard(by_user)
     marks = pushed or {}
     if marks and horizon_s is None:
         raise ValueError("marking pushed event keys needs the redelivery horizon")

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,128}$"
@@ -87,6 +89,14 @@ class _ShardedKeys:
 
     def shard_of(self, user: str) -> int:
         return shard_of(user, self.shard_count)
+
+    def by_shard(self, users: Iterable[str]) -> dict[int, list[str]]:
+        """`users` grouped by shard, each group in the order given: what a script per shard takes."""
+        grouped: dict[int, list[str]] = defaultdict(list)
+        count = self.shard_count
+        for user in users:
+            grouped[shard_of(user, count)].append(user)
+        return grouped
 
     def tag(self, shard: int) -> str:
         return shard_tag(self.stream, shard)
