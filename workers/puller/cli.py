@@ -40,10 +40,9 @@ def pull(stream: StreamOption = None, summary: SummaryOption = False) -> None:
                 raise fail(f"stream {keys.stream} has no mapping: run `notifier mapping load FILE` first")
             puller = Puller(redis, keys=keys, sink=sink, settings=settings)
             started = time.monotonic()
-            found, busy = await _drain(
-                puller, sorted(users), await read_settings(redis, keys=keys), details=not summary
-            )
-            _report(found, busy, ids=not summary)
+            users.sort()
+            batches, busy = await _drain(puller, users, await read_settings(redis, keys=keys), details=not summary)
+            _report(users, batches, busy, ids=not summary)
             out.print(
                 f"pulled {puller.totals['entries']} entries into {puller.totals['digests']} digests "
                 f"in {time.monotonic() - started:.2f}s"
@@ -67,47 +66,42 @@ async def _valid_users(redis: aioredis.Redis, *, keys: BusKeys) -> list[str] | N
 
 async def _drain(
     puller: Puller, users: list[str], settings: StreamSettings, *, details: bool
-) -> tuple[dict[str, list[Batch]], set[str]]:
-    """Pull `users` until none has entries left; returns the batches per user and the users held elsewhere.
-    Without `details` (counts only) the batches come without their entries where the script rendered the
-    digest, and a full batch without what it left pending: such a user is pulled again."""
-    found: dict[str, list[Batch]] = {user: [] for user in users}
+) -> tuple[list[Batch], set[str]]:
+    """Pull `users` until none has entries left; returns every batch taken, in the order taken, and the users held
+    elsewhere. Without `details` (counts only) the batches come without their entries where the script rendered
+    the digest, and a full batch without what it left pending: such a user is pulled again."""
+    taken: list[Batch] = []
     busy: set[str] = set()
-    remaining = list(users)
+    remaining = users
     while remaining:
         passes = await puller.pull(remaining, settings=settings, details=details)
         remaining = []
         for pulled in passes:
-            for batch in pulled.batches:
-                found[batch.user].append(batch)
+            taken += pulled.batches
             busy.update(pulled.claimed.busy)
             remaining += [batch.user for batch in pulled.batches if batch.left is None or batch.left > 0]
-    return found, busy
+    return taken, busy
 
 
-def _report(found: dict[str, list[Batch]], busy: set[str], *, ids: bool) -> None:
-    """With `ids`, one plain line per user: every distinct review id drained (the digests themselves may list
-    fewer, see NOTIFIER_PULLER_MAX_IDS_PER_BRAND); else one line of totals (reviews counted per digest when a
-    user was drained into several)."""
+def _report(users: list[str], batches: list[Batch], busy: set[str], *, ids: bool) -> None:
+    """With `ids`, one plain line per user of `users`: every distinct review id drained (the digests themselves
+    may list fewer, see NOTIFIER_PULLER_MAX_IDS_PER_BRAND); else one line of totals (reviews counted per digest
+    when a user was drained into several)."""
     if ids:
-        print_lines(_line(user, batches, busy=user in busy) for user, batches in found.items())
+        by_user: dict[str, list[Batch]] = {}
+        for batch in batches:
+            by_user.setdefault(batch.user, []).append(batch)
+        print_lines(_line(user, by_user.get(user, []), busy=user in busy) for user in users)
         return
-    drained = [batches for batches in found.values() if batches]
-    entries = sum(batch.size for batches in drained for batch in batches)
-    reviews = sum(_reviews(batches) for batches in drained)
-    digests = sum(len(batches) for batches in drained)
-    line = f"{len(drained)} users drained: {entries} entries, {reviews} reviews in {digests} digests"
+    drained = {batch.user for batch in batches}
+    entries = sum(batch.size for batch in batches)
+    reviews = sum(batch.distinct if batch.content else len(_unique([batch])) for batch in batches)
+    line = f"{len(drained)} users drained: {entries} entries, {reviews} reviews in {len(batches)} digests"
     if busy:
         line += f"; {len(busy)} being pulled by another puller, skipped"
-    if nothing := sum(1 for user, batches in found.items() if not batches and user not in busy):
+    if nothing := len(users) - len(drained) - len(busy - drained):
         line += f"; {nothing} with nothing pending"
     print_lines([line])
-
-
-def _reviews(batches: list[Batch]) -> int:
-    if all(batch.content for batch in batches):
-        return sum(batch.distinct for batch in batches)
-    return len(_unique(batches))
 
 
 def _unique(batches: list[Batch]) -> list[str]:
