@@ -32,7 +32,7 @@ class Bench:
 
     def add(self, row: Row) -> Row:
         self.rows.append(row)
-        Console(stderr=True).print(f"  {row.group} / {row.name}: {row.value:,.1f} {row.unit}")
+        Console(stderr=True).print(f"  {row.group} / {row.name}: {figure(row.value)} {row.unit}")
         return row
 
     def find(self, group: str, name: str) -> Row:
@@ -40,6 +40,14 @@ class Bench:
             if row.group == group and row.name == name:
                 return row
         raise KeyError((group, name))
+
+
+def figure(value: float) -> str:
+    """A value as a table shows it: whole numbers from 100 up, else three significant digits (0.296 s, not 0.3 s
+    against a target of 0.3 s)."""
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
 
 
 def machine() -> dict[str, object]:
@@ -67,7 +75,7 @@ def report(bench: Bench, *, out_dir: Path) -> Path:
         table.add_column(column, justify="right" if column == "value" else "left")
     for row in bench.rows:
         ratios = ", ".join(f"{v:.2f}x {k}" for k, v in row.ratios.items())
-        table.add_row(row.group, row.name, f"{row.value:,.1f}", row.unit, ratios, row.target, row.note)
+        table.add_row(row.group, row.name, figure(row.value), row.unit, ratios, row.target, row.note)
     Console(width=180).print(table)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"bench-{int(time.time())}.json"

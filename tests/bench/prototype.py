@@ -7,6 +7,10 @@ every brand, fanned out to every user of the brand) and `notifier pull` (every u
 digest, printed). Three mappings of 100,000 users in all: 1000 brands x 100 users, 100 x 1000, 10000 x 10.
 The puller room's pace is measured on its own: users/s with one entry per user and with 40.
 
+Each job runs three times (once with `--quick`), the reference loop and the command side by side in each
+round, so a round's ratio compares runs a few seconds apart: a row shows the median round's time and the
+median, slowest and fastest ratio, as the first comparison of the two systems did.
+
 Each command row also shows the bound on its speed-up: the reference loop's time over the floor command's
 (`tests/bench/floor.py`, the start-up and one round trip every Redis command pays with the fixed
 dependencies), the ratio a command doing no work at all would reach. A target above that bound cannot be
@@ -16,6 +20,7 @@ met on the machine that ran it, whatever the command does.
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -80,9 +85,24 @@ def command(*args: str, stream: str) -> float:
     return time.perf_counter() - started
 
 
+ROUNDS = 3
+
+
+def speed_ups(reference: list[float], measured: list[float], *, label: str, least: float) -> dict[str, float]:
+    """The ratios of a row: per round the reference loop's time over the command's, as median, min and max, and
+    the bound (the median reference loop over the floor)."""
+    per_round = [ref / took for ref, took in zip(reference, measured, strict=True)]
+    return {
+        f"{label} (median)": statistics.median(per_round),
+        "min": min(per_round),
+        "max": max(per_round),
+        "bound (loop over the floor)": statistics.median(reference) / least,
+    }
+
+
 async def run(bench: Bench) -> None:
     redis = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
-    scale = 10 if bench.quick else 1
+    scale, rounds = (10, 1) if bench.quick else (1, ROUNDS)
     compile_bytecode()
     least = floor(stream=f"bench-proto-{uuid.uuid4().hex[:8]}", runs=3 if bench.quick else 5)
     for brands, per_brand in SHAPES:
@@ -90,26 +110,34 @@ async def run(bench: Bench) -> None:
         mapping = brands_of(brands // scale, per_brand)
         stream = f"bench-proto-{uuid.uuid4().hex[:8]}"
         await write_mapping(redis, keys=BusKeys(stream), spec=parse_spec({"brands": mapping}))
-        prefix = f"bench-naive-{uuid.uuid4().hex[:8]}:"
-        naive_in = await naive_push(redis, prefix, mapping)
-        pushed = command("push-valid-data", stream=stream)
-        naive_out = await naive_pull(redis, prefix, mapping)
-        pulled = command("pull", "--summary", stream=stream)
+        naive_in, pushed, naive_out, pulled = [], [], [], []
+        for _ in range(rounds):
+            prefix = f"bench-naive-{uuid.uuid4().hex[:8]}:"
+            naive_in.append(await naive_push(redis, prefix, mapping))
+            pushed.append(command("push-valid-data", stream=stream))
+            naive_out.append(await naive_pull(redis, prefix, mapping))
+            pulled.append(command("pull", "--summary", stream=stream))
         users = sum(len(u) for u in mapping.values())
         kept = await stamps_bytes(redis, BusKeys(stream))
         await cleanup(redis, stream)
-        speed_up = {"naive RPUSH loop": naive_in / pushed, "bound (loop over the floor)": naive_in / least}
-        bench.add(Row(GROUP, f"push-valid-data, {shape}", pushed, "s", f"{users} entries", speed_up, "≥ 40x"))
-        speed_up = {"naive LRANGE+LTRIM loop": naive_out / pulled, "bound (loop over the floor)": naive_out / least}
-        bench.add(Row(GROUP, f"pull, {shape}", pulled, "s", f"{users} users", speed_up, "≥ 10x"))
+        note = f"{users} entries; median of {rounds}"
+        speed_up = speed_ups(naive_in, pushed, label="naive RPUSH loop", least=least)
+        bench.add(Row(GROUP, f"push-valid-data, {shape}", statistics.median(pushed), "s", note, speed_up, "≥ 40x"))
+        note = f"{users} users; median of {rounds}"
+        speed_up = speed_ups(naive_out, pulled, label="naive LRANGE+LTRIM loop", least=least)
+        bench.add(Row(GROUP, f"pull, {shape}", statistics.median(pulled), "s", note, speed_up, "≥ 10x"))
         note = "what the bus keeps of a pulled user: its last_pulled_at field (MEMORY USAGE)"
         bench.add(Row(GROUP, f"bus memory after the pull, {shape}", kept / users, "bytes/user", note))
     users = 100_000 // scale
     for per_user in (1, 40):
-        stream = f"bench-pull-{uuid.uuid4().hex[:8]}"
-        _, rate = await puller_drain(stream, users=users // (4 if per_user > 1 else 1), per_user=per_user)
-        await cleanup(redis, stream)
+        rates = []
+        for _ in range(rounds):
+            stream = f"bench-pull-{uuid.uuid4().hex[:8]}"
+            _, rate = await puller_drain(stream, users=users // (4 if per_user > 1 else 1), per_user=per_user)
+            await cleanup(redis, stream)
+            rates.append(rate)
         name = f"puller room, {per_user} entries/user"
         target = "≥ 30,000 users/s" if per_user == 1 else ""
-        bench.add(Row(GROUP, name, rate, "users/s", "one process, counting sink", target=target))
+        note = f"one process, counting sink; median of {rounds} ({min(rates):,.0f}-{max(rates):,.0f})"
+        bench.add(Row(GROUP, name, statistics.median(rates), "users/s", note, target=target))
     await redis.aclose()
