@@ -36,7 +36,11 @@ async def test_three_pushers_and_three_pullers_lose_nothing_and_duplicate_nothin
     )
     await write_mapping(redis, keys=keys, spec=spec)
     clients = [aioredis.Redis.from_url(REDIS_URL, decode_responses=True) for _ in range(PUSHERS + PULLERS)]
-    settings = PullerSettings(poll_interval_s=0.01, content_limit_bytes=1_000_000, max_ids_per_brand=100_000)
+    # One due user per shard and cycle: a puller that loops straight into its next cycle cannot claim every
+    # due user each time, so all three contend for the same users (and each takes part).
+    settings = PullerSettings(
+        poll_interval_s=0.01, batch_users=1, content_limit_bytes=1_000_000, max_ids_per_brand=100_000
+    )
     sinks = [CollectingSink() for _ in range(PULLERS)]
     pullers = [
         Puller(client, keys=keys, sink=sink, settings=settings)
