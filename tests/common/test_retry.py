@@ -7,6 +7,7 @@ import errno
 import logging
 
 import aio_pika
+import aiormq.connection
 import aiormq.exceptions
 import httpx
 import pytest
@@ -152,6 +153,21 @@ async def test_repeat_pauses_as_the_step_says_and_survives_outages() -> None:
     await asyncio.wait_for(repeat(step, what="test", stopping=stopping, dependency="redis"), 5.0)
     assert len(runs) == 5
     assert HEALTH.is_up("redis")
+
+
+async def test_a_broker_that_closed_the_socket_before_the_handshake_is_away() -> None:
+    """A broker still starting (or a proxy with none behind it) accepts the connection and closes it at once.
+    When the end of the stream arrives before aiormq reads the broker's first frame, its frame reader raises
+    StopAsyncIteration (as in tests/common/test_lifecycle.py, against a cut proxy): RabbitMQ unavailable, waited
+    out like a refused connection, not a bug that stops the room."""
+    reader = asyncio.StreamReader()
+    reader.feed_eof()  # the broker's FIN, read before the first frame
+    with pytest.raises(StopAsyncIteration) as closed:
+        await aiormq.connection.FrameReceiver(reader).get_frame()
+    assert getattr(temporary(closed.value), "dependency", None) == "rabbitmq"
+    with pytest.raises(StopAsyncIteration) as ours:
+        raise StopAsyncIteration
+    assert temporary(ours.value) is None, "the same exception outside the broker's client is no outage"
 
 
 def test_an_error_of_the_cluster_clients_own_state_is_redis_unavailable() -> None:

@@ -3,7 +3,7 @@
 `classify` maps what redis-py, aiormq/aio-pika, httpx and the OS raise onto the kernel's error tree:
 
 - the service cannot be reached right now (refused, reset, timed out, loading its data set, a cluster slot
-  moving, a broker connection or channel closed) -> `ServiceUnavailable(dependency=...)`, retried;
+  moving, a broker connection or channel closed, before or after its handshake) -> `ServiceUnavailable`, retried;
 - the process is configured for something that cannot work (an unknown host, a refused login, a port in
   use) -> `InvalidSettings`, the room exits 2;
 - anything else -> None: a bug or a refusal the caller handles itself (a script error, a bad request).
@@ -68,7 +68,7 @@ def classify(exc: BaseException, *, dependency: str = "") -> NotifierError | Non
         return InvalidSettings(f"RabbitMQ refused the credentials of NOTIFIER_AMQP_URL: {exc}")
     if isinstance(exc, _loaded("redis.exceptions", _REDIS_AWAY)) or _cluster_client_in_flux(exc):
         return ServiceUnavailable(f"Redis unavailable: {exc!r}", dependency=REDIS)
-    if isinstance(exc, _loaded("aiormq.exceptions", _AMQP_AWAY)):
+    if isinstance(exc, _loaded("aiormq.exceptions", _AMQP_AWAY)) or _broker_closed_the_socket(exc):
         return ServiceUnavailable(f"RabbitMQ unavailable: {exc!r}", dependency=RABBITMQ)
     if isinstance(exc, _loaded("httpx", ("TransportError",))):
         name = dependency or CORE
@@ -93,17 +93,32 @@ def temporary(exc: BaseException, *, dependency: str = "") -> ServiceUnavailable
 
 _CLIENT_STATE_ERRORS = (AttributeError, KeyError, IndexError, RuntimeError)
 _REDIS_PACKAGE = f"{os.sep}redis{os.sep}"
+_AMQP_PACKAGE = f"{os.sep}aiormq{os.sep}"
 
 
 def _cluster_client_in_flux(exc: BaseException) -> bool:
     """An error of the Redis client's own state, raised through redis-py while a cluster changes under it (a
     slot with no node while a replica is promoted, a write to a connection the failover just closed).
     The client refreshes its view of the cluster on the next call, so the call is worth retrying."""
-    if not isinstance(exc, _CLIENT_STATE_ERRORS) or "redis.asyncio.cluster" not in sys.modules:
-        return False
+    return (
+        isinstance(exc, _CLIENT_STATE_ERRORS)
+        and "redis.asyncio.cluster" in sys.modules
+        and _raised_in(exc, _REDIS_PACKAGE)
+    )
+
+
+def _broker_closed_the_socket(exc: BaseException) -> bool:
+    """The broker closed the connection before the AMQP handshake ended (a broker still starting, a proxy or
+    load balancer with no broker behind it): aiormq's frame reader then ends with StopAsyncIteration, which
+    aio-pika counts among its connection errors too."""
+    return isinstance(exc, StopAsyncIteration) and "aiormq" in sys.modules and _raised_in(exc, _AMQP_PACKAGE)
+
+
+def _raised_in(exc: BaseException, package: str) -> bool:
+    """Whether a frame of `exc`'s traceback runs code of `package` (a path fragment `/<name>/`)."""
     tb = exc.__traceback__
     while tb is not None:
-        if _REDIS_PACKAGE in tb.tb_frame.f_code.co_filename:
+        if package in tb.tb_frame.f_code.co_filename:
             return True
         tb = tb.tb_next
     return False
