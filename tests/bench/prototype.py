@@ -9,7 +9,8 @@ The puller room's pace is measured on its own: users/s with one entry per user a
 
 Each job runs three times (once with `--quick`), the reference loop and the command side by side in each
 round, so a round's ratio compares runs a few seconds apart: a row shows the median round's time and the
-median, slowest and fastest ratio, as the first comparison of the two systems did.
+median, slowest and fastest ratio, as the first comparison of the two systems did. The CPU time Redis spent
+during each command (`INFO cpu`) shows how much of it was Redis's work.
 
 Each command row also shows the bound on its speed-up: the reference loop's time over the floor command's
 (`tests/bench/floor.py`, the start-up and one round trip every Redis command pays with the fixed
@@ -69,6 +70,19 @@ async def stamps_bytes(redis: aioredis.Redis, keys: BusKeys) -> int:
     return sum(size or 0 for size in sizes)
 
 
+async def redis_cpu_s(redis: aioredis.Redis) -> float:
+    """CPU seconds the Redis server has used (`INFO cpu`, user and system)."""
+    cpu = await redis.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
+async def timed(redis: aioredis.Redis, *args: str, stream: str) -> tuple[float, float]:
+    """One `notifier` command: its wall-clock seconds and the CPU seconds Redis spent meanwhile."""
+    before = await redis_cpu_s(redis)
+    took = command(*args, stream=stream)
+    return took, await redis_cpu_s(redis) - before
+
+
 def command(*args: str, stream: str) -> float:
     """Wall-clock seconds of one `notifier` command, start-up included."""
     env = {**os.environ, "NOTIFIER_REDIS_URL": REDIS_URL, "NOTIFIER_STREAM": stream}
@@ -111,12 +125,17 @@ async def run(bench: Bench) -> None:
         stream = f"bench-proto-{uuid.uuid4().hex[:8]}"
         await write_mapping(redis, keys=BusKeys(stream), spec=parse_spec({"brands": mapping}))
         naive_in, pushed, naive_out, pulled = [], [], [], []
+        in_redis: dict[str, list[float]] = {"push-valid-data": [], "pull": []}
         for _ in range(rounds):
             prefix = f"bench-naive-{uuid.uuid4().hex[:8]}:"
             naive_in.append(await naive_push(redis, prefix, mapping))
-            pushed.append(command("push-valid-data", stream=stream))
+            took, cpu = await timed(redis, "push-valid-data", stream=stream)
+            pushed.append(took)
+            in_redis["push-valid-data"].append(cpu)
             naive_out.append(await naive_pull(redis, prefix, mapping))
-            pulled.append(command("pull", "--summary", stream=stream))
+            took, cpu = await timed(redis, "pull", "--summary", stream=stream)
+            pulled.append(took)
+            in_redis["pull"].append(cpu)
         users = sum(len(u) for u in mapping.values())
         kept = await stamps_bytes(redis, BusKeys(stream))
         await cleanup(redis, stream)
@@ -126,6 +145,10 @@ async def run(bench: Bench) -> None:
         note = f"{users} users; median of {rounds}"
         speed_up = speed_ups(naive_out, pulled, label="naive LRANGE+LTRIM loop", least=least)
         bench.add(Row(GROUP, f"pull, {shape}", statistics.median(pulled), "s", note, speed_up, "≥ 10x"))
+        for job, took in (("push-valid-data", pushed), ("pull", pulled)):
+            cpu = statistics.median(in_redis[job])
+            note = f"INFO cpu over the command, median of {rounds}: {cpu / statistics.median(took):.0%} of its time"
+            bench.add(Row(GROUP, f"Redis CPU in {job}, {shape}", cpu, "s", note))
         note = "what the bus keeps of a pulled user: its last_pulled_at field (MEMORY USAGE)"
         bench.add(Row(GROUP, f"bus memory after the pull, {shape}", kept / users, "bytes/user", note))
     users = 100_000 // scale
