@@ -138,3 +138,16 @@ async def test_listener_gives_up_on_a_refused_token(start_instance: StartInstanc
     with pytest.raises(httpx.HTTPStatusError) as info:
         await asyncio.wait_for(anext(refused.notifications()), 10)
     assert info.value.response.status_code == 401
+
+
+async def test_a_consumer_cancelled_while_waiting_leaves_no_task_behind() -> None:
+    """A getter left pending on the listener's queue would take the next step from a later iteration unseen."""
+    async with httpx.AsyncClient() as http:
+        client = Listener(ws_url=f"http://127.0.0.1:{free_port()}", token=token("alice"), http=http)
+        waiting = asyncio.ensure_future(anext(client.notifications()))
+        await asyncio.sleep(0.1)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        await asyncio.sleep(0)
+        assert [task for task in asyncio.all_tasks() if task is not asyncio.current_task()] == []

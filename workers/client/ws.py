@@ -109,6 +109,7 @@ class Listener:
 
     async def notifications(self) -> AsyncGenerator[Received, None]:
         runner = asyncio.create_task(self._run(), name="listener")
+        getter: asyncio.Future[_Step] | None = None
         try:
             while True:
                 getter = asyncio.ensure_future(self._queue.get())
@@ -126,7 +127,9 @@ class Listener:
                 getter.cancel()
                 runner.result()
                 return
-        finally:
+        finally:  # a consumer cancelled while waiting leaves no getter behind to take the next step unseen
+            if getter is not None:
+                getter.cancel()
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
             await self._poller.close()

@@ -21,6 +21,7 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from workers.common.contract.streamspec import parse_spec
+from workers.common.runtime.aio import first_of
 from workers.local.ledger import all_arrived, outcome
 from workers.local.rooms import Rooms
 from workers.local.session import Session
@@ -105,16 +106,11 @@ async def play(session: Session, story: Story, *, stopping: asyncio.Event, durat
             await source.publish(
                 rate=rate, duration_s=duration_s, stopping=stopping, progress=lambda n: bar.advance(publishing, n)
             )
-            stopping_task = asyncio.create_task(stopping.wait())
-            arrived = asyncio.create_task(
-                session.devices.wait_until(
-                    lambda: all_arrived(published=source.published, user_brands=user_brands, devices=devices),
-                    timeout_s=DRAIN_S + story.window_s,
-                )
+            arrived = session.devices.wait_until(
+                lambda: all_arrived(published=source.published, user_brands=user_brands, devices=devices),
+                timeout_s=DRAIN_S + story.window_s,
             )
-            await asyncio.wait({stopping_task, arrived}, return_when=asyncio.FIRST_COMPLETED)
-            stopping_task.cancel()
-            arrived.cancel()
+            await first_of(stopping.wait(), arrived)
         finally:
             watcher.cancel()
             session.devices.on_receipt = None
